@@ -1,0 +1,217 @@
+//! The hub: what every actor and request handler of the node shares — the store, the
+//! persistence shards, the room directory, the registry and the limits — in one cloneable
+//! `Arc`, so a session costs one pointer for all of it.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use dashmap::DashMap;
+
+use crate::error::ChatError;
+use crate::ids::RoomCode;
+use crate::ids::SessionId;
+use crate::limits::Limits;
+use crate::model::{Member, Room};
+use crate::persistence::PersistencePool;
+use crate::registry::{Registry, ResolveRoom};
+use crate::room::{ListMembers, RoomActor, RoomError};
+use crate::session::{Drain, WsSession};
+use crate::store::{Store, StoreError};
+
+/// How many random codes to try before giving up on creating a room.
+const CREATE_ROOM_ATTEMPTS: usize = 8;
+
+/// A live room in the directory.
+#[derive(Clone)]
+pub struct RoomHandle {
+    /// The room actor.
+    pub addr: Addr<RoomActor>,
+    /// Its local member count, kept by the room actor, read for room listings.
+    pub members: Arc<AtomicUsize>,
+}
+
+/// How the hub is set up.
+pub struct HubOptions {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Limits and timings.
+    pub limits: Limits,
+    /// This node's id, for logs and cross-node events.
+    pub node_id: String,
+    /// Persistence shards (concurrent batches).
+    pub persistence_shards: usize,
+    /// Threads that run room actors.
+    pub room_threads: usize,
+}
+
+/// Shared state of the node's actors.
+pub struct Hub {
+    /// The message store.
+    pub store: Arc<dyn Store>,
+    /// Where rooms send messages to be committed.
+    pub persistence: PersistencePool,
+    /// Limits and timings.
+    pub limits: Limits,
+    /// Live rooms of this node, by code; written only by the registry.
+    pub rooms: DashMap<RoomCode, RoomHandle>,
+    /// The registry actor.
+    pub registry: Addr<Registry>,
+    /// This node's id.
+    pub node_id: String,
+    /// Open sessions of this node, so a draining node can tell each to reconnect.
+    pub sessions: DashMap<SessionId, Addr<WsSession>>,
+    draining: AtomicBool,
+    room_arbiters: Vec<ArbiterHandle>,
+    arbiters: Vec<Arbiter>,
+}
+
+impl Hub {
+    /// Starts the registry, the persistence shards and the room threads. Must be called
+    /// inside an actix system.
+    pub fn start(options: HubOptions) -> Arc<Hub> {
+        let room_threads = options.room_threads.max(1);
+        let arbiters: Vec<Arbiter> = (0..room_threads + 1).map(|_| Arbiter::new()).collect();
+        let room_arbiters: Vec<ArbiterHandle> = arbiters[1..].iter().map(Arbiter::handle).collect();
+        let persistence = PersistencePool::start(
+            Arc::clone(&options.store),
+            options.persistence_shards,
+            options.limits.batch_max,
+            options.limits.batch_delay,
+            &arbiters[0].handle(),
+        );
+        let mut hub = None;
+        Registry::create(|ctx| {
+            let shared = Arc::new(Hub {
+                store: options.store,
+                persistence,
+                limits: options.limits,
+                rooms: DashMap::new(),
+                registry: ctx.address(),
+                node_id: options.node_id,
+                sessions: DashMap::new(),
+                draining: AtomicBool::new(false),
+                room_arbiters,
+                arbiters,
+            });
+            hub = Some(Arc::clone(&shared));
+            Registry::new(shared)
+        });
+        match hub {
+            Some(hub) => hub,
+            // unwrap: `create` runs its closure before returning, so `hub` is set.
+            None => unreachable!("Actor::create runs its closure synchronously"),
+        }
+    }
+
+    /// The threads room actors run on.
+    pub fn room_arbiters(&self) -> &[ArbiterHandle] {
+        &self.room_arbiters
+    }
+
+    /// Whether the node is shutting down (readiness fails, new sessions are refused).
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
+    }
+
+    /// Marks the node as draining.
+    pub fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// Tells every open session to reconnect to another node and closes it (1012).
+    pub fn drain_sessions(&self) {
+        for session in self.sessions.iter() {
+            session.value().do_send(Drain);
+        }
+    }
+
+    /// Stops the room and persistence threads; the last step of a shutdown.
+    pub fn stop_threads(&self) {
+        for arbiter in &self.arbiters {
+            arbiter.stop();
+        }
+    }
+
+    /// The room actor for a code: from the directory when live, else through the registry
+    /// (which loads the room from the store, or answers `not_found`).
+    pub async fn room(
+        &self,
+        code: RoomCode,
+        stale: Option<Addr<RoomActor>>,
+    ) -> Result<Addr<RoomActor>, ChatError> {
+        if stale.is_none() {
+            if let Some(handle) = self.rooms.get(&code) {
+                if handle.addr.connected() {
+                    return Ok(handle.addr.clone());
+                }
+            }
+        }
+        self.registry
+            .send(ResolveRoom { code, stale })
+            .await
+            .map_err(|_| ChatError::internal("registry stopped"))?
+    }
+
+    /// Sends a request to a room's actor, resolving it again if the actor stopped between
+    /// lookup and delivery (a room stopped for idleness).
+    pub async fn ask_room<M, T>(&self, code: RoomCode, make: impl Fn() -> M) -> Result<T, ChatError>
+    where
+        M: Message<Result = Result<T, RoomError>> + Send + 'static,
+        T: Send + 'static,
+        RoomActor: Handler<M>,
+    {
+        let mut stale = None;
+        for _ in 0..3 {
+            let addr = self.room(code, stale.take()).await?;
+            match addr.send(make()).await {
+                Ok(Ok(value)) => return Ok(value),
+                Ok(Err(RoomError::Chat(error))) => return Err(error),
+                Ok(Err(RoomError::Gone)) | Err(_) => stale = Some(addr),
+            }
+        }
+        Err(ChatError::internal("the room kept stopping; try again"))
+    }
+
+    /// Members of a room on this node; empty when the room has no live actor.
+    pub async fn local_members(&self, code: RoomCode) -> Vec<Member> {
+        let addr = self.rooms.get(&code).map(|h| h.addr.clone());
+        match addr {
+            Some(addr) => addr.send(ListMembers).await.unwrap_or_default(),
+            None => Vec::new(),
+        }
+    }
+
+    /// Rooms with at least one member on this node, with their member counts.
+    pub fn occupied_rooms(&self) -> Vec<(RoomCode, usize)> {
+        self.rooms
+            .iter()
+            .filter_map(|entry| {
+                let count = entry.value().members.load(Ordering::Relaxed);
+                (count > 0).then_some((*entry.key(), count))
+            })
+            .collect()
+    }
+
+    /// Creates a room with a fresh random code, retrying on the rare collision.
+    pub async fn create_room(&self) -> Result<Room, ChatError> {
+        for _ in 0..CREATE_ROOM_ATTEMPTS {
+            match self.store.create_room(RoomCode::random()).await {
+                Ok(record) => return Ok(record.room),
+                Err(StoreError::CodeTaken) => continue,
+                Err(StoreError::Unavailable(error)) => {
+                    tracing::warn!(%error, "creating a room failed");
+                    return Err(ChatError::unavailable());
+                }
+                Err(other) => return Err(ChatError::internal(other.to_string())),
+            }
+        }
+        Err(ChatError::internal("no free room code found"))
+    }
+
+    /// Commits everything the persistence shards hold; for shutdown.
+    pub async fn flush(&self, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, self.persistence.flush()).await;
+    }
+}

@@ -1,0 +1,252 @@
+//! Identifiers and validated values: parsed once at the edge, trusted everywhere inside.
+
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Serialize, Serializer};
+
+use crate::error::ChatError;
+
+/// The alphabet of room codes: upper-case letters and digits without the look-alikes
+/// `0 O 1 I L`, so a code read aloud or off a screen is typed back correctly.
+pub const ROOM_CODE_ALPHABET: [char; 31] = [
+    'A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'J', 'K', 'M', 'N', 'P', 'Q', 'R', 'S', 'T', 'U', 'V',
+    'W', 'X', 'Y', 'Z', '2', '3', '4', '5', '6', '7', '8', '9',
+];
+
+/// Length of a room code.
+pub const ROOM_CODE_LEN: usize = 6;
+
+/// A room's shareable code: six characters of [`ROOM_CODE_ALPHABET`], stored upper-case.
+///
+/// Stored inline (no heap) because codes are copied into every message and map key.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RoomCode([u8; ROOM_CODE_LEN]);
+
+impl RoomCode {
+    /// Parses a code case-insensitively. Anything that is not six characters of the
+    /// alphabet is `not_found`: such a room cannot exist (PROTOCOL.md, precise rule 5).
+    pub fn parse(input: &str) -> Result<RoomCode, ChatError> {
+        let bytes = input.as_bytes();
+        if bytes.len() != ROOM_CODE_LEN {
+            return Err(ChatError::room_not_found());
+        }
+        let mut code = [0u8; ROOM_CODE_LEN];
+        for (slot, &b) in code.iter_mut().zip(bytes) {
+            let upper = b.to_ascii_uppercase();
+            if !ROOM_CODE_ALPHABET.contains(&(upper as char)) {
+                return Err(ChatError::room_not_found());
+            }
+            *slot = upper;
+        }
+        Ok(RoomCode(code))
+    }
+
+    /// A fresh random code from nanoid. Collisions are possible (31^6 ≈ 887 million codes)
+    /// and are resolved by the store's unique index and a retry.
+    pub fn random() -> RoomCode {
+        let generated = nanoid::nanoid!(ROOM_CODE_LEN, &ROOM_CODE_ALPHABET);
+        let mut code = [b'A'; ROOM_CODE_LEN];
+        for (slot, ch) in code.iter_mut().zip(generated.chars()) {
+            *slot = ch as u8;
+        }
+        RoomCode(code)
+    }
+
+    /// The code as text.
+    pub fn as_str(&self) -> &str {
+        // The bytes are always ASCII from the alphabet, so this never falls back.
+        std::str::from_utf8(&self.0).unwrap_or("")
+    }
+}
+
+impl fmt::Display for RoomCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for RoomCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RoomCode({})", self.as_str())
+    }
+}
+
+impl Serialize for RoomCode {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+/// A message id: unique across the deployment, increasing in commit order within a room.
+pub type MessageId = i64;
+
+/// A room's database id.
+pub type RoomId = i64;
+
+/// Identifies one WebSocket session on this node.
+pub type SessionId = u64;
+
+/// Trims `input` and checks its length in code points against `1..=max`.
+fn trimmed_within(input: &str, max: usize, what: &str) -> Result<String, ChatError> {
+    let trimmed = input.trim();
+    if trimmed.is_empty() {
+        return Err(ChatError::bad_request(format!("{what} is empty")));
+    }
+    if trimmed.chars().count() > max {
+        return Err(ChatError::too_large(format!(
+            "{what} is longer than {max} characters"
+        )));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// A member's display name: trimmed, 1..=limit code points, no control characters.
+/// Shared (`Arc`) because every message and presence entry of the member repeats it.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Nickname(Arc<str>);
+
+impl Nickname {
+    /// Validates a nickname (or a REST `sender`) under the given length limit.
+    pub fn parse(input: &str, max_chars: usize) -> Result<Nickname, ChatError> {
+        let trimmed = trimmed_within(input, max_chars, "nickname")?;
+        if trimmed.chars().any(char::is_control) {
+            return Err(ChatError::bad_request(
+                "nickname contains control characters",
+            ));
+        }
+        Ok(Nickname(trimmed.into()))
+    }
+
+    /// The nickname as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Nickname {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Nickname({:?})", &*self.0)
+    }
+}
+
+impl Serialize for Nickname {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&self.0)
+    }
+}
+
+/// Message content: trimmed, 1..=limit code points. Control characters such as newlines
+/// are kept: multi-line messages are normal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Content(String);
+
+impl Content {
+    /// Validates content under the given length limit.
+    pub fn parse(input: &str, max_chars: usize) -> Result<Content, ChatError> {
+        trimmed_within(input, max_chars, "content").map(Content)
+    }
+
+    /// The content as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Gives the text up, for storing.
+    pub fn into_string(self) -> String {
+        self.0
+    }
+}
+
+/// Maximum length of a `clientId`, in code points.
+pub const CLIENT_ID_MAX: usize = 64;
+
+/// A client-chosen idempotency key for a send, unique per room.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ClientId(String);
+
+impl ClientId {
+    /// Validates a client id: 1..=64 code points, not blank.
+    pub fn parse(input: &str) -> Result<ClientId, ChatError> {
+        if input.is_empty() {
+            return Err(ChatError::bad_request("clientId is empty"));
+        }
+        if input.chars().count() > CLIENT_ID_MAX {
+            return Err(ChatError::too_large(format!(
+                "clientId is longer than {CLIENT_ID_MAX} characters"
+            )));
+        }
+        Ok(ClientId(input.to_owned()))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorCode;
+
+    #[test]
+    fn room_codes_are_case_insensitive_and_upper_cased() {
+        let code = RoomCode::parse("k7qx2m").unwrap();
+        assert_eq!(code.as_str(), "K7QX2M");
+        assert_eq!(code, RoomCode::parse("K7QX2M").unwrap());
+    }
+
+    #[test]
+    fn odd_room_codes_are_not_found() {
+        for bad in ["", "K7QX2", "K7QX2MM", "K7QX2!", "K7QX20", "ÄÄÄ", "K7QX2O"] {
+            let err = RoomCode::parse(bad).unwrap_err();
+            assert_eq!(err.code, ErrorCode::NotFound, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn random_codes_parse_back() {
+        for _ in 0..1000 {
+            let code = RoomCode::random();
+            assert_eq!(RoomCode::parse(code.as_str()).unwrap(), code);
+        }
+    }
+
+    #[test]
+    fn nicknames_are_trimmed_and_counted_in_code_points() {
+        assert_eq!(Nickname::parse("  ada ", 32).unwrap().as_str(), "ada");
+        assert!(Nickname::parse(&"é".repeat(32), 32).is_ok());
+        assert_eq!(
+            Nickname::parse(&"é".repeat(33), 32).unwrap_err().code,
+            ErrorCode::TooLarge
+        );
+        assert_eq!(
+            Nickname::parse("   ", 32).unwrap_err().code,
+            ErrorCode::BadRequest
+        );
+        assert_eq!(
+            Nickname::parse("a\u{7}b", 32).unwrap_err().code,
+            ErrorCode::BadRequest
+        );
+    }
+
+    #[test]
+    fn content_keeps_inner_newlines() {
+        let content = Content::parse("\n line one\nline two \n", 2000).unwrap();
+        assert_eq!(content.as_str(), "line one\nline two");
+        assert_eq!(
+            Content::parse(&"x".repeat(2001), 2000).unwrap_err().code,
+            ErrorCode::TooLarge
+        );
+    }
+
+    #[test]
+    fn client_ids_are_limited() {
+        assert!(ClientId::parse(&"c".repeat(64)).is_ok());
+        assert_eq!(
+            ClientId::parse(&"c".repeat(65)).unwrap_err().code,
+            ErrorCode::TooLarge
+        );
+    }
+}

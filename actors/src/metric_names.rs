@@ -1,0 +1,24 @@
+//! Metric names, in one place so dashboards and code agree (PROTOCOL.md, precise rule 12).
+
+/// Gauge: open WebSocket sessions on this node.
+pub const SESSIONS: &str = "chat_sessions";
+/// Gauge: room actors alive on this node.
+pub const ROOMS_ACTIVE: &str = "chat_rooms_active";
+/// Counter: messages newly committed to the store by this node.
+pub const MESSAGES_COMMITTED: &str = "chat_messages_committed_total";
+/// Counter: client frames received (messages in).
+pub const FRAMES_IN: &str = "chat_frames_received_total";
+/// Counter: frames queued to sessions by room fan-out (messages out).
+pub const PUSHES: &str = "chat_pushes_total";
+/// Counter, label `code`: errors answered to clients.
+pub const ERRORS: &str = "chat_errors_total";
+/// Counter: sessions closed because their outbound queue was full.
+pub const SLOW_CONSUMERS: &str = "chat_slow_consumers_total";
+/// Histogram: messages per committed batch.
+pub const PERSIST_BATCH_SIZE: &str = "chat_persist_batch_size";
+/// Histogram: seconds one batch commit took.
+pub const PERSIST_COMMIT_SECONDS: &str = "chat_persist_commit_seconds";
+/// Counter: events published to the broker.
+pub const BROKER_PUBLISHED: &str = "chat_broker_published_total";
+/// Counter: events received from the broker.
+pub const BROKER_RECEIVED: &str = "chat_broker_received_total";

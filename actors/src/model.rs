@@ -1,0 +1,107 @@
+//! The values the protocol talks about: rooms, messages, members.
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Serialize, Serializer};
+
+use crate::ids::{MessageId, Nickname, RoomCode, RoomId};
+
+/// Serializes a timestamp as RFC 3339 in UTC with milliseconds (precise rule 11).
+pub fn serialize_timestamp<S: Serializer>(
+    at: &DateTime<Utc>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Millis, true))
+}
+
+/// The current time, truncated to the milliseconds that the wire and the store keep, so
+/// that a value read back from the store equals the one pushed live.
+pub fn now_millis() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now)
+}
+
+/// A chat room as clients see it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Room {
+    /// The store's id.
+    pub id: RoomId,
+    /// The shareable code.
+    pub code: RoomCode,
+    /// When the room was created.
+    #[serde(serialize_with = "serialize_timestamp")]
+    pub created_at: DateTime<Utc>,
+}
+
+/// A room row with the bookkeeping the room actor needs to order its pushes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoomRecord {
+    /// The room as clients see it.
+    pub room: Room,
+    /// Id of the newest committed message, if any: where gap-free pushing starts.
+    pub last_message_id: Option<MessageId>,
+}
+
+/// A committed chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Message {
+    /// Unique across the deployment, increasing in commit order within the room.
+    pub id: MessageId,
+    /// The room's store id.
+    pub room_id: RoomId,
+    /// The room's code.
+    pub room_code: RoomCode,
+    /// The sender's nickname (never taken from the payload).
+    pub sender: String,
+    /// The trimmed content, byte-exact as stored.
+    pub content: String,
+    /// Commit time.
+    #[serde(serialize_with = "serialize_timestamp")]
+    pub created_at: DateTime<Utc>,
+    /// The sender's idempotency key, if it gave one.
+    pub client_id: Option<String>,
+}
+
+/// A committed message together with the id of its predecessor in the room, which the
+/// room actor uses to push messages gap-free and in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Committed {
+    /// The message.
+    pub message: Message,
+    /// The id of the room's previous message, `None` for the room's first.
+    pub prev_id: Option<MessageId>,
+}
+
+/// One entry of a member list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Member {
+    /// The member's nickname in that room.
+    pub nickname: Nickname,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn messages_serialize_in_the_wire_shape() {
+        let message = Message {
+            id: 7,
+            room_id: 3,
+            room_code: RoomCode::parse("K7QX2M").unwrap(),
+            sender: "ada".into(),
+            content: "<b>hi</b>".into(),
+            created_at: DateTime::from_timestamp_millis(1_795_773_600_123).unwrap(),
+            client_id: None,
+        };
+        let json = serde_json::to_value(&message).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "id": 7, "roomId": 3, "roomCode": "K7QX2M", "sender": "ada",
+                "content": "<b>hi</b>", "createdAt": "2026-11-27T10:00:00.123Z", "clientId": null
+            })
+        );
+    }
+}

@@ -1,0 +1,213 @@
+//! The persistence actor: group commit of chat messages.
+//!
+//! Room actors hand it messages one by one; it gathers them for at most `batch_delay` or
+//! until `batch_max` are waiting, and commits them in one store transaction. Only after the
+//! commit does any sender hear back, so an ack always means "durable". One batch is in
+//! flight per actor at a time: messages of one room always go to the same shard, so their
+//! commits happen in the order the room sent them. While a batch commits, the next one
+//! fills up, which is what makes batching pay off under load without delaying a lone
+//! message by more than `batch_delay`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use tokio::sync::oneshot;
+
+use crate::error::ChatError;
+use crate::ids::RoomId;
+use crate::metric_names;
+use crate::store::{NewMessage, Outcome, Store, StoreError};
+
+/// Asks for one message to be committed. Answers once its batch committed (or failed).
+#[derive(Message)]
+#[rtype(result = "Result<Outcome, ChatError>")]
+pub struct Persist {
+    /// The message to store.
+    pub message: NewMessage,
+}
+
+/// Commits everything waiting now, and answers when it is done; for shutdown.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Flush;
+
+type Waiter = oneshot::Sender<Result<Outcome, ChatError>>;
+
+/// One persistence shard.
+pub struct Persistence {
+    store: Arc<dyn Store>,
+    batch_max: usize,
+    batch_delay: Duration,
+    waiting: Vec<(NewMessage, Waiter)>,
+    committing: bool,
+    timer: Option<SpawnHandle>,
+    flushed: Vec<oneshot::Sender<()>>,
+}
+
+impl Persistence {
+    /// A shard that commits to `store` in batches of at most `batch_max`.
+    pub fn new(store: Arc<dyn Store>, batch_max: usize, batch_delay: Duration) -> Self {
+        Persistence {
+            store,
+            batch_max: batch_max.max(1),
+            batch_delay,
+            waiting: Vec::new(),
+            committing: false,
+            timer: None,
+            flushed: Vec::new(),
+        }
+    }
+
+    /// Starts the next batch if none is in flight and messages wait.
+    fn commit_next(&mut self, ctx: &mut Context<Self>) {
+        if let Some(timer) = self.timer.take() {
+            ctx.cancel_future(timer);
+        }
+        if self.committing {
+            return;
+        }
+        if self.waiting.is_empty() {
+            for done in self.flushed.drain(..) {
+                let _ = done.send(());
+            }
+            return;
+        }
+        let take = self.waiting.len().min(self.batch_max);
+        let (messages, waiters): (Vec<NewMessage>, Vec<Waiter>) =
+            self.waiting.drain(..take).unzip();
+        self.committing = true;
+        let store = Arc::clone(&self.store);
+        let started = Instant::now();
+        let commit = async move { store.commit_batch(&messages).await };
+        ctx.spawn(commit.into_actor(self).map(move |result, act, ctx| {
+            metrics::histogram!(metric_names::PERSIST_BATCH_SIZE).record(waiters.len() as f64);
+            metrics::histogram!(metric_names::PERSIST_COMMIT_SECONDS)
+                .record(started.elapsed().as_secs_f64());
+            answer(waiters, result);
+            act.committing = false;
+            act.commit_next(ctx);
+        }));
+    }
+}
+
+/// Hands each sender its outcome, or the batch's failure.
+fn answer(waiters: Vec<Waiter>, result: Result<Vec<Outcome>, StoreError>) {
+    match result {
+        Ok(outcomes) if outcomes.len() == waiters.len() => {
+            let created = outcomes
+                .iter()
+                .filter(|o| matches!(o, Outcome::Created(_)))
+                .count();
+            metrics::counter!(metric_names::MESSAGES_COMMITTED).increment(created as u64);
+            for (waiter, outcome) in waiters.into_iter().zip(outcomes) {
+                let _ = waiter.send(Ok(outcome));
+            }
+        }
+        Ok(outcomes) => {
+            tracing::error!(
+                expected = waiters.len(),
+                got = outcomes.len(),
+                "store answered a batch with the wrong number of outcomes"
+            );
+            for waiter in waiters {
+                let _ = waiter.send(Err(ChatError::internal("the store lost track of a batch")));
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, size = waiters.len(), "batch commit failed");
+            let reply = match error {
+                StoreError::Unavailable(_) => ChatError::unavailable(),
+                other => ChatError::internal(other.to_string()),
+            };
+            for waiter in waiters {
+                let _ = waiter.send(Err(reply.clone()));
+            }
+        }
+    }
+}
+
+impl Actor for Persistence {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // Room actors wait (rather than fail) when this mailbox is full: backpressure.
+        ctx.set_mailbox_capacity(4096);
+    }
+}
+
+impl Handler<Persist> for Persistence {
+    type Result = ResponseFuture<Result<Outcome, ChatError>>;
+
+    fn handle(&mut self, msg: Persist, ctx: &mut Self::Context) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        self.waiting.push((msg.message, tx));
+        if self.waiting.len() >= self.batch_max || self.batch_delay.is_zero() {
+            self.commit_next(ctx);
+        } else if self.timer.is_none() && !self.committing {
+            self.timer = Some(ctx.run_later(self.batch_delay, |act, ctx| {
+                act.timer = None;
+                act.commit_next(ctx);
+            }));
+        }
+        Box::pin(async move {
+            rx.await
+                .unwrap_or_else(|_| Err(ChatError::internal("persistence stopped")))
+        })
+    }
+}
+
+impl Handler<Flush> for Persistence {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Flush, ctx: &mut Self::Context) -> Self::Result {
+        let (tx, rx) = oneshot::channel();
+        self.flushed.push(tx);
+        self.commit_next(ctx);
+        Box::pin(async move {
+            let _ = rx.await;
+        })
+    }
+}
+
+/// The persistence shards; a room always maps to the same one, which keeps its order.
+#[derive(Clone)]
+pub struct PersistencePool {
+    shards: Arc<[Addr<Persistence>]>,
+}
+
+impl PersistencePool {
+    /// Starts `shards` persistence actors on `arbiter`.
+    pub fn start(
+        store: Arc<dyn Store>,
+        shards: usize,
+        batch_max: usize,
+        batch_delay: Duration,
+        arbiter: &ArbiterHandle,
+    ) -> Self {
+        let shards: Vec<_> = (0..shards.max(1))
+            .map(|_| {
+                let store = Arc::clone(&store);
+                Persistence::start_in_arbiter(arbiter, move |_| {
+                    Persistence::new(store, batch_max, batch_delay)
+                })
+            })
+            .collect();
+        PersistencePool {
+            shards: shards.into(),
+        }
+    }
+
+    /// The shard that owns a room.
+    pub fn shard(&self, room: RoomId) -> &Addr<Persistence> {
+        let index = room.unsigned_abs() as usize % self.shards.len();
+        &self.shards[index]
+    }
+
+    /// Commits everything waiting in every shard.
+    pub async fn flush(&self) {
+        for shard in self.shards.iter() {
+            let _ = shard.send(Flush).await;
+        }
+    }
+}

@@ -1,0 +1,586 @@
+//! The room actor: one per live room on this node.
+//!
+//! It knows the room's local members and their nicknames, stamps the sender of each
+//! message, hands sends to the room's persistence shard, and pushes committed messages to
+//! its members — in id order and without gaps. The rule that guarantees it: a committed
+//! message is pushed only when its predecessor in the room (`prev_id`, recorded by the
+//! store) is the last message pushed; otherwise it waits while the room reads the gap from
+//! the store. Messages at or below the last pushed id are duplicates and are dropped, so the
+//! same commit may arrive from several paths (local persistence, another node) harmlessly.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use bytestring::ByteString;
+use serde::Serialize;
+
+use crate::error::{ChatError, ErrorCode};
+use crate::hub::Hub;
+use crate::ids::{ClientId, Content, MessageId, Nickname, RoomCode, SessionId};
+use crate::metric_names;
+use crate::model::{Committed, Member, Message, Room};
+use crate::persistence::Persist;
+use crate::protocol::{self, Joined};
+use crate::registry::RoomStopped;
+use crate::session::{Deliver, Evict, WsSession};
+use crate::store::{NewMessage, Outcome};
+
+/// Most messages read to close one gap in a room's stream.
+const GAP_FILL_MAX: u32 = 10_000;
+/// Wait before retrying a gap fill that failed (store unreachable).
+const GAP_FILL_RETRY: Duration = Duration::from_millis(500);
+
+/// Why a room did not do what was asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomError {
+    /// This room actor was stopped for idleness; resolve the room again.
+    Gone,
+    /// The request failed with a protocol error.
+    Chat(ChatError),
+}
+
+impl From<ChatError> for RoomError {
+    fn from(error: ChatError) -> Self {
+        RoomError::Chat(error)
+    }
+}
+
+/// Who is sending a message.
+#[derive(Debug, Clone)]
+pub enum Sender {
+    /// A joined WebSocket session; its nickname in the room is the sender.
+    Session(SessionId),
+    /// A trusted integration over REST, with the sender name it gave.
+    Integration(Nickname),
+}
+
+/// Adds a session to the room, or renames it if it is already a member.
+#[derive(Message)]
+#[rtype(result = "Result<Joined, RoomError>")]
+pub struct Join {
+    /// The joining session.
+    pub session: SessionId,
+    /// Where its pushes go.
+    pub addr: Addr<WsSession>,
+    /// Its nickname in this room.
+    pub nickname: Nickname,
+    /// Resume point: messages after it are returned in `missed`.
+    pub since_id: Option<MessageId>,
+}
+
+/// Removes a session from the room (leave, or the connection closed).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Leave {
+    /// The session that leaves.
+    pub session: SessionId,
+}
+
+/// Stores a message and pushes it to the members once committed.
+#[derive(Message)]
+#[rtype(result = "Result<SendOutcome, RoomError>")]
+pub struct SendMessage {
+    /// Who sends.
+    pub from: Sender,
+    /// What.
+    pub content: Content,
+    /// The idempotency key.
+    pub client_id: Option<ClientId>,
+    /// The sender is over its rate limit: only resolve a known `client_id` to its
+    /// original message, store nothing new (precise rule 10).
+    pub dedupe_only: bool,
+}
+
+/// The result of a send.
+#[derive(Debug, Clone)]
+pub struct SendOutcome {
+    /// The committed message, or the original one for a known `clientId`.
+    pub message: Message,
+    /// Whether this send stored a new message.
+    pub created: bool,
+}
+
+/// Relays a member's typing state to the other members.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Typing {
+    /// The typing session.
+    pub session: SessionId,
+    /// Typing now or not.
+    pub typing: bool,
+}
+
+/// Lists the local members, for `GET /api/rooms/{code}`.
+#[derive(Message)]
+#[rtype(result = "Vec<Member>")]
+pub struct ListMembers;
+
+/// A message committed elsewhere (another node, or a path that bypassed this actor);
+/// pushed in order like any other.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Relay {
+    /// The committed message and its predecessor's id.
+    pub committed: Committed,
+}
+
+struct MemberEntry {
+    nickname: Nickname,
+    addr: Addr<WsSession>,
+}
+
+/// `presence` push data.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Presence<'a> {
+    room_code: RoomCode,
+    count: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    joined: Option<&'a Nickname>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    left: Option<&'a Nickname>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    members: Option<Vec<Member>>,
+}
+
+/// `typing` push data.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct TypingPush<'a> {
+    room_code: RoomCode,
+    nickname: &'a Nickname,
+    typing: bool,
+}
+
+/// One live room on this node.
+pub struct RoomActor {
+    room: Room,
+    hub: Arc<Hub>,
+    members: HashMap<SessionId, MemberEntry>,
+    member_count: Arc<AtomicUsize>,
+    last_pushed_id: Option<MessageId>,
+    waiting: BTreeMap<MessageId, Committed>,
+    filling_gap: bool,
+    sends_in_flight: usize,
+    idle_since: Instant,
+    closed: bool,
+}
+
+impl RoomActor {
+    /// A room actor that starts pushing after `last_message_id`.
+    pub fn new(
+        room: Room,
+        last_message_id: Option<MessageId>,
+        member_count: Arc<AtomicUsize>,
+        hub: Arc<Hub>,
+    ) -> Self {
+        RoomActor {
+            room,
+            hub,
+            members: HashMap::new(),
+            member_count,
+            last_pushed_id: last_message_id,
+            waiting: BTreeMap::new(),
+            filling_gap: false,
+            sends_in_flight: 0,
+            idle_since: Instant::now(),
+            closed: false,
+        }
+    }
+
+    fn member_list(&self) -> Vec<Member> {
+        self.members
+            .values()
+            .map(|m| Member {
+                nickname: m.nickname.clone(),
+            })
+            .collect()
+    }
+
+    /// Sends the same bytes to every member but `except`. A member whose queue is full
+    /// is closed as too slow; one that is gone is dropped.
+    fn broadcast(&mut self, frame: &ByteString, except: Option<SessionId>) {
+        let mut dropped = Vec::new();
+        let mut delivered = 0u64;
+        for (&id, member) in &self.members {
+            if Some(id) == except {
+                continue;
+            }
+            match member.addr.try_send(Deliver(frame.clone())) {
+                Ok(()) => delivered += 1,
+                Err(SendError::Full(_)) => {
+                    member.addr.do_send(Evict);
+                    dropped.push(id);
+                }
+                Err(SendError::Closed(_)) => dropped.push(id),
+            }
+        }
+        metrics::counter!(metric_names::PUSHES).increment(delivered);
+        for id in dropped {
+            if self.members.contains_key(&id) {
+                tracing::debug!(room = %self.room.code, session = id, "dropping a member that cannot keep up");
+                self.remove_member(id);
+            }
+        }
+    }
+
+    fn presence_frame(&self, joined: Option<&Nickname>, left: Option<&Nickname>) -> ByteString {
+        let count = self.members.len();
+        let members = (count <= self.hub.limits.presence_list_max).then(|| self.member_list());
+        protocol::push(
+            "presence",
+            Presence {
+                room_code: self.room.code,
+                count,
+                joined,
+                left,
+                members,
+            },
+        )
+    }
+
+    fn remove_member(&mut self, session: SessionId) {
+        if let Some(entry) = self.members.remove(&session) {
+            self.member_count
+                .store(self.members.len(), Ordering::Relaxed);
+            if self.members.is_empty() {
+                self.idle_since = Instant::now();
+            }
+            let frame = self.presence_frame(None, Some(&entry.nickname));
+            self.broadcast(&frame, None);
+        }
+    }
+
+    fn push_message(&mut self, message: &Message) {
+        self.last_pushed_id = Some(message.id);
+        let frame = protocol::push("chat:message", message);
+        self.broadcast(&frame, None);
+    }
+
+    /// Applies the ordering rule to a committed message.
+    fn on_committed(&mut self, committed: Committed, ctx: &mut Context<Self>) {
+        let id = committed.message.id;
+        if self.last_pushed_id.is_some_and(|last| id <= last) {
+            return;
+        }
+        if committed.prev_id == self.last_pushed_id {
+            self.push_message(&committed.message);
+            self.push_waiting();
+        } else {
+            self.waiting.insert(id, committed);
+            self.fill_gap(ctx);
+        }
+    }
+
+    /// Pushes waiting messages whose predecessor has now been pushed.
+    fn push_waiting(&mut self) {
+        while let Some(entry) = self.waiting.first_entry() {
+            let committed = entry.get();
+            if self
+                .last_pushed_id
+                .is_some_and(|last| committed.message.id <= last)
+            {
+                entry.remove();
+            } else if committed.prev_id == self.last_pushed_id {
+                let committed = entry.remove();
+                self.push_message(&committed.message);
+            } else {
+                break;
+            }
+        }
+    }
+
+    /// Reads the messages between the last pushed one and the newest waiting one from the
+    /// store and pushes them in order. All of them are committed: ids of a room commit in
+    /// increasing order, and the newest waiting one has committed.
+    fn fill_gap(&mut self, ctx: &mut Context<Self>) {
+        if self.filling_gap {
+            return;
+        }
+        let Some(&up_to) = self.waiting.keys().next_back() else {
+            return;
+        };
+        self.filling_gap = true;
+        let store = Arc::clone(&self.hub.store);
+        let room_id = self.room.id;
+        let after = self.last_pushed_id.unwrap_or(0);
+        let read = async move { store.range(room_id, after, up_to, GAP_FILL_MAX).await };
+        ctx.spawn(read.into_actor(self).map(|result, act, ctx| {
+            act.filling_gap = false;
+            match result {
+                Ok(page) => {
+                    if page.has_more {
+                        tracing::warn!(room = %act.room.code, "gap larger than {GAP_FILL_MAX} messages; members resume through sinceId");
+                    }
+                    for message in &page.messages {
+                        if act.last_pushed_id.is_none_or(|last| message.id > last) {
+                            act.push_message(message);
+                        }
+                    }
+                    act.push_waiting();
+                    act.fill_gap(ctx);
+                }
+                Err(error) => {
+                    tracing::warn!(room = %act.room.code, %error, "gap fill failed; retrying");
+                    ctx.run_later(GAP_FILL_RETRY, |act, ctx| act.fill_gap(ctx));
+                }
+            }
+        }));
+    }
+
+    /// Stops the room once it has had no members and no work for the idle timeout.
+    fn stop_if_idle(&mut self, ctx: &mut Context<Self>) {
+        let idle = self.members.is_empty()
+            && self.sends_in_flight == 0
+            && self.waiting.is_empty()
+            && self.idle_since.elapsed() >= self.hub.limits.room_idle_timeout;
+        if idle && !self.closed {
+            self.closed = true;
+            self.hub.registry.do_send(RoomStopped {
+                code: self.room.code,
+                addr: ctx.address(),
+            });
+            ctx.stop();
+        }
+    }
+}
+
+impl Actor for RoomActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(1024);
+        metrics::gauge!(metric_names::ROOMS_ACTIVE).increment(1.0);
+        let tick = (self.hub.limits.room_idle_timeout / 4).max(Duration::from_millis(10));
+        ctx.run_interval(tick, |act, ctx| act.stop_if_idle(ctx));
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        metrics::gauge!(metric_names::ROOMS_ACTIVE).decrement(1.0);
+    }
+}
+
+/// A room restarted by its supervisor after an unexpected stop starts over from the store:
+/// the members are told to reconnect and resume with `sinceId`, which is always correct.
+impl Supervised for RoomActor {
+    fn restarting(&mut self, _: &mut Self::Context) {
+        if self.closed {
+            return;
+        }
+        let frame = protocol::push("reconnect", serde_json::json!({"reason": "room restarted"}));
+        for member in self.members.values() {
+            let _ = member.addr.try_send(Deliver(frame.clone()));
+            member.addr.do_send(Evict);
+        }
+        self.members.clear();
+        self.member_count.store(0, Ordering::Relaxed);
+        self.waiting.clear();
+        self.filling_gap = false;
+        self.sends_in_flight = 0;
+        self.idle_since = Instant::now();
+    }
+}
+
+impl Handler<Join> for RoomActor {
+    type Result = AtomicResponse<Self, Result<Joined, RoomError>>;
+
+    fn handle(&mut self, msg: Join, _: &mut Self::Context) -> Self::Result {
+        if self.closed {
+            return AtomicResponse::new(Box::pin(fut::ready(Err(RoomError::Gone))));
+        }
+        let Join {
+            session,
+            addr,
+            nickname,
+            since_id,
+        } = msg;
+        match self.members.get_mut(&session) {
+            Some(entry) if entry.nickname == nickname => {}
+            Some(entry) => {
+                let old = std::mem::replace(&mut entry.nickname, nickname.clone());
+                let frame = self.presence_frame(Some(&nickname), Some(&old));
+                self.broadcast(&frame, Some(session));
+            }
+            None => {
+                self.members.insert(
+                    session,
+                    MemberEntry {
+                        nickname: nickname.clone(),
+                        addr,
+                    },
+                );
+                self.member_count
+                    .store(self.members.len(), Ordering::Relaxed);
+                let frame = self.presence_frame(Some(&nickname), None);
+                self.broadcast(&frame, Some(session));
+            }
+        }
+        let room = self.room.clone();
+        let members = self.member_list();
+        // Missed messages are read up to the last pushed id while the room handles nothing
+        // else (an atomic response): every later message reaches the joiner as a push, so
+        // `missed` followed by the pushes has no gap and no overlap.
+        let read = match (since_id, self.last_pushed_id) {
+            (Some(since), Some(last)) if last > since => {
+                let store = Arc::clone(&self.hub.store);
+                let (room_id, limit) = (self.room.id, self.hub.limits.missed_max);
+                Some(async move { store.range(room_id, since, last, limit).await })
+            }
+            _ => None,
+        };
+        AtomicResponse::new(Box::pin(
+            async move {
+                let page = match read {
+                    Some(read) => Some(read.await),
+                    None => None,
+                };
+                match page {
+                    None => Ok(Joined {
+                        room,
+                        members,
+                        missed: Vec::new(),
+                        has_more: false,
+                    }),
+                    Some(Ok(page)) => Ok(Joined {
+                        room,
+                        members,
+                        missed: page.messages,
+                        has_more: page.has_more,
+                    }),
+                    Some(Err(error)) => {
+                        tracing::warn!(%error, "reading missed messages failed");
+                        Err(RoomError::Chat(ChatError::unavailable()))
+                    }
+                }
+            }
+            .into_actor(self),
+        ))
+    }
+}
+
+impl Handler<Leave> for RoomActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Leave, _: &mut Self::Context) {
+        self.remove_member(msg.session);
+    }
+}
+
+impl Handler<SendMessage> for RoomActor {
+    type Result = ResponseActFuture<Self, Result<SendOutcome, RoomError>>;
+
+    fn handle(&mut self, msg: SendMessage, _: &mut Self::Context) -> Self::Result {
+        let sender = match (&msg.from, self.closed) {
+            (_, true) => Err(RoomError::Gone),
+            (Sender::Session(id), false) => self
+                .members
+                .get(id)
+                .map(|m| m.nickname.clone())
+                .ok_or(RoomError::Chat(ChatError::not_in_room())),
+            (Sender::Integration(nickname), false) => Ok(nickname.clone()),
+        };
+        let sender = match sender {
+            Ok(sender) => sender,
+            Err(error) => return Box::pin(fut::ready(Err(error))),
+        };
+        let room_id = self.room.id;
+        if msg.dedupe_only {
+            let store = Arc::clone(&self.hub.store);
+            let client_id = msg.client_id;
+            return Box::pin(
+                async move {
+                    let rate_limited = || {
+                        RoomError::Chat(ChatError::new(
+                            ErrorCode::RateLimited,
+                            "too many messages; wait a moment before sending again",
+                        ))
+                    };
+                    let Some(client_id) = client_id else {
+                        return Err(rate_limited());
+                    };
+                    match store.find_by_client_id(room_id, &client_id).await {
+                        Ok(Some(message)) => Ok(SendOutcome {
+                            message,
+                            created: false,
+                        }),
+                        Ok(None) => Err(rate_limited()),
+                        Err(_) => Err(RoomError::Chat(ChatError::unavailable())),
+                    }
+                }
+                .into_actor(self),
+            );
+        }
+        let message = NewMessage {
+            room_id,
+            room_code: self.room.code,
+            sender: sender.as_str().to_owned(),
+            content: msg.content.into_string(),
+            client_id: msg.client_id,
+        };
+        self.sends_in_flight += 1;
+        let persist = self
+            .hub
+            .persistence
+            .shard(room_id)
+            .send(Persist { message });
+        Box::pin(persist.into_actor(self).map(|result, act, ctx| {
+            act.sends_in_flight -= 1;
+            match result {
+                Ok(Ok(Outcome::Created(committed))) => {
+                    let message = committed.message.clone();
+                    act.on_committed(committed, ctx);
+                    Ok(SendOutcome {
+                        message,
+                        created: true,
+                    })
+                }
+                Ok(Ok(Outcome::Duplicate(message))) => Ok(SendOutcome {
+                    message,
+                    created: false,
+                }),
+                Ok(Err(error)) => Err(RoomError::Chat(error)),
+                Err(_) => Err(RoomError::Chat(ChatError::internal(
+                    "persistence is not running",
+                ))),
+            }
+        }))
+    }
+}
+
+impl Handler<Typing> for RoomActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Typing, _: &mut Self::Context) {
+        let Some(member) = self.members.get(&msg.session) else {
+            return;
+        };
+        let frame = protocol::push(
+            "typing",
+            TypingPush {
+                room_code: self.room.code,
+                nickname: &member.nickname,
+                typing: msg.typing,
+            },
+        );
+        self.broadcast(&frame, Some(msg.session));
+    }
+}
+
+impl Handler<ListMembers> for RoomActor {
+    type Result = MessageResult<ListMembers>;
+
+    fn handle(&mut self, _: ListMembers, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.member_list())
+    }
+}
+
+impl Handler<Relay> for RoomActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Relay, ctx: &mut Self::Context) {
+        self.on_committed(msg.committed, ctx);
+    }
+}

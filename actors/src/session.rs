@@ -1,0 +1,448 @@
+//! The WebSocket session actor: one per connection.
+//!
+//! It turns each text frame into a typed request once, applies the frame-size and rate
+//! limits, answers every request (an ack, or an `error` push), and writes the pushes that
+//! rooms deliver. Its mailbox is its outbound queue: rooms deliver with `try_send`, so when
+//! a client cannot keep up the queue fills, the room drops the member, and the session is
+//! closed instead of buffering without bound. Its per-connection state is kept small: a
+//! few words plus the codes of the rooms it joined.
+//!
+//! This is the only file that knows about `actix-web-actors` (deprecated upstream in
+//! favour of `actix-ws`), so a move stays local.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::prelude::*;
+use actix_http::ws::Item;
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web_actors::ws::{self, CloseCode, CloseReason, ProtocolError};
+use bytes::{Bytes, BytesMut};
+use bytestring::ByteString;
+use serde::Serialize;
+
+use crate::error::{ChatError, ErrorCode};
+use crate::hub::Hub;
+use crate::ids::{ClientId, Content, MessageId, Nickname, RoomCode, SessionId};
+use crate::metric_names;
+use crate::protocol::{self, ClientEvent, CreatedRoom, Empty, Ref, Request, Sent};
+use crate::room::{Join, Leave, SendMessage, Sender, Typing};
+
+static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
+
+/// A frame for the client, already encoded; shared by every recipient of a push.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Deliver(pub ByteString);
+
+/// The session's outbound queue overflowed: close it as a slow consumer.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Evict;
+
+/// The node is draining: tell the client to reconnect elsewhere, then close with 1012.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Drain;
+
+/// `reconnect` push data.
+#[derive(Serialize)]
+struct Reconnect<'a> {
+    reason: &'a str,
+}
+
+/// A fragmented frame being reassembled.
+struct Fragments {
+    text: bool,
+    bytes: BytesMut,
+}
+
+/// One WebSocket connection.
+pub struct WsSession {
+    id: SessionId,
+    hub: Arc<Hub>,
+    joined: Vec<RoomCode>,
+    limiter: crate::rate_limit::SendLimiter,
+    last_seen: Instant,
+    fragments: Option<Box<Fragments>>,
+}
+
+/// Upgrades an HTTP request to a chat session.
+pub fn start(
+    hub: Arc<Hub>,
+    req: &HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, actix_web::Error> {
+    let hard_cap = hub.limits.frame_hard_cap_bytes;
+    let session = WsSession {
+        id: NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed),
+        hub,
+        joined: Vec::new(),
+        limiter: Default::default(),
+        last_seen: Instant::now(),
+        fragments: None,
+    };
+    ws::WsResponseBuilder::new(session, req, payload)
+        .frame_size(hard_cap)
+        .start()
+}
+
+impl WsSession {
+    /// Answers a request: an ack when it had a ref, an `error` push for a failure without.
+    fn respond<T: Serialize>(
+        &self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        reference: Option<&Ref>,
+        result: Result<T, ChatError>,
+    ) {
+        match (reference, result) {
+            (Some(reference), Ok(data)) => ctx.text(protocol::ack_ok(reference, data)),
+            (Some(reference), Err(error)) => {
+                error.count();
+                ctx.text(protocol::ack_err(reference, &error));
+            }
+            (None, Ok(_)) => {}
+            (None, Err(error)) => {
+                error.count();
+                ctx.text(protocol::error_push(&error));
+            }
+        }
+    }
+
+    /// The error for a request about a room this session has not joined.
+    fn not_joined(
+        &self,
+        ctx: &mut ws::WebsocketContext<Self>,
+        code: RoomCode,
+        reference: Option<Ref>,
+    ) {
+        let store = Arc::clone(&self.hub.store);
+        let lookup = async move {
+            match store.find_room(code).await {
+                Ok(Some(_)) => ChatError::not_in_room(),
+                Ok(None) => ChatError::room_not_found(),
+                Err(_) => ChatError::unavailable(),
+            }
+        };
+        ctx.spawn(lookup.into_actor(self).map(move |error, act, ctx| {
+            act.respond::<Empty>(ctx, reference.as_ref(), Err(error));
+        }));
+    }
+
+    fn handle_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
+        metrics::counter!(metric_names::FRAMES_IN).increment(1);
+        if text.len() > self.hub.limits.frame_max_bytes {
+            let error = ChatError::too_large(format!(
+                "frame is larger than {} bytes",
+                self.hub.limits.frame_max_bytes
+            ));
+            return self.respond::<Empty>(ctx, None, Err(error));
+        }
+        match protocol::decode(text) {
+            Ok(request) => self.handle_request(request, ctx),
+            Err(fault) => self.respond::<Empty>(ctx, fault.reference.as_ref(), Err(fault.error)),
+        }
+    }
+
+    fn handle_request(&mut self, request: Request, ctx: &mut ws::WebsocketContext<Self>) {
+        let Request { reference, event } = request;
+        match event {
+            ClientEvent::CreateRoom => self.create_room(reference, ctx),
+            ClientEvent::JoinRoom(data) => {
+                let parsed = RoomCode::parse(&data.code).and_then(|code| {
+                    let nickname =
+                        Nickname::parse(&data.nickname, self.hub.limits.nickname_max_chars)?;
+                    let since_id = data
+                        .since_id
+                        .map(MessageId::try_from)
+                        .transpose()
+                        .map_err(|_| ChatError::bad_request("sinceId is too large"))?;
+                    Ok((code, nickname, since_id))
+                });
+                match parsed {
+                    Ok((code, nickname, since_id)) => {
+                        self.join(code, nickname, since_id, reference, ctx)
+                    }
+                    Err(error) => self.respond::<Empty>(ctx, reference.as_ref(), Err(error)),
+                }
+            }
+            ClientEvent::LeaveRoom(data) => match RoomCode::parse(&data.code) {
+                Ok(code) => self.leave(code, reference, ctx),
+                Err(error) => self.respond::<Empty>(ctx, reference.as_ref(), Err(error)),
+            },
+            ClientEvent::Send(data) => {
+                let limits = &self.hub.limits;
+                let parsed = RoomCode::parse(&data.room_code).and_then(|code| {
+                    let content = Content::parse(&data.content, limits.content_max_chars)?;
+                    let client_id = data.client_id.as_deref().map(ClientId::parse).transpose()?;
+                    Ok((code, content, client_id))
+                });
+                match parsed {
+                    Ok((code, content, client_id)) => {
+                        self.send(code, content, client_id, reference, ctx)
+                    }
+                    Err(error) => self.respond::<Empty>(ctx, reference.as_ref(), Err(error)),
+                }
+            }
+            ClientEvent::Typing(data) => match RoomCode::parse(&data.room_code) {
+                Ok(code) if self.joined.contains(&code) => {
+                    if let Some(room) = self.hub.rooms.get(&code) {
+                        room.addr.do_send(Typing {
+                            session: self.id,
+                            typing: data.typing,
+                        });
+                    }
+                    self.respond(ctx, reference.as_ref(), Ok(Empty {}));
+                }
+                Ok(code) => self.not_joined(ctx, code, reference),
+                Err(error) => self.respond::<Empty>(ctx, reference.as_ref(), Err(error)),
+            },
+        }
+    }
+
+    fn create_room(&mut self, reference: Option<Ref>, ctx: &mut ws::WebsocketContext<Self>) {
+        let hub = Arc::clone(&self.hub);
+        let create = async move { hub.create_room().await };
+        ctx.spawn(create.into_actor(self).map(move |result, act, ctx| {
+            let room = result
+                .as_ref()
+                .map(|room| CreatedRoom { room })
+                .map_err(Clone::clone);
+            act.respond(ctx, reference.as_ref(), room);
+        }));
+    }
+
+    fn join(
+        &mut self,
+        code: RoomCode,
+        nickname: Nickname,
+        since_id: Option<MessageId>,
+        reference: Option<Ref>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        let rejoin = self.joined.contains(&code);
+        if !rejoin && self.joined.len() >= self.hub.limits.rooms_per_session {
+            let error = ChatError::too_large(format!(
+                "a session may be in at most {} rooms",
+                self.hub.limits.rooms_per_session
+            ));
+            return self.respond::<Empty>(ctx, reference.as_ref(), Err(error));
+        }
+        // Recorded before the room answers, so that a connection closing meanwhile still
+        // leaves the room.
+        if !rejoin {
+            self.joined.push(code);
+        }
+        let hub = Arc::clone(&self.hub);
+        let (session, addr) = (self.id, ctx.address());
+        let join = async move {
+            hub.ask_room(code, || Join {
+                session,
+                addr: addr.clone(),
+                nickname: nickname.clone(),
+                since_id,
+            })
+            .await
+        };
+        // `wait`: no push of this room may overtake the join's ack and its `missed`.
+        ctx.wait(join.into_actor(self).map(move |result, act, ctx| {
+            if result.is_err() && !rejoin {
+                act.joined.retain(|joined| *joined != code);
+            }
+            act.respond(ctx, reference.as_ref(), result);
+        }));
+    }
+
+    fn leave(
+        &mut self,
+        code: RoomCode,
+        reference: Option<Ref>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        if !self.joined.contains(&code) {
+            return self.not_joined(ctx, code, reference);
+        }
+        self.joined.retain(|joined| *joined != code);
+        if let Some(room) = self.hub.rooms.get(&code) {
+            room.addr.do_send(Leave { session: self.id });
+        }
+        self.respond(ctx, reference.as_ref(), Ok(Empty {}));
+    }
+
+    fn send(
+        &mut self,
+        code: RoomCode,
+        content: Content,
+        client_id: Option<ClientId>,
+        reference: Option<Ref>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        if !self.joined.contains(&code) {
+            return self.not_joined(ctx, code, reference);
+        }
+        let rate = self.hub.limits.send_rate;
+        let acquired = self.limiter.try_acquire(rate, Instant::now());
+        if !acquired && client_id.is_none() {
+            let error = ChatError::new(
+                ErrorCode::RateLimited,
+                "too many messages; wait a moment before sending again",
+            );
+            return self.respond::<Empty>(ctx, reference.as_ref(), Err(error));
+        }
+        let hub = Arc::clone(&self.hub);
+        let session = self.id;
+        let send = async move {
+            hub.ask_room(code, || SendMessage {
+                from: Sender::Session(session),
+                content: content.clone(),
+                client_id: client_id.clone(),
+                dedupe_only: !acquired,
+            })
+            .await
+        };
+        ctx.spawn(send.into_actor(self).map(move |result, act, ctx| {
+            if acquired {
+                let stored_new = result.as_ref().is_ok_and(|outcome| outcome.created);
+                act.limiter.release(rate, stored_new, Instant::now());
+            }
+            let sent = result.as_ref().map(|outcome| Sent {
+                message: &outcome.message,
+            });
+            act.respond(ctx, reference.as_ref(), sent.map_err(Clone::clone));
+        }));
+    }
+
+    fn handle_fragment(&mut self, item: Item, ctx: &mut ws::WebsocketContext<Self>) {
+        let (start, text, chunk, last) = match item {
+            Item::FirstText(chunk) => (true, true, chunk, false),
+            Item::FirstBinary(chunk) => (true, false, chunk, false),
+            Item::Continue(chunk) => (false, false, chunk, false),
+            Item::Last(chunk) => (false, false, chunk, true),
+        };
+        if start {
+            self.fragments = Some(Box::new(Fragments {
+                text,
+                bytes: BytesMut::new(),
+            }));
+        }
+        let Some(fragments) = self.fragments.as_mut() else {
+            let error = ChatError::bad_request("continuation frame without a first frame");
+            return self.respond::<Empty>(ctx, None, Err(error));
+        };
+        if fragments.bytes.len() + chunk.len() > self.hub.limits.frame_hard_cap_bytes {
+            self.fragments = None;
+            return self.close(ctx, CloseCode::Size, "message too big");
+        }
+        fragments.bytes.extend_from_slice(&chunk);
+        if last {
+            if let Some(done) = self.fragments.take() {
+                let bytes: Bytes = done.bytes.freeze();
+                match (done.text, std::str::from_utf8(&bytes)) {
+                    (true, Ok(text)) => self.handle_text(text, ctx),
+                    (true, Err(_)) => self.close(ctx, CloseCode::Invalid, "invalid UTF-8"),
+                    (false, _) => self.reject_binary(ctx),
+                }
+            }
+        }
+    }
+
+    fn reject_binary(&self, ctx: &mut ws::WebsocketContext<Self>) {
+        let error = ChatError::bad_request("binary frames are not supported; send JSON text");
+        self.respond::<Empty>(ctx, None, Err(error));
+    }
+
+    fn close(&self, ctx: &mut ws::WebsocketContext<Self>, code: CloseCode, why: &str) {
+        ctx.close(Some(CloseReason {
+            code,
+            description: Some(why.to_owned()),
+        }));
+        ctx.stop();
+    }
+}
+
+impl Actor for WsSession {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.set_mailbox_capacity(self.hub.limits.outbound_queue);
+        self.hub.sessions.insert(self.id, ctx.address());
+        metrics::gauge!(metric_names::SESSIONS).increment(1.0);
+        let (interval, timeout) = (
+            self.hub.limits.heartbeat_interval,
+            self.hub.limits.client_timeout,
+        );
+        ctx.run_interval(interval, move |act, ctx| {
+            if act.last_seen.elapsed() > timeout {
+                tracing::debug!(session = act.id, "client timed out");
+                act.close(ctx, CloseCode::Away, "heartbeat timeout");
+            } else {
+                ctx.ping(b"");
+            }
+        });
+    }
+
+    /// Leaving every room happens here, and only here, whatever closed the session.
+    fn stopped(&mut self, _: &mut Self::Context) {
+        metrics::gauge!(metric_names::SESSIONS).decrement(1.0);
+        self.hub.sessions.remove(&self.id);
+        for code in self.joined.drain(..) {
+            if let Some(room) = self.hub.rooms.get(&code) {
+                room.addr.do_send(Leave { session: self.id });
+            }
+        }
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ProtocolError>> for WsSession {
+    fn handle(&mut self, item: Result<ws::Message, ProtocolError>, ctx: &mut Self::Context) {
+        self.last_seen = Instant::now();
+        match item {
+            Ok(ws::Message::Text(text)) => self.handle_text(&text, ctx),
+            Ok(ws::Message::Binary(_)) => self.reject_binary(ctx),
+            Ok(ws::Message::Continuation(item)) => self.handle_fragment(item, ctx),
+            Ok(ws::Message::Ping(payload)) => ctx.pong(&payload),
+            Ok(ws::Message::Pong(_)) | Ok(ws::Message::Nop) => {}
+            Ok(ws::Message::Close(reason)) => {
+                ctx.close(reason);
+                ctx.stop();
+            }
+            Err(ProtocolError::Overflow) => self.close(ctx, CloseCode::Size, "frame too large"),
+            Err(error) => {
+                tracing::debug!(session = self.id, %error, "websocket protocol error");
+                self.close(ctx, CloseCode::Protocol, "protocol error");
+            }
+        }
+    }
+}
+
+impl Handler<Deliver> for WsSession {
+    type Result = ();
+
+    fn handle(&mut self, msg: Deliver, ctx: &mut Self::Context) {
+        ctx.text(msg.0);
+    }
+}
+
+impl Handler<Evict> for WsSession {
+    type Result = ();
+
+    fn handle(&mut self, _: Evict, ctx: &mut Self::Context) {
+        metrics::counter!(metric_names::SLOW_CONSUMERS).increment(1);
+        self.close(ctx, CloseCode::Again, "too slow: outbound queue full");
+    }
+}
+
+impl Handler<Drain> for WsSession {
+    type Result = ();
+
+    fn handle(&mut self, _: Drain, ctx: &mut Self::Context) {
+        ctx.text(protocol::push(
+            "reconnect",
+            Reconnect {
+                reason: "node is shutting down",
+            },
+        ));
+        self.close(ctx, CloseCode::Restart, "node is shutting down");
+    }
+}

@@ -1,0 +1,101 @@
+//! The storage interface the actors need. The node implements it twice (embedded SQLite
+//! and PostgreSQL, in `src/store/`); the actors never know which one they talk to.
+
+use async_trait::async_trait;
+
+use crate::ids::{ClientId, MessageId, RoomCode, RoomId};
+use crate::model::{Committed, Message, RoomRecord};
+
+/// Why the store did not do what was asked. Every variant means nothing was written.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be reached or refused the work (connection lost, pool timed
+    /// out, disk full). Retrying later may succeed.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// A room code was already taken (random codes can collide).
+    #[error("room code already exists")]
+    CodeTaken,
+    /// A message names a room that is not in the store.
+    #[error("room {0} does not exist")]
+    NoSuchRoom(RoomId),
+}
+
+/// A message on its way into the store.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// The room it belongs to.
+    pub room_id: RoomId,
+    /// The room's code, copied into the committed message.
+    pub room_code: RoomCode,
+    /// The sender's nickname.
+    pub sender: String,
+    /// The validated content.
+    pub content: String,
+    /// The idempotency key, if any.
+    pub client_id: Option<ClientId>,
+}
+
+/// What became of one message of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Stored now.
+    Created(Committed),
+    /// Its `clientId` was already stored in that room (earlier, or earlier in this very
+    /// batch): nothing new was stored; this is the original.
+    Duplicate(Message),
+}
+
+/// One page of a room's messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    /// The messages, in the order the call documents.
+    pub messages: Vec<Message>,
+    /// Whether more messages exist beyond this page in the direction of the query.
+    pub has_more: bool,
+}
+
+/// A message store. Implementations must be safe to call from many actors at once.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Inserts a room with this code. [`StoreError::CodeTaken`] when the code exists.
+    async fn create_room(&self, code: RoomCode) -> Result<RoomRecord, StoreError>;
+
+    /// Finds a room by code.
+    async fn find_room(&self, code: RoomCode) -> Result<Option<RoomRecord>, StoreError>;
+
+    /// Commits a batch in one transaction, all or nothing. Per room, messages get
+    /// increasing ids in batch order, and each records its predecessor; a message whose
+    /// `(room, clientId)` is already stored resolves to the original instead. The result
+    /// has one outcome per input, in input order.
+    async fn commit_batch(&self, batch: &[NewMessage]) -> Result<Vec<Outcome>, StoreError>;
+
+    /// Finds the message a client id resolved to, if that id is stored in the room.
+    async fn find_by_client_id(
+        &self,
+        room_id: RoomId,
+        client_id: &ClientId,
+    ) -> Result<Option<Message>, StoreError>;
+
+    /// Up to `limit` messages with id < `before_id` (all when `None`), newest first;
+    /// `has_more` tells whether an older message exists.
+    async fn history(
+        &self,
+        room_id: RoomId,
+        before_id: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Page, StoreError>;
+
+    /// Messages with `after_id < id <= up_to_id`, ascending. When there are more than
+    /// `limit`, the newest `limit` of them, with `has_more` set.
+    async fn range(
+        &self,
+        room_id: RoomId,
+        after_id: MessageId,
+        up_to_id: MessageId,
+        limit: u32,
+    ) -> Result<Page, StoreError>;
+
+    /// Answers when the store is reachable; for readiness probes.
+    async fn ping(&self) -> Result<(), StoreError>;
+}

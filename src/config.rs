@@ -1,0 +1,257 @@
+//! The node's configuration: every flag, its environment variable and its default, in one
+//! struct. `chat-node --help` prints the same text as the doc comments below.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::time::Duration;
+
+use chat_actors::{Limits, SendRate};
+use clap::{Parser, ValueEnum};
+
+/// A horizontally scalable real-time chat node.
+///
+/// With no DATABASE_URL it keeps messages in an embedded SQLite file under --data-dir;
+/// with DATABASE_URL it uses PostgreSQL; with REDIS_URL it joins the other nodes that use
+/// the same Redis and PostgreSQL.
+#[derive(Debug, Clone, Parser)]
+#[command(name = "chat-node", version, about, long_about = None)]
+pub struct Config {
+    /// Address to listen on for HTTP and WebSocket.
+    #[arg(long, env = "CHAT_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: SocketAddr,
+
+    /// Directory of the embedded SQLite store (used when DATABASE_URL is unset).
+    #[arg(long, env = "CHAT_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// PostgreSQL connection URL; the embedded store is used when unset.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+
+    /// Redis URL; when set, the node relays room events through Redis to other nodes.
+    #[arg(long, env = "REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// This node's id in logs, health answers and cross-node events [default: host name].
+    #[arg(long, env = "CHAT_NODE_ID")]
+    pub node_id: Option<String>,
+
+    /// Directory of the browser client, served at `/`.
+    #[arg(long, env = "CHAT_STATIC_DIR", default_value = "static/dist")]
+    pub static_dir: PathBuf,
+
+    /// Per-session send limit as COUNT/WINDOW (e.g. 20/10s); 0 turns it off.
+    #[arg(long, env = "CHAT_SEND_RATE", default_value = "20/10s")]
+    pub send_rate: SendRateArg,
+
+    /// Per-client-address limit for REST POST /api/messages as COUNT/WINDOW; 0 = none.
+    #[arg(long, env = "CHAT_REST_SEND_RATE", default_value = "0")]
+    pub rest_send_rate: SendRateArg,
+
+    /// Longest message content, in characters after trimming.
+    #[arg(long, env = "CHAT_CONTENT_MAX", default_value_t = 2000)]
+    pub content_max: usize,
+
+    /// Longest nickname (and REST sender), in characters after trimming.
+    #[arg(long, env = "CHAT_NICKNAME_MAX", default_value_t = 32)]
+    pub nickname_max: usize,
+
+    /// Largest WebSocket text frame that is parsed, in bytes; larger ones get too_large.
+    #[arg(long, env = "CHAT_FRAME_MAX", default_value_t = 16 * 1024)]
+    pub frame_max: usize,
+
+    /// Largest WebSocket frame at all, in bytes; larger ones close the connection (1009).
+    #[arg(long, env = "CHAT_FRAME_HARD_CAP", default_value_t = 1024 * 1024)]
+    pub frame_hard_cap: usize,
+
+    /// Rooms one session may be in at once.
+    #[arg(long, env = "CHAT_ROOMS_PER_SESSION", default_value_t = 16)]
+    pub rooms_per_session: usize,
+
+    /// Default page size of GET /api/messages.
+    #[arg(long, env = "CHAT_HISTORY_DEFAULT", default_value_t = 50)]
+    pub history_default: u32,
+
+    /// Largest page size of GET /api/messages (larger limits are clamped).
+    #[arg(long, env = "CHAT_HISTORY_MAX", default_value_t = 200)]
+    pub history_max: u32,
+
+    /// Most missed messages returned by room:join with sinceId.
+    #[arg(long, env = "CHAT_MISSED_MAX", default_value_t = 500)]
+    pub missed_max: u32,
+
+    /// Presence pushes carry the full member list only up to this many members.
+    #[arg(long, env = "CHAT_PRESENCE_LIST_MAX", default_value_t = 100)]
+    pub presence_list_max: usize,
+
+    /// Pushes that may wait for one session before it is closed as too slow.
+    #[arg(long, env = "CHAT_OUTBOUND_QUEUE", default_value_t = 256)]
+    pub outbound_queue: usize,
+
+    /// How often each WebSocket is pinged.
+    #[arg(long, env = "CHAT_HEARTBEAT_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub heartbeat_interval: Duration,
+
+    /// A WebSocket that has not answered for this long is closed.
+    #[arg(long, env = "CHAT_CLIENT_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub client_timeout: Duration,
+
+    /// A room with no members on this node is stopped after this long.
+    #[arg(long, env = "CHAT_ROOM_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub room_idle_timeout: Duration,
+
+    /// Most messages committed in one transaction.
+    #[arg(long, env = "CHAT_BATCH_MAX", default_value_t = 256)]
+    pub batch_max: usize,
+
+    /// Longest a message waits for others to share its commit.
+    #[arg(long, env = "CHAT_BATCH_DELAY", default_value = "1ms", value_parser = humantime::parse_duration)]
+    pub batch_delay: Duration,
+
+    /// Persistence shards, each committing one batch at a time [default: 1 with the
+    /// embedded store, 4 with PostgreSQL].
+    #[arg(long, env = "CHAT_PERSIST_SHARDS")]
+    pub persist_shards: Option<usize>,
+
+    /// PostgreSQL connections per node.
+    #[arg(long, env = "CHAT_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: u32,
+
+    /// HTTP worker threads [default: number of CPUs].
+    #[arg(long, env = "CHAT_WORKERS")]
+    pub workers: Option<usize>,
+
+    /// Threads that run room actors [default: number of CPUs].
+    #[arg(long, env = "CHAT_ROOM_THREADS")]
+    pub room_threads: Option<usize>,
+
+    /// On SIGTERM, longest wait for in-flight messages to commit before exiting.
+    #[arg(long, env = "CHAT_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_timeout: Duration,
+
+    /// Log format: `text` for people, `json` for log collectors. Levels come from RUST_LOG.
+    #[arg(long, env = "CHAT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How logs are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// A `COUNT/WINDOW` rate such as `20/10s`, or `0` for no limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendRateArg(pub Option<SendRate>);
+
+impl FromStr for SendRateArg {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        if text == "0" || text.eq_ignore_ascii_case("off") {
+            return Ok(SendRateArg(None));
+        }
+        let (count, window) = text
+            .split_once('/')
+            .ok_or_else(|| format!("expected COUNT/WINDOW such as 20/10s, got {text:?}"))?;
+        let count: u32 = count
+            .trim()
+            .parse()
+            .map_err(|_| format!("bad count in {text:?}"))?;
+        let window = humantime::parse_duration(window.trim())
+            .map_err(|e| format!("bad window in {text:?}: {e}"))?;
+        if count == 0 {
+            return Ok(SendRateArg(None));
+        }
+        if window.is_zero() {
+            return Err(format!("the window in {text:?} must be longer than zero"));
+        }
+        Ok(SendRateArg(Some(SendRate { count, window })))
+    }
+}
+
+impl Config {
+    /// A configuration with every default, for tests and embedding.
+    pub fn defaults() -> Config {
+        Config::parse_from(["chat-node"])
+    }
+
+    /// The node id: configured, or the host name.
+    pub fn node_id(&self) -> String {
+        self.node_id
+            .clone()
+            .unwrap_or_else(|| gethostname::gethostname().to_string_lossy().into_owned())
+    }
+
+    /// The limits the actors enforce.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            content_max_chars: self.content_max,
+            nickname_max_chars: self.nickname_max,
+            frame_max_bytes: self.frame_max,
+            frame_hard_cap_bytes: self.frame_hard_cap.max(self.frame_max),
+            rooms_per_session: self.rooms_per_session,
+            send_rate: self.send_rate.0,
+            missed_max: self.missed_max,
+            presence_list_max: self.presence_list_max,
+            outbound_queue: self.outbound_queue.max(1),
+            heartbeat_interval: self.heartbeat_interval,
+            client_timeout: self.client_timeout,
+            room_idle_timeout: self.room_idle_timeout,
+            batch_max: self.batch_max.max(1),
+            batch_delay: self.batch_delay,
+        }
+    }
+
+    /// Number of CPUs, the default for thread counts.
+    fn cpus() -> usize {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    }
+
+    /// HTTP workers to run.
+    pub fn workers(&self) -> usize {
+        self.workers.unwrap_or_else(Self::cpus).max(1)
+    }
+
+    /// Room threads to run.
+    pub fn room_threads(&self) -> usize {
+        self.room_threads.unwrap_or_else(Self::cpus).max(1)
+    }
+
+    /// Persistence shards to run.
+    pub fn persist_shards(&self) -> usize {
+        let default = if self.database_url.is_some() { 4 } else { 1 };
+        self.persist_shards.unwrap_or(default).max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn send_rates_parse() {
+        let rate = "20/10s".parse::<SendRateArg>().unwrap().0.unwrap();
+        assert_eq!((rate.count, rate.window), (20, Duration::from_secs(10)));
+        assert_eq!("0".parse::<SendRateArg>().unwrap(), SendRateArg(None));
+        assert!("20".parse::<SendRateArg>().is_err());
+        assert!("x/10s".parse::<SendRateArg>().is_err());
+        assert!("5/0s".parse::<SendRateArg>().is_err());
+    }
+
+    #[test]
+    fn defaults_match_the_protocol() {
+        let limits = Config::defaults().limits();
+        assert_eq!(limits.content_max_chars, 2000);
+        assert_eq!(limits.nickname_max_chars, 32);
+        assert_eq!(limits.frame_max_bytes, 16 * 1024);
+        assert_eq!(limits.rooms_per_session, 16);
+        assert_eq!(limits.missed_max, 500);
+        assert_eq!(Config::defaults().bind.to_string(), "127.0.0.1:8080");
+    }
+}

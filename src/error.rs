@@ -1,0 +1,48 @@
+//! Errors at the HTTP edge: every failure becomes `{"ok": false, "error": {code, message}}`
+//! with the status that one table below assigns to its code.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use chat_actors::{ChatError, ErrorCode};
+use serde::Serialize;
+
+/// The HTTP status of each protocol error code (PROTOCOL.md, "HTTP API").
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::BadRequest | ErrorCode::TooLarge => StatusCode::BAD_REQUEST,
+        // `not_in_room` cannot happen over REST; it is a client error if it ever does.
+        ErrorCode::NotInRoom => StatusCode::BAD_REQUEST,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// A protocol error on its way out of a REST handler.
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct ApiError(#[from] pub ChatError);
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    ok: bool,
+    error: &'a ChatError,
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        status_of(self.0.code)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        self.0.count();
+        HttpResponse::build(self.status_code()).json(ErrorBody {
+            ok: false,
+            error: &self.0,
+        })
+    }
+}
+
+/// Result of a REST handler.
+pub type ApiResult<T> = Result<T, ApiError>;

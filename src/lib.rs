@@ -1,0 +1,193 @@
+//! The chat node: an actix-web server that speaks the chat protocol over WebSocket and
+//! REST, backed by SQLite or PostgreSQL.
+//!
+//! # Layout
+//!
+//! - [`config`]: every setting, from flags and `CHAT_*` variables.
+//! - [`store`]: the two stores (SQLite, PostgreSQL) behind the actors' `Store` trait.
+//! - [`routes`]: the HTTP edge; [`error`] maps protocol errors to HTTP statuses.
+//! - The actors themselves (sessions, rooms, registry, persistence) live in `chat-actors`.
+//!
+//! [`start`] runs a node inside the current actix system and hands back a [`Node`], so
+//! that `main.rs` and the integration tests start the server the same way.
+
+pub mod config;
+pub mod error;
+mod rest_limit;
+pub mod routes;
+pub mod state;
+pub mod store;
+pub mod telemetry;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix_web::dev::ServerHandle;
+use actix_web::{web, App, HttpServer};
+use chat_actors::{Hub, HubOptions};
+
+use crate::config::Config;
+use crate::rest_limit::RestLimiter;
+use crate::state::AppState;
+use crate::store::StoreError;
+
+/// A dead peer or one that stopped reading is dropped by the kernel after this long with
+/// unacknowledged data, which bounds how long a stuck client can hold its connection.
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why a node could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The configuration is contradictory.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The store could not be opened or migrated.
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// A running node.
+pub struct Node {
+    addr: SocketAddr,
+    hub: Arc<Hub>,
+    server: ServerHandle,
+    shutdown_timeout: Duration,
+    running: actix_web::rt::task::JoinHandle<std::io::Result<()>>,
+}
+
+/// Starts a node: opens and migrates the store, starts the actors, binds and serves.
+/// Must run inside an actix system (`#[actix_web::main]`, or `System::new().block_on`).
+pub async fn start(config: Config) -> Result<Node, StartError> {
+    if config.redis_url.is_some() && config.database_url.is_none() {
+        return Err(StartError::Config(
+            "REDIS_URL joins several nodes, which must share one PostgreSQL store: set \
+             DATABASE_URL too (the embedded SQLite store belongs to a single node)"
+                .into(),
+        ));
+    }
+    if config.redis_url.is_some() {
+        return Err(StartError::Config(
+            "REDIS_URL is set, but this build has no Redis bridge yet: run a single node".into(),
+        ));
+    }
+    telemetry::init_metrics();
+    let store = store::connect(
+        config.database_url.as_deref(),
+        &config.data_dir,
+        config.db_pool_size,
+    )
+    .await?;
+    let hub = Hub::start(HubOptions {
+        store,
+        limits: config.limits(),
+        node_id: config.node_id(),
+        persistence_shards: config.persist_shards(),
+        room_threads: config.room_threads(),
+    });
+    let state = web::Data::new(AppState {
+        hub: Arc::clone(&hub),
+        rest_limiter: RestLimiter::new(config.rest_send_rate.0),
+        config: config.clone(),
+        started: Instant::now(),
+    });
+    let static_dir = config.static_dir.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(state.clone())
+            .wrap(actix_web::middleware::Compress::default())
+            .configure(|cfg| routes::configure(cfg, &static_dir))
+    })
+    .workers(config.workers())
+    .disable_signals()
+    .shutdown_timeout(config.shutdown_timeout.as_secs().max(1))
+    .on_connect(|connection, _| {
+        if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            let socket = socket2::SockRef::from(tcp);
+            if let Err(error) = socket.set_tcp_user_timeout(Some(TCP_USER_TIMEOUT)) {
+                tracing::debug!(%error, "TCP_USER_TIMEOUT not set");
+            }
+        }
+    })
+    .bind(config.bind)
+    .map_err(|source| StartError::Bind {
+        addr: config.bind,
+        source,
+    })?;
+    let addr = server.addrs().first().copied().unwrap_or(config.bind);
+    let server = server.run();
+    let handle = server.handle();
+    let running = actix_web::rt::spawn(server);
+    tracing::info!(%addr, node = %hub.node_id, store = if config.database_url.is_some() { "postgresql" } else { "sqlite" }, "chat node listening");
+    Ok(Node {
+        addr,
+        hub,
+        server: handle,
+        shutdown_timeout: config.shutdown_timeout,
+        running,
+    })
+}
+
+impl Node {
+    /// The address the node listens on (the real port when configured with port 0).
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The actors' shared state.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
+    pub async fn run_until_signal(self) -> std::io::Result<()> {
+        wait_for_signal().await;
+        tracing::info!("signal received; draining");
+        self.shutdown().await;
+        Ok(())
+    }
+
+    /// Graceful stop: readiness turns 503 and new sessions are refused, sessions are told
+    /// to reconnect elsewhere and closed with 1012, the server stops accepting, and every
+    /// message already handed to persistence is committed (and acked where the sender is
+    /// still connected) before this returns.
+    pub async fn shutdown(self) {
+        self.hub.start_draining();
+        self.hub.drain_sessions();
+        self.server.stop(true).await;
+        self.hub.flush(self.shutdown_timeout).await;
+        let _ = self.running.await;
+        self.hub.stop_threads();
+        tracing::info!("chat node stopped");
+    }
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = terminate.recv() => {}
+                    _ = tokio::signal::ctrl_c() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,31 @@
+//! Liveness and readiness probes.
+
+use actix_web::{web, HttpResponse};
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// `GET /api/health`: the process answers; checks no dependency (a liveness probe must
+/// not restart a node because its database is down).
+pub async fn health(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(json!({
+        "ok": true,
+        "uptime": state.started.elapsed().as_secs(),
+        "node": state.hub.node_id,
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+/// `GET /api/ready`: the store answers and the node is not draining; a load balancer
+/// sends new connections only to ready nodes.
+pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    if state.hub.is_draining() {
+        return HttpResponse::ServiceUnavailable()
+            .json(json!({"ok": false, "store": "unknown", "draining": true}));
+    }
+    match state.hub.store.ping().await {
+        Ok(()) => HttpResponse::Ok().json(json!({"ok": true, "store": "ok"})),
+        Err(error) => HttpResponse::ServiceUnavailable()
+            .json(json!({"ok": false, "store": error.to_string()})),
+    }
+}

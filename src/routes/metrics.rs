@@ -1,0 +1,77 @@
+//! `GET /metrics` in the Prometheus text format.
+
+use std::sync::OnceLock;
+
+use actix_web::HttpResponse;
+use chat_actors::metric_names as names;
+use chat_actors::ErrorCode;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+
+/// Installs the process-wide recorder once (several in-process nodes share it) and
+/// registers every series, so dashboards see zeros rather than gaps.
+pub fn install() {
+    HANDLE.get_or_init(|| {
+        let builder = PrometheusBuilder::new()
+            .set_buckets_for_metric(
+                Matcher::Full(names::PERSIST_BATCH_SIZE.into()),
+                &[1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0],
+            )
+            .and_then(|b| {
+                b.set_buckets_for_metric(
+                    Matcher::Full(names::PERSIST_COMMIT_SECONDS.into()),
+                    &[
+                        0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                    ],
+                )
+            });
+        let handle = builder.map(|b| b.install_recorder());
+        match handle {
+            Ok(Ok(handle)) => {
+                register_series();
+                Some(handle)
+            }
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "metrics recorder not installed");
+                None
+            }
+            Err(error) => {
+                tracing::warn!(%error, "metrics buckets rejected");
+                None
+            }
+        }
+    });
+}
+
+fn register_series() {
+    metrics::gauge!(names::SESSIONS).increment(0.0);
+    metrics::gauge!(names::ROOMS_ACTIVE).increment(0.0);
+    for counter in [
+        names::MESSAGES_COMMITTED,
+        names::FRAMES_IN,
+        names::PUSHES,
+        names::SLOW_CONSUMERS,
+    ] {
+        metrics::counter!(counter).increment(0);
+    }
+    for code in ErrorCode::ALL {
+        metrics::counter!(names::ERRORS, "code" => code.as_str()).increment(0);
+    }
+    metrics::describe_histogram!(names::PERSIST_BATCH_SIZE, "messages per committed batch");
+    metrics::describe_histogram!(
+        names::PERSIST_COMMIT_SECONDS,
+        metrics::Unit::Seconds,
+        "time to commit one batch"
+    );
+}
+
+/// `GET /metrics`.
+pub async fn render() -> HttpResponse {
+    match HANDLE.get().and_then(Option::as_ref) {
+        Some(handle) => HttpResponse::Ok()
+            .content_type("text/plain; version=0.0.4")
+            .body(handle.render()),
+        None => HttpResponse::ServiceUnavailable().body("metrics are not available\n"),
+    }
+}

@@ -1,0 +1,555 @@
+//! The clustered store: PostgreSQL behind a bb8 pool, shared by every node.
+//!
+//! The invariant every node relies on: the ids of one room are committed in increasing
+//! order, whichever node writes. A batch therefore locks its rooms' rows (in id order, so
+//! two batches never deadlock) *before* it takes ids from the sequence, and holds the
+//! locks until it commits: a later batch of the same room waits, then draws larger ids.
+//! The room row also carries `last_message_id`, which gives each message its `prev_id`.
+//!
+//! A batch costs a fixed number of round trips whatever its size: lock, look up clientIds,
+//! draw ids, insert (one multi-row `UNNEST` statement), advance the rooms, commit. Every
+//! statement is prepared once per connection, when the pool opens it.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bb8::{ManageConnection, Pool, RunError};
+use bb8_postgres::PostgresConnectionManager;
+use chat_actors::ids::{ClientId, MessageId, RoomCode, RoomId};
+use chat_actors::model::{now_millis, Committed, Message, Room, RoomRecord};
+use chrono::{DateTime, Utc};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{Client, Config, NoTls, Row, Statement};
+
+use super::{describe, migrate, NewMessage, Outcome, Page, Store, StoreError};
+
+/// How long a call waits for a pooled connection (or to open one) before it answers
+/// unavailable: a send should fail fast and be retried, not hang while the database is
+/// away.
+const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The columns every message query selects, in the order [`message_from`] reads them.
+macro_rules! message_query {
+    ($tail:literal) => {
+        concat!(
+            "SELECT m.id, m.room_id, r.code, m.sender, m.content, m.client_id, m.created_at \
+             FROM messages m JOIN rooms r ON r.id = m.room_id ",
+            $tail
+        )
+    };
+}
+
+/// A [`Store`] on a PostgreSQL database.
+pub struct PostgresStore {
+    /// This node's connections.
+    pool: Pool<Manager>,
+}
+
+/// A pooled connection with its prepared statements.
+pub struct PgConnection {
+    /// The connection.
+    client: Client,
+    /// Everything the store runs, prepared on this connection.
+    statements: Statements,
+}
+
+/// The store's statements, prepared once per connection so the hot path never parses
+/// or plans SQL text.
+struct Statements {
+    lock_rooms: Statement,
+    find_originals: Statement,
+    next_ids: Statement,
+    insert_messages: Statement,
+    advance_rooms: Statement,
+    create_room: Statement,
+    find_room: Statement,
+    find_by_client_id: Statement,
+    history: Statement,
+    range: Statement,
+}
+
+impl Statements {
+    /// Prepares every statement on `client`.
+    async fn prepare(client: &Client) -> Result<Statements, tokio_postgres::Error> {
+        Ok(Statements {
+            lock_rooms: client
+                .prepare(
+                    "SELECT id, last_message_id FROM rooms WHERE id = ANY($1::bigint[]) \
+                     ORDER BY id FOR UPDATE",
+                )
+                .await?,
+            find_originals: client
+                .prepare(
+                    "SELECT m.id, m.room_id, r.code, m.sender, m.content, m.client_id, \
+                            m.created_at \
+                     FROM UNNEST($1::bigint[], $2::text[]) AS k (room_id, client_id) \
+                     JOIN messages m ON m.room_id = k.room_id AND m.client_id = k.client_id \
+                     JOIN rooms r ON r.id = m.room_id \
+                     WHERE m.client_id IS NOT NULL",
+                )
+                .await?,
+            next_ids: client
+                .prepare("SELECT nextval('messages_id_seq') FROM generate_series(1, $1::bigint)")
+                .await?,
+            insert_messages: client
+                .prepare(
+                    "INSERT INTO messages \
+                         (id, room_id, sender, content, client_id, created_at, prev_id) \
+                     SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], \
+                                          $5::text[], $6::timestamptz[], $7::bigint[])",
+                )
+                .await?,
+            advance_rooms: client
+                .prepare(
+                    "UPDATE rooms SET last_message_id = v.last_id \
+                     FROM UNNEST($1::bigint[], $2::bigint[]) AS v (id, last_id) \
+                     WHERE rooms.id = v.id",
+                )
+                .await?,
+            create_room: client
+                .prepare("INSERT INTO rooms (code, created_at) VALUES ($1, $2) RETURNING id")
+                .await?,
+            find_room: client
+                .prepare("SELECT id, code, created_at, last_message_id FROM rooms WHERE code = $1")
+                .await?,
+            find_by_client_id: client
+                .prepare(message_query!("WHERE m.room_id = $1 AND m.client_id = $2"))
+                .await?,
+            history: client
+                .prepare(message_query!(
+                    "WHERE m.room_id = $1 AND m.id < $2 ORDER BY m.id DESC LIMIT $3"
+                ))
+                .await?,
+            range: client
+                .prepare(message_query!(
+                    "WHERE m.room_id = $1 AND m.id > $2 AND m.id <= $3 \
+                     ORDER BY m.id DESC LIMIT $4"
+                ))
+                .await?,
+        })
+    }
+}
+
+/// Why the pool could not hand out a connection.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectionError {
+    /// Connecting or preparing failed.
+    #[error(transparent)]
+    Postgres(#[from] tokio_postgres::Error),
+    /// The connection was closed (server restart, network): the pool drops it and opens
+    /// another instead of handing out one that can only fail.
+    #[error("connection closed")]
+    Closed,
+}
+
+/// Opens connections for the pool and prepares the store's statements on each.
+pub struct Manager {
+    /// Opens the raw connections (and spawns their I/O tasks).
+    inner: PostgresConnectionManager<NoTls>,
+}
+
+impl ManageConnection for Manager {
+    type Connection = PgConnection;
+    type Error = ConnectionError;
+
+    async fn connect(&self) -> Result<PgConnection, ConnectionError> {
+        let client = self.inner.connect().await?;
+        let statements = Statements::prepare(&client).await?;
+        Ok(PgConnection { client, statements })
+    }
+
+    /// Checked on every checkout, so it must not cost a round trip: a connection that
+    /// the server closed is noticed locally by its I/O task.
+    async fn is_valid(&self, conn: &mut PgConnection) -> Result<(), ConnectionError> {
+        if conn.client.is_closed() {
+            Err(ConnectionError::Closed)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn has_broken(&self, conn: &mut PgConnection) -> bool {
+        conn.client.is_closed()
+    }
+}
+
+/// Maps a database error: whatever went wrong, the transaction did not commit.
+fn unavailable(error: tokio_postgres::Error) -> StoreError {
+    StoreError::Unavailable(format!("postgres: {}", describe(&error)))
+}
+
+/// Maps a failure to get a pooled connection.
+fn no_connection(error: RunError<ConnectionError>) -> StoreError {
+    match error {
+        RunError::User(e) => StoreError::Unavailable(format!("postgres: {}", describe(&e))),
+        RunError::TimedOut => {
+            StoreError::Unavailable("postgres: timed out waiting for a connection".into())
+        }
+    }
+}
+
+/// A row whose stored value cannot be what the store wrote.
+fn corrupt(what: String) -> StoreError {
+    StoreError::Unavailable(format!("postgres: corrupt row: {what}"))
+}
+
+/// Reads a room code column.
+fn code_at(row: &Row, index: usize) -> Result<RoomCode, StoreError> {
+    let text: &str = row.try_get(index).map_err(unavailable)?;
+    RoomCode::parse(text).map_err(|_| corrupt(format!("room code {text:?}")))
+}
+
+/// Reads a row of [`message_query!`].
+fn message_from(row: &Row) -> Result<Message, StoreError> {
+    Ok(Message {
+        id: row.try_get(0).map_err(unavailable)?,
+        room_id: row.try_get(1).map_err(unavailable)?,
+        room_code: code_at(row, 2)?,
+        sender: row.try_get(3).map_err(unavailable)?,
+        content: row.try_get(4).map_err(unavailable)?,
+        client_id: row.try_get(5).map_err(unavailable)?,
+        created_at: row.try_get(6).map_err(unavailable)?,
+    })
+}
+
+/// Reads rows of [`message_query!`].
+fn messages_from(rows: &[Row]) -> Result<Vec<Message>, StoreError> {
+    rows.iter().map(message_from).collect()
+}
+
+/// Reads a `rooms` row selected as `id, code, created_at, last_message_id`.
+fn room_from(row: &Row) -> Result<RoomRecord, StoreError> {
+    Ok(RoomRecord {
+        room: Room {
+            id: row.try_get(0).map_err(unavailable)?,
+            code: code_at(row, 1)?,
+            created_at: row.try_get(2).map_err(unavailable)?,
+        },
+        last_message_id: row.try_get(3).map_err(unavailable)?,
+    })
+}
+
+/// Keeps at most `limit` of the `limit + 1` rows a page query fetched.
+fn page_of(mut messages: Vec<Message>, limit: u32) -> Page {
+    let keep = usize::try_from(limit).unwrap_or(usize::MAX);
+    let has_more = messages.len() > keep;
+    messages.truncate(keep);
+    Page { messages, has_more }
+}
+
+/// What a message of the batch turns into, before ids are drawn.
+enum Plan {
+    /// Its clientId was stored before: this is the original.
+    Stored(Message),
+    /// A new message: the index of its row among the batch's inserts.
+    New(usize),
+    /// Its clientId came earlier in this batch: the index of that insert.
+    Repeat(usize),
+}
+
+impl PostgresStore {
+    /// Connects to `url`, migrates the schema, and opens a pool of at most `pool_size`
+    /// connections (at least one).
+    pub async fn connect(url: &str, pool_size: u32) -> Result<PostgresStore, StoreError> {
+        let mut config: Config = url.parse().map_err(|e: tokio_postgres::Error| {
+            StoreError::Unavailable(format!("invalid database URL: {}", describe(&e)))
+        })?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(CONNECTION_TIMEOUT);
+        }
+        if config.get_application_name().is_none() {
+            config.application_name("chat-node");
+        }
+
+        let (mut client, connection) = config.connect(NoTls).await.map_err(unavailable)?;
+        let io = tokio::spawn(connection);
+        let applied = migrate::apply_postgres(&mut client).await?;
+        drop(client);
+        // The migration connection ends once its client is gone; its result is moot.
+        let _ = io.await;
+        tracing::info!(applied, "postgres store ready");
+
+        let pool = Pool::builder()
+            .max_size(pool_size.max(1))
+            .connection_timeout(CONNECTION_TIMEOUT)
+            .build(Manager {
+                inner: PostgresConnectionManager::new(config, NoTls),
+            })
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("postgres: {}", describe(&e))))?;
+        Ok(PostgresStore { pool })
+    }
+}
+
+/// The body of [`Store::commit_batch`], on one connection, in one transaction.
+async fn commit_on(
+    conn: &mut PgConnection,
+    batch: &[NewMessage],
+) -> Result<Vec<Outcome>, StoreError> {
+    let statements = &conn.statements;
+    let tx = conn.client.transaction().await.map_err(unavailable)?;
+
+    // 1. Lock the rooms, in id order (the statement sorts), and learn their last ids.
+    let mut room_ids: Vec<RoomId> = batch.iter().map(|m| m.room_id).collect();
+    room_ids.sort_unstable();
+    room_ids.dedup();
+    let mut last_ids: HashMap<RoomId, Option<MessageId>> = HashMap::with_capacity(room_ids.len());
+    for row in tx
+        .query(&statements.lock_rooms, &[&room_ids])
+        .await
+        .map_err(unavailable)?
+    {
+        last_ids.insert(
+            row.try_get(0).map_err(unavailable)?,
+            row.try_get(1).map_err(unavailable)?,
+        );
+    }
+    if let Some(missing) = room_ids.iter().find(|id| !last_ids.contains_key(id)) {
+        return Err(StoreError::NoSuchRoom(*missing));
+    }
+
+    // 2. Resolve clientIds already stored. The rooms are locked, so no other batch can
+    //    store one of them between this read and the commit.
+    let (key_rooms, key_ids): (Vec<RoomId>, Vec<&str>) = batch
+        .iter()
+        .filter_map(|m| m.client_id.as_ref().map(|id| (m.room_id, id.as_str())))
+        .unzip();
+    let mut stored: HashMap<RoomId, HashMap<String, Message>> = HashMap::new();
+    if !key_rooms.is_empty() {
+        for row in tx
+            .query(&statements.find_originals, &[&key_rooms, &key_ids])
+            .await
+            .map_err(unavailable)?
+        {
+            let original = message_from(&row)?;
+            let client_id = original.client_id.clone().unwrap_or_default();
+            stored
+                .entry(original.room_id)
+                .or_default()
+                .insert(client_id, original);
+        }
+    }
+
+    // 3. Decide each message's fate; repeats within the batch point at their first.
+    let mut plans = Vec::with_capacity(batch.len());
+    let mut fresh: Vec<&NewMessage> = Vec::with_capacity(batch.len());
+    let mut first_of: HashMap<(RoomId, &str), usize> = HashMap::new();
+    for message in batch {
+        let key = message
+            .client_id
+            .as_ref()
+            .map(|id| (message.room_id, id.as_str()));
+        if let Some(key) = key {
+            if let Some(original) = stored.get(&key.0).and_then(|ids| ids.get(key.1)) {
+                plans.push(Plan::Stored(original.clone()));
+                continue;
+            }
+            if let Some(&index) = first_of.get(&key) {
+                plans.push(Plan::Repeat(index));
+                continue;
+            }
+            first_of.insert(key, fresh.len());
+        }
+        plans.push(Plan::New(fresh.len()));
+        fresh.push(message);
+    }
+
+    // 4. Draw ids for the new messages, ascending, and chain each room's messages.
+    let mut created = Vec::with_capacity(fresh.len());
+    if !fresh.is_empty() {
+        let count = i64::try_from(fresh.len()).unwrap_or(i64::MAX);
+        let mut ids = tx
+            .query(&statements.next_ids, &[&count])
+            .await
+            .map_err(unavailable)?
+            .iter()
+            .map(|row| row.try_get::<_, i64>(0))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(unavailable)?;
+        ids.sort_unstable();
+        let created_at: DateTime<Utc> = now_millis();
+        for (message, id) in fresh.iter().zip(ids) {
+            let last = last_ids.entry(message.room_id).or_insert(None);
+            let prev_id = last.replace(id);
+            created.push(Committed {
+                message: Message {
+                    id,
+                    room_id: message.room_id,
+                    room_code: message.room_code,
+                    sender: message.sender.clone(),
+                    content: message.content.clone(),
+                    created_at,
+                    client_id: message.client_id.as_ref().map(|c| c.as_str().to_owned()),
+                },
+                prev_id,
+            });
+        }
+        if created.len() != fresh.len() {
+            return Err(StoreError::Unavailable(
+                "postgres: the sequence returned too few ids".into(),
+            ));
+        }
+
+        // 5. Insert them in one statement, then move the rooms' cursors.
+        let ids: Vec<MessageId> = created.iter().map(|c| c.message.id).collect();
+        let rooms: Vec<RoomId> = created.iter().map(|c| c.message.room_id).collect();
+        let senders: Vec<&str> = created.iter().map(|c| c.message.sender.as_str()).collect();
+        let contents: Vec<&str> = created.iter().map(|c| c.message.content.as_str()).collect();
+        let client_ids: Vec<Option<&str>> = created
+            .iter()
+            .map(|c| c.message.client_id.as_deref())
+            .collect();
+        let times: Vec<DateTime<Utc>> = vec![created_at; created.len()];
+        let prevs: Vec<Option<MessageId>> = created.iter().map(|c| c.prev_id).collect();
+        tx.execute(
+            &statements.insert_messages,
+            &[
+                &ids,
+                &rooms,
+                &senders,
+                &contents,
+                &client_ids,
+                &times,
+                &prevs,
+            ],
+        )
+        .await
+        .map_err(unavailable)?;
+
+        let mut advanced: Vec<RoomId> = rooms.clone();
+        advanced.sort_unstable();
+        advanced.dedup();
+        let newest: Vec<Option<MessageId>> = advanced
+            .iter()
+            .map(|room| last_ids.get(room).copied().flatten())
+            .collect();
+        tx.execute(&statements.advance_rooms, &[&advanced, &newest])
+            .await
+            .map_err(unavailable)?;
+    }
+    tx.commit().await.map_err(unavailable)?;
+
+    // 6. One outcome per input, in input order.
+    Ok(plans
+        .into_iter()
+        .filter_map(|plan| match plan {
+            Plan::Stored(original) => Some(Outcome::Duplicate(original)),
+            Plan::New(index) => created.get(index).cloned().map(Outcome::Created),
+            Plan::Repeat(index) => created
+                .get(index)
+                .map(|first| Outcome::Duplicate(first.message.clone())),
+        })
+        .collect())
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn create_room(&self, code: RoomCode) -> Result<RoomRecord, StoreError> {
+        let conn = self.pool.get().await.map_err(no_connection)?;
+        let created_at = now_millis();
+        match conn
+            .client
+            .query_one(&conn.statements.create_room, &[&code.as_str(), &created_at])
+            .await
+        {
+            Ok(row) => Ok(RoomRecord {
+                room: Room {
+                    id: row.try_get(0).map_err(unavailable)?,
+                    code,
+                    created_at,
+                },
+                last_message_id: None,
+            }),
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Err(StoreError::CodeTaken),
+            Err(e) => Err(unavailable(e)),
+        }
+    }
+
+    async fn find_room(&self, code: RoomCode) -> Result<Option<RoomRecord>, StoreError> {
+        let conn = self.pool.get().await.map_err(no_connection)?;
+        conn.client
+            .query_opt(&conn.statements.find_room, &[&code.as_str()])
+            .await
+            .map_err(unavailable)?
+            .as_ref()
+            .map(room_from)
+            .transpose()
+    }
+
+    async fn commit_batch(&self, batch: &[NewMessage]) -> Result<Vec<Outcome>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.pool.get().await.map_err(no_connection)?;
+        commit_on(&mut conn, batch).await
+    }
+
+    async fn find_by_client_id(
+        &self,
+        room_id: RoomId,
+        client_id: &ClientId,
+    ) -> Result<Option<Message>, StoreError> {
+        let conn = self.pool.get().await.map_err(no_connection)?;
+        conn.client
+            .query_opt(
+                &conn.statements.find_by_client_id,
+                &[&room_id, &client_id.as_str()],
+            )
+            .await
+            .map_err(unavailable)?
+            .as_ref()
+            .map(message_from)
+            .transpose()
+    }
+
+    async fn history(
+        &self,
+        room_id: RoomId,
+        before_id: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Page, StoreError> {
+        let conn = self.pool.get().await.map_err(no_connection)?;
+        let before = before_id.unwrap_or(MessageId::MAX);
+        let rows = conn
+            .client
+            .query(
+                &conn.statements.history,
+                &[&room_id, &before, &(i64::from(limit) + 1)],
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(page_of(messages_from(&rows)?, limit))
+    }
+
+    async fn range(
+        &self,
+        room_id: RoomId,
+        after_id: MessageId,
+        up_to_id: MessageId,
+        limit: u32,
+    ) -> Result<Page, StoreError> {
+        let conn = self.pool.get().await.map_err(no_connection)?;
+        // Newest first so that LIMIT keeps the newest; reversed to ascending below.
+        let rows = conn
+            .client
+            .query(
+                &conn.statements.range,
+                &[&room_id, &after_id, &up_to_id, &(i64::from(limit) + 1)],
+            )
+            .await
+            .map_err(unavailable)?;
+        let mut page = page_of(messages_from(&rows)?, limit);
+        page.messages.reverse();
+        Ok(page)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let conn = self.pool.get().await.map_err(no_connection)?;
+        conn.client
+            .simple_query("SELECT 1")
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+}

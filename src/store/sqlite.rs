@@ -1,0 +1,471 @@
+//! The embedded store: one SQLite file in WAL mode.
+//!
+//! SQLite allows one writer at a time, so the store keeps exactly one writer connection
+//! behind an async mutex (waiting happens on the runtime, not on a blocking thread) and a
+//! few reader connections, which WAL lets run beside the writer. All SQLite calls block,
+//! so they run on tokio's blocking pool and never stall the actix thread.
+//!
+//! Durability: `synchronous=FULL` makes every commit fsync the WAL; the default NORMAL of
+//! WAL mode may lose the last commits on power loss, and an acked message must survive.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex as SyncMutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chat_actors::ids::{ClientId, MessageId, RoomCode, RoomId};
+use chat_actors::model::{now_millis, Committed, Message, Room, RoomRecord};
+use chrono::{DateTime, Utc};
+use rusqlite::types::Type;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
+use tokio::sync::{Mutex, Semaphore};
+
+use super::{describe, migrate, NewMessage, Outcome, Page, Store, StoreError};
+
+/// How long a connection waits for a lock held by another connection (another node or
+/// process on the same file) before the call fails as unavailable.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The columns every message query selects, in the order [`message_at`] reads them.
+macro_rules! message_query {
+    ($tail:literal) => {
+        concat!(
+            "SELECT m.id, m.room_id, r.code, m.sender, m.content, m.client_id, m.created_at \
+             FROM messages m JOIN rooms r ON r.id = m.room_id ",
+            $tail
+        )
+    };
+}
+
+/// A [`Store`] on a SQLite file.
+pub struct SqliteStore {
+    /// The only connection that writes; SQLite serialises writers anyway, and one
+    /// connection keeps its prepared statements warm.
+    writer: Arc<Mutex<Connection>>,
+    /// Connections for reads.
+    readers: Arc<Readers>,
+}
+
+/// A small pool of read-only connections.
+struct Readers {
+    /// The database file, to open more connections.
+    path: PathBuf,
+    /// Connections not in use.
+    idle: SyncMutex<Vec<Connection>>,
+    /// Bounds the reads in flight, and so the connections open at once.
+    permits: Arc<Semaphore>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and its directory, migrates it,
+    /// and allows up to `readers` concurrent reads (at least one).
+    pub async fn open(path: PathBuf, readers: u32) -> Result<SqliteStore, StoreError> {
+        let writer_path = path.clone();
+        let writer = blocking(move || {
+            if let Some(dir) = writer_path.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    StoreError::Unavailable(format!("cannot create {}: {e}", dir.display()))
+                })?;
+            }
+            let mut conn = open_writer(&writer_path)?;
+            let applied = migrate::apply_sqlite(&mut conn)?;
+            tracing::info!(path = %writer_path.display(), applied, "sqlite store ready");
+            Ok(conn)
+        })
+        .await?;
+        let permits = usize::try_from(readers.max(1)).unwrap_or(1);
+        Ok(SqliteStore {
+            writer: Arc::new(Mutex::new(writer)),
+            readers: Arc::new(Readers {
+                path,
+                idle: SyncMutex::new(Vec::new()),
+                permits: Arc::new(Semaphore::new(permits)),
+            }),
+        })
+    }
+
+    /// Runs `work` on the writer connection, on the blocking pool.
+    async fn write<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let mut conn = Arc::clone(&self.writer).lock_owned().await;
+        blocking(move || work(&mut conn)).await
+    }
+
+    /// Runs `work` on a reader connection, on the blocking pool.
+    async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let permit = Arc::clone(&self.readers.permits)
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Unavailable("sqlite store is closed".into()))?;
+        let readers = Arc::clone(&self.readers);
+        blocking(move || {
+            let _permit = permit;
+            let conn = readers.checkout()?;
+            let result = work(&conn);
+            readers.checkin(conn);
+            result
+        })
+        .await
+    }
+}
+
+impl Readers {
+    /// An idle connection, or a new one.
+    fn checkout(&self) -> Result<Connection, StoreError> {
+        let idle = self
+            .idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .pop();
+        match idle {
+            Some(conn) => Ok(conn),
+            None => open_reader(&self.path),
+        }
+    }
+
+    /// Returns a connection for the next read.
+    fn checkin(&self, conn: Connection) {
+        self.idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(conn);
+    }
+}
+
+/// Runs blocking SQLite work off the async thread.
+async fn blocking<T, F>(work: F) -> Result<T, StoreError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| StoreError::Unavailable(format!("sqlite task failed: {e}")))?
+}
+
+/// Maps a SQLite error: whatever went wrong, the transaction was rolled back.
+fn unavailable(error: rusqlite::Error) -> StoreError {
+    StoreError::Unavailable(format!("sqlite: {}", describe(&error)))
+}
+
+/// Opens the writer connection with the durability settings.
+fn open_writer(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(unavailable)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(unavailable)?;
+    let mode: String = conn
+        .pragma_update_and_check(None, "journal_mode", "WAL", |row| row.get(0))
+        .map_err(unavailable)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Unavailable(format!(
+            "sqlite refused WAL mode (got {mode})"
+        )));
+    }
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(unavailable)?;
+    conn.pragma_update(None, "foreign_keys", true)
+        .map_err(unavailable)?;
+    Ok(conn)
+}
+
+/// Opens a reader connection. It is opened read-write but refuses writes (`query_only`):
+/// a truly read-only connection cannot recover the WAL index if it finds none.
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(unavailable)?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(unavailable)?;
+    conn.pragma_update(None, "query_only", true)
+        .map_err(unavailable)?;
+    Ok(conn)
+}
+
+/// A conversion failure for a column whose stored value cannot be what we wrote.
+fn corrupt(index: usize, kind: Type, what: String) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(index, kind, what.into())
+}
+
+/// Reads a room code column.
+fn code_at(row: &Row<'_>, index: usize) -> rusqlite::Result<RoomCode> {
+    let text: String = row.get(index)?;
+    RoomCode::parse(&text).map_err(|_| corrupt(index, Type::Text, format!("room code {text:?}")))
+}
+
+/// Reads a unix-milliseconds column.
+fn time_at(row: &Row<'_>, index: usize) -> rusqlite::Result<DateTime<Utc>> {
+    let millis: i64 = row.get(index)?;
+    DateTime::from_timestamp_millis(millis)
+        .ok_or_else(|| corrupt(index, Type::Integer, format!("timestamp {millis}")))
+}
+
+/// Reads a row of [`message_query!`].
+fn message_at(row: &Row<'_>) -> rusqlite::Result<Message> {
+    Ok(Message {
+        id: row.get(0)?,
+        room_id: row.get(1)?,
+        room_code: code_at(row, 2)?,
+        sender: row.get(3)?,
+        content: row.get(4)?,
+        client_id: row.get(5)?,
+        created_at: time_at(row, 6)?,
+    })
+}
+
+/// Reads a `rooms` row selected as `id, code, created_at, last_message_id`.
+fn room_at(row: &Row<'_>) -> rusqlite::Result<RoomRecord> {
+    Ok(RoomRecord {
+        room: Room {
+            id: row.get(0)?,
+            code: code_at(row, 1)?,
+            created_at: time_at(row, 2)?,
+        },
+        last_message_id: row.get(3)?,
+    })
+}
+
+/// Whether an error is the unique index on `rooms.code` refusing a second room.
+fn is_unique_violation(error: &rusqlite::Error) -> bool {
+    error
+        .sqlite_error()
+        .is_some_and(|e| e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+}
+
+/// The body of [`Store::commit_batch`], inside one `BEGIN IMMEDIATE` transaction: the
+/// write lock is taken before anything is read, so the rooms' `last_message_id` values
+/// read here are still the newest when the messages that chain onto them commit.
+fn commit_in(conn: &mut Connection, batch: &[NewMessage]) -> Result<Vec<Outcome>, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(unavailable)?;
+    let created_at = now_millis();
+    let mut outcomes = Vec::with_capacity(batch.len());
+    {
+        // Per room: (last id when the batch started, last id now).
+        let mut rooms: HashMap<RoomId, (Option<MessageId>, Option<MessageId>)> = HashMap::new();
+        let mut last_of = tx
+            .prepare_cached("SELECT last_message_id FROM rooms WHERE id = ?1")
+            .map_err(unavailable)?;
+        for message in batch {
+            if rooms.contains_key(&message.room_id) {
+                continue;
+            }
+            let last: Option<MessageId> = last_of
+                .query_row([message.room_id], |row| row.get(0))
+                .optional()
+                .map_err(unavailable)?
+                .ok_or(StoreError::NoSuchRoom(message.room_id))?;
+            rooms.insert(message.room_id, (last, last));
+        }
+
+        let mut find_original = tx
+            .prepare_cached(message_query!("WHERE m.room_id = ?1 AND m.client_id = ?2"))
+            .map_err(unavailable)?;
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO messages (room_id, sender, content, client_id, created_at, prev_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )
+            .map_err(unavailable)?;
+        // Originals by (room, clientId), stored before or earlier in this batch.
+        let mut originals: HashMap<(RoomId, &str), Message> = HashMap::new();
+        for message in batch {
+            let client_id = message.client_id.as_ref().map(ClientId::as_str);
+            if let Some(key) = client_id.map(|id| (message.room_id, id)) {
+                if let Some(original) = originals.get(&key) {
+                    outcomes.push(Outcome::Duplicate(original.clone()));
+                    continue;
+                }
+                let stored = find_original
+                    .query_row((key.0, key.1), message_at)
+                    .optional()
+                    .map_err(unavailable)?;
+                if let Some(original) = stored {
+                    originals.insert(key, original.clone());
+                    outcomes.push(Outcome::Duplicate(original));
+                    continue;
+                }
+            }
+            let Some((_, last)) = rooms.get_mut(&message.room_id) else {
+                return Err(StoreError::NoSuchRoom(message.room_id));
+            };
+            let prev_id = *last;
+            insert
+                .execute((
+                    message.room_id,
+                    &message.sender,
+                    &message.content,
+                    client_id,
+                    created_at.timestamp_millis(),
+                    prev_id,
+                ))
+                .map_err(unavailable)?;
+            let id = tx.last_insert_rowid();
+            *last = Some(id);
+            let committed = Message {
+                id,
+                room_id: message.room_id,
+                room_code: message.room_code,
+                sender: message.sender.clone(),
+                content: message.content.clone(),
+                created_at,
+                client_id: client_id.map(str::to_owned),
+            };
+            if let Some(id) = client_id {
+                originals.insert((message.room_id, id), committed.clone());
+            }
+            outcomes.push(Outcome::Created(Committed {
+                message: committed,
+                prev_id,
+            }));
+        }
+
+        let mut advance = tx
+            .prepare_cached("UPDATE rooms SET last_message_id = ?2 WHERE id = ?1")
+            .map_err(unavailable)?;
+        for (room_id, (before, now)) in &rooms {
+            if before != now {
+                advance.execute((room_id, now)).map_err(unavailable)?;
+            }
+        }
+    }
+    tx.commit().map_err(unavailable)?;
+    Ok(outcomes)
+}
+
+/// Runs a message query with `limit + 1` rows to learn whether more exist; keeps at most
+/// `limit` rows in the order the query returned them.
+fn page_of(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    limit: u32,
+) -> Result<Page, StoreError> {
+    let mut statement = conn.prepare_cached(sql).map_err(unavailable)?;
+    let mut messages = statement
+        .query_map(params, message_at)
+        .map_err(unavailable)?
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(unavailable)?;
+    let keep = usize::try_from(limit).unwrap_or(usize::MAX);
+    let has_more = messages.len() > keep;
+    messages.truncate(keep);
+    Ok(Page { messages, has_more })
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn create_room(&self, code: RoomCode) -> Result<RoomRecord, StoreError> {
+        self.write(move |conn| {
+            let created_at = now_millis();
+            match conn.execute(
+                "INSERT INTO rooms (code, created_at) VALUES (?1, ?2)",
+                (code.as_str(), created_at.timestamp_millis()),
+            ) {
+                Ok(_) => Ok(RoomRecord {
+                    room: Room {
+                        id: conn.last_insert_rowid(),
+                        code,
+                        created_at,
+                    },
+                    last_message_id: None,
+                }),
+                Err(e) if is_unique_violation(&e) => Err(StoreError::CodeTaken),
+                Err(e) => Err(unavailable(e)),
+            }
+        })
+        .await
+    }
+
+    async fn find_room(&self, code: RoomCode) -> Result<Option<RoomRecord>, StoreError> {
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT id, code, created_at, last_message_id FROM rooms WHERE code = ?1",
+            )
+            .and_then(|mut statement| statement.query_row([code.as_str()], room_at).optional())
+            .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn commit_batch(&self, batch: &[NewMessage]) -> Result<Vec<Outcome>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let batch = batch.to_vec();
+        self.write(move |conn| commit_in(conn, &batch)).await
+    }
+
+    async fn find_by_client_id(
+        &self,
+        room_id: RoomId,
+        client_id: &ClientId,
+    ) -> Result<Option<Message>, StoreError> {
+        let client_id = client_id.clone();
+        self.read(move |conn| {
+            conn.prepare_cached(message_query!("WHERE m.room_id = ?1 AND m.client_id = ?2"))
+                .and_then(|mut statement| {
+                    statement
+                        .query_row((room_id, client_id.as_str()), message_at)
+                        .optional()
+                })
+                .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn history(
+        &self,
+        room_id: RoomId,
+        before_id: Option<MessageId>,
+        limit: u32,
+    ) -> Result<Page, StoreError> {
+        let before = before_id.unwrap_or(MessageId::MAX);
+        self.read(move |conn| {
+            page_of(
+                conn,
+                message_query!("WHERE m.room_id = ?1 AND m.id < ?2 ORDER BY m.id DESC LIMIT ?3"),
+                (room_id, before, i64::from(limit) + 1),
+                limit,
+            )
+        })
+        .await
+    }
+
+    async fn range(
+        &self,
+        room_id: RoomId,
+        after_id: MessageId,
+        up_to_id: MessageId,
+        limit: u32,
+    ) -> Result<Page, StoreError> {
+        self.read(move |conn| {
+            // Newest first so that LIMIT keeps the newest; reversed to ascending below.
+            let mut page = page_of(
+                conn,
+                message_query!(
+                    "WHERE m.room_id = ?1 AND m.id > ?2 AND m.id <= ?3 \
+                     ORDER BY m.id DESC LIMIT ?4"
+                ),
+                (room_id, after_id, up_to_id, i64::from(limit) + 1),
+                limit,
+            )?;
+            page.messages.reverse();
+            Ok(page)
+        })
+        .await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.read(|conn| {
+            conn.query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(unavailable)
+        })
+        .await
+    }
+}

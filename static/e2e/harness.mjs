@@ -1,0 +1,175 @@
+// E2E harness: a REAL chat node process and a real headless Chromium (Debian's, via playwright-core).
+import { spawn } from 'node:child_process'
+import net from 'node:net'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { chromium } from 'playwright-core'
+
+const here = path.dirname(fileURLToPath(import.meta.url))
+export const staticRoot = path.resolve(here, '..')
+export const distDir = path.join(staticRoot, 'dist')
+export const repoRoot = path.resolve(staticRoot, '..')
+export const screenshotDir = process.env.E2E_SCREENSHOT_DIR || path.join(repoRoot, 'target', 'e2e-screenshots')
+export const nodeBin = process.env.CHAT_NODE_BIN ? path.resolve(process.env.CHAT_NODE_BIN) : path.join(repoRoot, 'target', 'debug', 'chat-node')
+export const chromiumPath = process.env.CHROMIUM_PATH || '/usr/bin/chromium'
+
+export const CHROMIUM_ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+]
+
+export function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer()
+    srv.unref()
+    srv.on('error', reject)
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address()
+      srv.close(() => resolve(port))
+    })
+  })
+}
+
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+/** Poll `fn` until it returns a truthy value (returned) or time runs out (throws `what`). */
+export async function until(fn, what, timeoutMs = 15000, everyMs = 100) {
+  const end = Date.now() + timeoutMs
+  let last
+  for (;;) {
+    try {
+      const v = await fn()
+      if (v) return v
+      last = v
+    } catch (e) {
+      last = e
+    }
+    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for: ${what} (last: ${last && last.message ? last.message : JSON.stringify(last)})`)
+    await sleep(everyMs)
+  }
+}
+
+export class NodeProcess {
+  constructor({ port, dataDir }) {
+    this.port = port
+    this.dataDir = dataDir
+    this.base = `http://127.0.0.1:${port}`
+    this.proc = null
+    this.log = []
+  }
+
+  async start(timeoutMs = 30000) {
+    if (!fs.existsSync(nodeBin)) throw new Error(`chat node binary not found at ${nodeBin} (build it with cargo build --bin chat-node, or set CHAT_NODE_BIN)`)
+    if (!fs.existsSync(path.join(distDir, 'index.html'))) throw new Error(`${distDir}/index.html missing: run npm run build first`)
+    const args = ['--bind', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--static-dir', distDir]
+    const proc = spawn(nodeBin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' } })
+    this.proc = proc
+    const keep = (chunk) => {
+      for (const line of String(chunk).split('\n')) if (line) this.log.push(line)
+      if (this.log.length > 2000) this.log.splice(0, this.log.length - 2000)
+    }
+    proc.stdout.on('data', keep)
+    proc.stderr.on('data', keep)
+    let exited = null
+    proc.on('exit', (code, signal) => (exited = { code, signal }))
+    await until(
+      async () => {
+        if (exited) throw new Error(`node exited early (${JSON.stringify(exited)}):\n${this.log.slice(-40).join('\n')}`)
+        const r = await fetch(this.base + '/api/health').catch(() => null)
+        return r && r.status === 200
+      },
+      `GET ${this.base}/api/health to answer 200`,
+      timeoutMs,
+    ).catch((e) => {
+      if (exited) throw new Error(`node exited early (${JSON.stringify(exited)}):\n${this.log.slice(-40).join('\n')}`)
+      throw e
+    })
+  }
+
+  /** SIGKILL: no draining, no goodbye. */
+  async kill(signal = 'SIGKILL') {
+    const p = this.proc
+    if (!p || p.exitCode !== null || p.signalCode !== null) return
+    const done = new Promise((r) => p.once('exit', r))
+    p.kill(signal)
+    await Promise.race([done, sleep(10000)])
+    this.proc = null
+  }
+
+  async api(method, pathname, body) {
+    const r = await fetch(this.base + pathname, {
+      method,
+      headers: body ? { 'content-type': 'application/json' } : undefined,
+      body: body ? JSON.stringify(body) : undefined,
+    })
+    const text = await r.text()
+    let json = null
+    try {
+      json = JSON.parse(text)
+    } catch {
+      /* not JSON */
+    }
+    return { status: r.status, json, text }
+  }
+}
+
+export async function startNode() {
+  const port = await freePort()
+  const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chat-e2e-'))
+  const node = new NodeProcess({ port, dataDir })
+  await node.start()
+  return node
+}
+
+export async function launchBrowser() {
+  if (!fs.existsSync(chromiumPath)) throw new Error(`${chromiumPath} missing: apt-get install -y chromium`)
+  return chromium.launch({ executablePath: chromiumPath, headless: true, args: CHROMIUM_ARGS })
+}
+
+export async function screenshot(page, name) {
+  fs.mkdirSync(screenshotDir, { recursive: true })
+  const file = path.join(screenshotDir, `${name}.png`)
+  await page.screenshot({ path: file })
+  return file
+}
+
+/** Collect the WebSocket frames a page sends (parsed), to assert on the protocol. */
+export function recordFrames(page) {
+  const sent = []
+  const received = []
+  page.on('websocket', (ws) => {
+    ws.on('framesent', (f) => {
+      try {
+        sent.push(JSON.parse(f.payload))
+      } catch {
+        /* binary */
+      }
+    })
+    ws.on('framereceived', (f) => {
+      try {
+        received.push(JSON.parse(f.payload))
+      } catch {
+        /* binary */
+      }
+    })
+  })
+  return { sent, received }
+}
+
+/** Errors the page throws or logs, to fail on. */
+export function recordErrors(page) {
+  const errors = []
+  page.on('pageerror', (e) => errors.push(String(e)))
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/WebSocket|ERR_CONNECTION_REFUSED|Failed to load resource/i.test(m.text())) errors.push(m.text())
+  })
+  return errors
+}

@@ -1,0 +1,378 @@
+// The chat session: one socket (via ConnectionManager), the room being viewed,
+// its messages (MessageStore), presence, typing, history paging and sending.
+// Plain JS; the Vue layer passes `reactive` so that `state` drives the view.
+import { ProtocolClient, ProtocolError } from './protocol.js'
+import { ConnectionManager } from './connection.js'
+import { MessageStore } from './messageStore.js'
+import { applyPresence, TypingTracker, TypingNotifier } from './presence.js'
+import { newClientId, normalizeCode, contentLength } from './names.js'
+import { createPrefs } from './prefs.js'
+
+const identity = (x) => x
+export const MAX_CONTENT = 2000
+export const MAX_NICK = 32
+
+export class ChatSession {
+  constructor({
+    wsUrl,
+    api,
+    prefs,
+    reactive = identity,
+    WebSocketImpl,
+    timers,
+    random = Math.random,
+    isOnline,
+    ackTimeoutMs = 15000,
+    historyPageSize = 50,
+    typingTtlMs = 6000,
+    crypto,
+    connectionOptions = {},
+  } = {}) {
+    this.api = api
+    this.prefs = prefs || createPrefs()
+    this.timers = timers || {
+      setTimeout: (...a) => setTimeout(...a),
+      clearTimeout: (t) => clearTimeout(t),
+      now: () => Date.now(),
+    }
+    if (!this.timers.now) this.timers.now = () => Date.now()
+    this.crypto = crypto
+    this.historyPageSize = historyPageSize
+    this.ownIds = new Set()
+    this.inflight = new Set()
+    this.listeners = new Set()
+    this.state = reactive({
+      conn: 'idle',
+      retryAt: null,
+      code: null,
+      room: null,
+      joined: false,
+      joinError: null,
+      nickname: this.prefs.defaultNick(),
+      members: [],
+      memberCount: 0,
+      typing: [],
+      history: { loaded: false, loading: false, done: false, cursor: null, error: null },
+      notice: null,
+    })
+    this.store = new MessageStore({ reactive, isOwn: (m) => !!m.clientId && this.ownIds.has(m.clientId) })
+    this.typingIn = new TypingTracker({ ttlMs: typingTtlMs })
+    this.typingTimer = null
+    this.typingOut = new TypingNotifier({
+      send: (typing) => this._sendTyping(typing),
+      timers: this.timers,
+      now: () => this.timers.now(),
+    })
+    this.conn = new ConnectionManager({
+      createClient: ({ onPush, onClose }) =>
+        new ProtocolClient({ url: wsUrl, WebSocketImpl, ackTimeoutMs, onPush, onClose, timers: this.timers }),
+      onConnected: (client) => this._onConnected(client),
+      onPush: (event, data) => this._onPush(event, data),
+      onStateChange: (s) => this._onConnState(s),
+      timers: this.timers,
+      random,
+      isOnline,
+      ...connectionOptions,
+    })
+  }
+
+  /** Listen to {type: 'messages', messages, source} events (for scrolling and announcements). */
+  on(fn) {
+    this.listeners.add(fn)
+    return () => this.listeners.delete(fn)
+  }
+  _emit(ev) {
+    for (const fn of this.listeners) fn(ev)
+  }
+
+  get client() {
+    return this.conn.client
+  }
+
+  // ---- rooms -------------------------------------------------------------
+
+  /** Create a room over REST (works before the socket is up). Does not join. */
+  async createRoom() {
+    return this.api.createRoom()
+  }
+
+  /** View (and join) a room. Safe to call before the socket is connected. */
+  enterRoom(rawCode, { nickname } = {}) {
+    const code = normalizeCode(rawCode)
+    if (this.state.code && this.state.code !== code) this.leaveRoom({ keepLast: true })
+    this.state.code = code
+    this.state.room = null
+    this.state.joined = false
+    this.state.joinError = null
+    this.state.members = []
+    this.state.memberCount = 0
+    this.state.notice = null
+    this.state.history = { loaded: false, loading: false, done: false, cursor: null, error: null }
+    this._clearTyping()
+    this.store.clear()
+    this.ownIds = this.prefs.ownIds(code)
+    const nick = (nickname && nickname.trim()) || this.prefs.nickFor(code)
+    this.state.nickname = nick
+    this.prefs.setRoomNick(code, nick)
+    this.prefs.setLastRoom(code)
+    if (this.conn.state === 'idle') this.conn.start()
+    else if (this.conn.state === 'connected' && this.client) return this._join(this.client)
+    return Promise.resolve()
+  }
+
+  leaveRoom({ keepLast = false } = {}) {
+    const code = this.state.code
+    if (!code) return
+    this.typingOut.stop()
+    if (this.state.joined && this.client && this.client.isOpen) {
+      this.client.request('room:leave', { code }).catch(() => {})
+    }
+    this.state.code = null
+    this.state.room = null
+    this.state.joined = false
+    this.state.members = []
+    this.state.memberCount = 0
+    this._clearTyping()
+    this.store.clear()
+    if (!keepLast) this.prefs.setLastRoom(null)
+  }
+
+  /** Change nickname: remembered for this room (and as the default); renames the session. */
+  async rename(raw) {
+    const nick = String(raw || '').trim()
+    if (!nick || [...nick].length > MAX_NICK || /[\u0000-\u001f\u007f]/.test(nick)) {
+      throw new ProtocolError('bad_request', `A nickname has 1 to ${MAX_NICK} characters.`)
+    }
+    const old = this.state.nickname
+    this.state.nickname = nick
+    this.prefs.setDefaultNick(nick)
+    if (this.state.code) this.prefs.setRoomNick(this.state.code, nick)
+    if (this.state.joined && this.client && this.client.isOpen) {
+      try {
+        await this._join(this.client)
+      } catch (e) {
+        this.state.nickname = old
+        if (this.state.code) this.prefs.setRoomNick(this.state.code, old)
+        throw e
+      }
+    }
+  }
+
+  async _onConnected(client) {
+    if (this.state.code) await this._join(client)
+  }
+
+  /** sinceId for a (re)join: highest id seen; 0 when history is loaded but the room was empty. */
+  resumePoint() {
+    if (this.store.sinceId != null) return this.store.sinceId
+    if (this.state.history.loaded) return 0
+    return null
+  }
+
+  async _join(client) {
+    const code = this.state.code
+    const data = { code, nickname: this.state.nickname }
+    const since = this.resumePoint()
+    if (since != null) data.sinceId = since
+    let ack
+    try {
+      ack = await client.request('room:join', data)
+    } catch (e) {
+      if (this.state.code !== code) return
+      if (e.code === 'disconnected' || e.code === 'timeout') return // reconnect re-joins
+      this.state.joinError = { code: e.code, message: e.message }
+      if (e.code === 'not_found') this.prefs.setLastRoom(null)
+      throw e
+    }
+    if (this.state.code !== code) return
+    this.state.room = ack.room || { code }
+    this.state.joined = true
+    this.state.joinError = null
+    const members = Array.isArray(ack.members) ? ack.members.map((m) => ({ nickname: m.nickname })) : []
+    this.state.members = members
+    this.state.memberCount = members.length
+    const missed = Array.isArray(ack.missed) ? ack.missed : []
+    const added = this.store.addConfirmed(missed)
+    if (added.length) this._emit({ type: 'messages', messages: added, source: 'missed' })
+    if (ack.hasMore && missed.length) await this._fillGap(code, missed[0].id, since)
+    if (!this.state.history.loaded) await this.loadOlder()
+    this._resendPending()
+  }
+
+  /** After a join with hasMore: page back through REST until we reach what we had. */
+  async _fillGap(code, beforeId, sinceId) {
+    let cursor = beforeId
+    for (let page = 0; page < 1000 && cursor != null; page++) {
+      let res
+      try {
+        res = await this.api.history(code, { limit: 200, beforeId: cursor })
+      } catch {
+        return
+      }
+      if (this.state.code !== code) return
+      const msgs = res.messages || []
+      const added = this.store.addConfirmed(msgs)
+      if (added.length) this._emit({ type: 'messages', messages: added, source: 'missed' })
+      if (sinceId == null || msgs.some((m) => m.id <= sinceId)) return
+      cursor = res.nextBeforeId
+    }
+  }
+
+  /** Load the next older history page (the first call loads the newest page). */
+  async loadOlder() {
+    const code = this.state.code
+    const h = this.state.history
+    if (!code || h.loading || h.done) return
+    h.loading = true
+    h.error = null
+    try {
+      const opts = { limit: this.historyPageSize }
+      if (h.loaded && h.cursor != null) opts.beforeId = h.cursor
+      const res = await this.api.history(code, opts)
+      if (this.state.code !== code) return
+      const added = this.store.addConfirmed(res.messages || [])
+      h.loaded = true
+      h.cursor = res.nextBeforeId ?? null
+      h.done = res.nextBeforeId == null
+      if (added.length) this._emit({ type: 'messages', messages: added, source: 'history' })
+    } catch (e) {
+      if (this.state.code === code) h.error = { code: e.code, message: e.message }
+    } finally {
+      if (this.state.code === code) h.loading = false
+    }
+  }
+
+  // ---- sending -----------------------------------------------------------
+
+  /** Send a message. Returns the clientId, or null when there is nothing to send. */
+  send(text) {
+    const content = String(text || '').trim()
+    if (!content || !this.state.code) return null
+    const clientId = newClientId(this.crypto)
+    this.ownIds.add(clientId)
+    this.prefs.saveOwnIds(this.state.code, this.ownIds)
+    this.store.addLocal({ clientId, content, sender: this.state.nickname })
+    this.typingOut.stop()
+    if (contentLength(content) > MAX_CONTENT) {
+      this.store.markFailed(clientId, { code: 'too_large', message: 'message too long' })
+      return clientId
+    }
+    this._transmit(clientId)
+    return clientId
+  }
+
+  /** Retry a failed message with the same clientId (idempotent on the server). */
+  retry(clientId) {
+    const e = this.store.getLocal(clientId)
+    if (!e) return
+    this.store.markPending(clientId)
+    this._transmit(clientId)
+  }
+
+  discard(clientId) {
+    this.store.removeLocal(clientId)
+  }
+
+  _resendPending() {
+    for (const e of this.store.pendingLocal()) this._transmit(e.clientId)
+  }
+
+  async _transmit(clientId) {
+    const e = this.store.getLocal(clientId)
+    const client = this.client
+    if (!e || e.status !== 'pending') return
+    if (this.inflight.has(clientId)) return
+    if (!client || !client.isOpen || !this.state.joined) return // queued: sent after (re)join
+    const roomCode = this.state.code
+    this.inflight.add(clientId)
+    try {
+      const ack = await client.request('chat:send', { roomCode, content: e.content, clientId })
+      if (this.state.code !== roomCode) return
+      const added = this.store.addConfirmed([ack.message])
+      if (added.length) this._emit({ type: 'messages', messages: added, source: 'ack' })
+    } catch (err) {
+      if (this.state.code !== roomCode) return
+      if (err.code === 'disconnected') return // stays pending; resent (same clientId) after rejoin
+      this.store.markFailed(clientId, { code: err.code, message: err.message })
+    } finally {
+      this.inflight.delete(clientId)
+    }
+  }
+
+  // ---- typing ------------------------------------------------------------
+
+  /** Call on every input in the composer. */
+  typingInput() {
+    if (this.state.joined) this.typingOut.input()
+  }
+  typingStop() {
+    this.typingOut.stop()
+  }
+  _sendTyping(typing) {
+    const c = this.client
+    if (c && c.isOpen && this.state.joined) c.request('typing', { roomCode: this.state.code, typing }).catch(() => {})
+  }
+  _refreshTyping() {
+    const names = this.typingIn.active(this.timers.now())
+    this.state.typing = names
+    if (this.typingTimer != null) this.timers.clearTimeout(this.typingTimer)
+    this.typingTimer = null
+    if (names.length) this.typingTimer = this.timers.setTimeout(() => this._refreshTyping(), 1000)
+  }
+  _clearTyping() {
+    this.typingIn.clear()
+    this._refreshTyping()
+  }
+
+  // ---- pushes & connection -----------------------------------------------
+
+  _onPush(event, data) {
+    if (!data) return
+    const code = this.state.code
+    const mine = (rc) => rc && code && String(rc).toUpperCase() === code
+    if (event === 'chat:message') {
+      if (!mine(data.roomCode)) return
+      const added = this.store.addConfirmed([data])
+      if (added.length) this._emit({ type: 'messages', messages: added, source: 'push' })
+      if (this.typingIn.until.has(data.sender)) {
+        this.typingIn.remove(data.sender)
+        this._refreshTyping()
+      }
+    } else if (event === 'presence') {
+      if (!mine(data.roomCode)) return
+      const next = applyPresence({ members: this.state.members, count: this.state.memberCount }, data)
+      this.state.members = next.members
+      this.state.memberCount = next.count
+      if (data.left != null) {
+        this.typingIn.remove(data.left)
+        this._refreshTyping()
+      }
+    } else if (event === 'typing') {
+      if (!mine(data.roomCode)) return
+      this.typingIn.set(data.nickname, !!data.typing, this.timers.now())
+      this._refreshTyping()
+    } else if (event === 'error') {
+      this.state.notice = data
+    }
+  }
+
+  _onConnState(s) {
+    this.state.conn = s
+    this.state.retryAt = this.conn.retryAt
+    if (s !== 'connected' && s !== 'connecting') {
+      this.state.joined = false
+      this.typingOut.active = false
+      this._clearTyping()
+    }
+  }
+
+  start() {
+    this.conn.start()
+  }
+  retryNow() {
+    this.conn.retryNow()
+  }
+  stop() {
+    this.conn.stop()
+  }
+}

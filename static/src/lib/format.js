@@ -1,0 +1,68 @@
+// Display helpers (local time, day separators, avatar colours, grouping).
+
+const timeFmt = () => new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' })
+const fullFmt = () => new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'medium' })
+const dayFmt = () => new Intl.DateTimeFormat(undefined, { weekday: 'long', month: 'long', day: 'numeric' })
+const dayFmtYear = () => new Intl.DateTimeFormat(undefined, { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric' })
+
+export function formatTime(iso) {
+  const d = new Date(iso)
+  return isNaN(d) ? '' : timeFmt().format(d)
+}
+
+export function formatFull(iso) {
+  const d = new Date(iso)
+  return isNaN(d) ? '' : fullFmt().format(d)
+}
+
+function startOfDay(d) {
+  return new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime()
+}
+
+/** "Today", "Yesterday", or a local date. */
+export function dayLabel(iso, now = new Date()) {
+  const d = new Date(iso)
+  if (isNaN(d)) return ''
+  const diff = Math.round((startOfDay(now) - startOfDay(d)) / 86400000)
+  if (diff === 0) return 'Today'
+  if (diff === 1) return 'Yesterday'
+  return (d.getFullYear() === now.getFullYear() ? dayFmt() : dayFmtYear()).format(d)
+}
+
+export function dayKey(iso) {
+  const d = new Date(iso)
+  return isNaN(d) ? '' : `${d.getFullYear()}-${d.getMonth()}-${d.getDate()}`
+}
+
+export function hueOf(name) {
+  let h = 0
+  for (const ch of String(name)) h = (h * 31 + ch.codePointAt(0)) >>> 0
+  return h % 360
+}
+
+export function initials(name) {
+  const parts = String(name).trim().split(/\s+/).filter(Boolean)
+  if (!parts.length) return '?'
+  const first = [...parts[0]][0] || ''
+  const second = parts.length > 1 ? [...parts[parts.length - 1]][0] || '' : [...parts[0]][1] || ''
+  return (first + second).toUpperCase()
+}
+
+/**
+ * Decorate store items for display: day separators and grouping of consecutive
+ * messages from the same sender within `gapMs`.
+ */
+export function decorate(items, { gapMs = 5 * 60 * 1000 } = {}) {
+  const out = []
+  let prev = null
+  for (const it of items) {
+    const day = dayKey(it.createdAt)
+    const newDay = !prev || dayKey(prev.createdAt) !== day
+    const t = new Date(it.createdAt).getTime()
+    const grouped =
+      !newDay && prev && prev.sender === it.sender && prev.own === it.own && t - new Date(prev.createdAt).getTime() < gapMs
+    out.push({ ...it, newDay, dayLabel: newDay ? dayLabel(it.createdAt) : '', grouped })
+    prev = it
+  }
+  return out
+}

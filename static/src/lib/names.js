@@ -1,0 +1,66 @@
+// Nicknames, room codes and small helpers.
+const ADJECTIVES = ['Amber', 'Brave', 'Calm', 'Clever', 'Cosmic', 'Swift', 'Gentle', 'Happy', 'Jolly', 'Lucky', 'Mellow', 'Misty', 'Noble', 'Quiet', 'Rapid', 'Sunny', 'Witty', 'Zesty', 'Bright', 'Bold', 'Curious', 'Daring', 'Fuzzy', 'Keen']
+const ANIMALS = ['Otter', 'Falcon', 'Panda', 'Fox', 'Heron', 'Lynx', 'Koala', 'Badger', 'Dolphin', 'Owl', 'Tiger', 'Wombat', 'Raven', 'Gecko', 'Moose', 'Puffin', 'Yak', 'Lemur', 'Bison', 'Marten', 'Orca', 'Robin']
+
+export function randomNickname(random = Math.random) {
+  const a = ADJECTIVES[Math.floor(random() * ADJECTIVES.length)]
+  const b = ANIMALS[Math.floor(random() * ANIMALS.length)]
+  return `${a} ${b}`
+}
+
+/** Upper-case, strip everything but [A-Z0-9], at most 6 characters. */
+export function normalizeCode(input) {
+  return String(input || '').toUpperCase().replace(/[^A-Z0-9]/g, '').slice(0, 6)
+}
+
+export function isValidCode(code) {
+  return /^[A-Z0-9]{6}$/.test(code)
+}
+
+/** Room code from `/?room=CODE` or `/#CODE`, or null. */
+export function codeFromLocation(location) {
+  try {
+    const params = new URLSearchParams(location.search || '')
+    const q = params.get('room')
+    if (q && isValidCode(normalizeCode(q))) return normalizeCode(q)
+  } catch {
+    /* ignore */
+  }
+  const h = (location.hash || '').replace(/^#\/?/, '')
+  if (h && isValidCode(normalizeCode(h)) && h.length === 6) return normalizeCode(h)
+  return null
+}
+
+/** Number of Unicode code points after trimming (the server's length rule). */
+export function contentLength(s) {
+  return [...String(s).trim()].length
+}
+
+export function newClientId(cryptoImpl = globalThis.crypto) {
+  if (cryptoImpl && typeof cryptoImpl.randomUUID === 'function') return cryptoImpl.randomUUID()
+  // randomUUID needs a secure context; fall back to getRandomValues / Math.random
+  const bytes = new Uint8Array(16)
+  if (cryptoImpl && cryptoImpl.getRandomValues) cryptoImpl.getRandomValues(bytes)
+  else for (let i = 0; i < 16; i++) bytes[i] = Math.floor(Math.random() * 256)
+  bytes[6] = (bytes[6] & 0x0f) | 0x40
+  bytes[8] = (bytes[8] & 0x3f) | 0x80
+  const h = [...bytes].map((b) => b.toString(16).padStart(2, '0')).join('')
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`
+}
+
+const ERROR_TEXT = {
+  rate_limited: 'You are sending too fast. Wait a moment, then retry.',
+  too_large: 'Too long: a message can have at most 2000 characters.',
+  unavailable: 'The server could not store this right now. Retry is safe: it will not be sent twice.',
+  timeout: 'No answer from the server.',
+  disconnected: 'Connection lost.',
+  not_in_room: 'You are not in this room.',
+  not_found: 'This room does not exist.',
+  bad_request: 'The server rejected this message.',
+  internal: 'Server error.',
+}
+
+export function errorText(err) {
+  if (!err) return ''
+  return ERROR_TEXT[err.code] || err.message || 'Something went wrong.'
+}

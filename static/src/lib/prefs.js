@@ -1,0 +1,63 @@
+// Remembered preferences in localStorage (injectable storage for tests).
+import { randomNickname } from './names.js'
+
+const P = 'huddle.'
+
+export function memoryStorage() {
+  const m = new Map()
+  return {
+    getItem: (k) => (m.has(k) ? m.get(k) : null),
+    setItem: (k, v) => m.set(k, String(v)),
+    removeItem: (k) => m.delete(k),
+  }
+}
+
+export function createPrefs(storage, random = Math.random) {
+  const s = storage || memoryStorage()
+  const get = (k) => {
+    try {
+      return s.getItem(P + k)
+    } catch {
+      return null
+    }
+  }
+  const set = (k, v) => {
+    try {
+      if (v == null) s.removeItem(P + k)
+      else s.setItem(P + k, v)
+    } catch {
+      /* storage full or disabled: not fatal */
+    }
+  }
+  return {
+    /** The nickname for new rooms; generated and stored on first visit. */
+    defaultNick() {
+      let n = get('nick')
+      if (!n) {
+        n = randomNickname(random)
+        set('nick', n)
+      }
+      return n
+    },
+    setDefaultNick: (n) => set('nick', n),
+    roomNick: (code) => get('nick:' + code),
+    setRoomNick: (code, n) => set('nick:' + code, n),
+    /** Nickname to use in a room: the one remembered for it, else the default. */
+    nickFor(code) {
+      return this.roomNick(code) || this.defaultNick()
+    },
+    lastRoom: () => get('lastRoom'),
+    setLastRoom: (code) => set('lastRoom', code),
+    ownIds(code) {
+      try {
+        const a = JSON.parse(get('own:' + code) || '[]')
+        return new Set(Array.isArray(a) ? a : [])
+      } catch {
+        return new Set()
+      }
+    },
+    saveOwnIds(code, ids) {
+      set('own:' + code, JSON.stringify([...ids].slice(-500)))
+    },
+  }
+}

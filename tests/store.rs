@@ -1,0 +1,641 @@
+//! Conformance suite for the `Store` trait, run against real databases: SQLite in a
+//! temporary directory always, PostgreSQL when `TEST_DATABASE_URL` is set (start one with
+//! `eval "$(scripts/postgres-test-instance.sh start)"`). With `CHAT_REQUIRE_POSTGRES=1`
+//! and no URL, the PostgreSQL half fails instead of skipping, so CI cannot pass by
+//! accident without it.
+//!
+//! Every test creates its own rooms with random codes, so tests share one database.
+//! "Opening" a backend again makes a new store instance on the same data: for
+//! PostgreSQL that is another node, for SQLite another process-like handle on the file.
+
+// A failed unwrap is a failed test, which is what a test should do.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+
+use chat_actors::ids::{ClientId, MessageId, RoomCode, RoomId};
+use chat_actors::model::{Committed, Message, RoomRecord};
+use chat_node::store::{self, NewMessage, Outcome, Page, Store, StoreError};
+
+/// Where a test's stores live.
+enum Backend {
+    /// A SQLite data directory, deleted when the test ends.
+    Sqlite(tempfile::TempDir),
+    /// A PostgreSQL URL.
+    Postgres(String),
+}
+
+impl Backend {
+    fn sqlite() -> Backend {
+        Backend::Sqlite(tempfile::tempdir().unwrap())
+    }
+
+    /// The PostgreSQL backend, or `None` to skip.
+    fn postgres() -> Option<Backend> {
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(url) if !url.trim().is_empty() => Some(Backend::Postgres(url)),
+            _ => {
+                let required = std::env::var("CHAT_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
+                assert!(
+                    !required,
+                    "CHAT_REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set"
+                );
+                eprintln!("skipped: TEST_DATABASE_URL is not set");
+                None
+            }
+        }
+    }
+
+    /// A new store instance on this backend's data.
+    async fn open(&self) -> Arc<dyn Store> {
+        match self {
+            Backend::Sqlite(dir) => store::connect(None, dir.path(), 4).await.unwrap(),
+            Backend::Postgres(url) => store::connect(Some(url), std::path::Path::new("."), 4)
+                .await
+                .unwrap(),
+        }
+    }
+}
+
+/// Runs each listed test once per backend.
+macro_rules! conformance {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name(&super::Backend::sqlite()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    if let Some(backend) = super::Backend::postgres() {
+                        super::$name(&backend).await;
+                    }
+                }
+            )*
+        }
+    };
+}
+
+conformance!(
+    rooms_are_created_and_found,
+    batches_chain_ids_per_room,
+    client_id_duplicates_resolve_to_the_original,
+    content_is_stored_byte_exact,
+    history_pages_newest_first,
+    range_keeps_the_newest,
+    a_missing_room_fails_the_whole_batch,
+    data_survives_reopening,
+    concurrent_writers_keep_each_room_a_chain,
+);
+
+/// A room with a fresh random code.
+async fn new_room(store: &dyn Store) -> RoomRecord {
+    loop {
+        match store.create_room(RoomCode::random()).await {
+            Err(StoreError::CodeTaken) => continue,
+            result => return result.unwrap(),
+        }
+    }
+}
+
+fn message(room: &RoomRecord, content: &str, client_id: Option<&str>) -> NewMessage {
+    NewMessage {
+        room_id: room.room.id,
+        room_code: room.room.code,
+        sender: "ada".into(),
+        content: content.into(),
+        client_id: client_id.map(|id| ClientId::parse(id).unwrap()),
+    }
+}
+
+fn created(outcome: &Outcome) -> &Committed {
+    match outcome {
+        Outcome::Created(committed) => committed,
+        Outcome::Duplicate(original) => panic!("expected a new message, got {original:?}"),
+    }
+}
+
+fn duplicate(outcome: &Outcome) -> &Message {
+    match outcome {
+        Outcome::Duplicate(original) => original,
+        Outcome::Created(committed) => panic!("expected a duplicate, got {committed:?}"),
+    }
+}
+
+/// Commits one message per content, in one batch.
+async fn commit_all(store: &dyn Store, room: &RoomRecord, contents: &[&str]) -> Vec<Message> {
+    let batch: Vec<NewMessage> = contents.iter().map(|c| message(room, c, None)).collect();
+    store
+        .commit_batch(&batch)
+        .await
+        .unwrap()
+        .iter()
+        .map(|outcome| created(outcome).message.clone())
+        .collect()
+}
+
+fn ids(messages: &[Message]) -> Vec<MessageId> {
+    messages.iter().map(|m| m.id).collect()
+}
+
+async fn rooms_are_created_and_found(backend: &Backend) {
+    let store = backend.open().await;
+    store.ping().await.unwrap();
+
+    let room = new_room(&*store).await;
+    assert_eq!(room.last_message_id, None);
+    assert_eq!(
+        store.find_room(room.room.code).await.unwrap(),
+        Some(room.clone())
+    );
+    let lower = RoomCode::parse(&room.room.code.as_str().to_lowercase()).unwrap();
+    assert_eq!(store.find_room(lower).await.unwrap(), Some(room.clone()));
+
+    let taken = store.create_room(room.room.code).await;
+    assert!(matches!(taken, Err(StoreError::CodeTaken)), "{taken:?}");
+
+    let other = new_room(&*store).await;
+    assert_ne!(other.room.id, room.room.id);
+
+    let mut unknown = RoomCode::random();
+    while unknown == room.room.code || unknown == other.room.code {
+        unknown = RoomCode::random();
+    }
+    // A random code may exist in a shared database only by a one-in-887-million chance.
+    assert_eq!(store.find_room(unknown).await.unwrap(), None);
+}
+
+async fn batches_chain_ids_per_room(backend: &Backend) {
+    let store = backend.open().await;
+    assert!(store.commit_batch(&[]).await.unwrap().is_empty());
+    let (a, b, c) = (
+        new_room(&*store).await,
+        new_room(&*store).await,
+        new_room(&*store).await,
+    );
+
+    let first = store
+        .commit_batch(&[
+            message(&a, "a1", None),
+            message(&b, "b1", None),
+            message(&a, "a2", None),
+            message(&c, "c1", None),
+            message(&a, "a3", None),
+        ])
+        .await
+        .unwrap();
+    let first: Vec<&Committed> = first.iter().map(created).collect();
+    let [a1, b1, a2, c1, a3] = first[..] else {
+        panic!("expected five outcomes")
+    };
+    assert_eq!((a1.prev_id, b1.prev_id, c1.prev_id), (None, None, None));
+    assert_eq!(a2.prev_id, Some(a1.message.id));
+    assert_eq!(a3.prev_id, Some(a2.message.id));
+    assert!(a1.message.id < a2.message.id && a2.message.id < a3.message.id);
+    assert_eq!(a3.message.content, "a3");
+    assert_eq!(a3.message.room_code, a.room.code);
+
+    let second = store
+        .commit_batch(&[message(&b, "b2", None), message(&a, "a4", None)])
+        .await
+        .unwrap();
+    let (b2, a4) = (created(&second[0]), created(&second[1]));
+    assert_eq!(b2.prev_id, Some(b1.message.id));
+    assert_eq!(a4.prev_id, Some(a3.message.id));
+    assert!(b2.message.id > b1.message.id && a4.message.id > a3.message.id);
+
+    let all: HashSet<MessageId> = [a1, b1, a2, c1, a3, b2, a4]
+        .iter()
+        .map(|c| c.message.id)
+        .collect();
+    assert_eq!(all.len(), 7, "ids are unique across rooms");
+
+    let last = |room: &RoomRecord| {
+        let store = Arc::clone(&store);
+        let code = room.room.code;
+        async move {
+            store
+                .find_room(code)
+                .await
+                .unwrap()
+                .unwrap()
+                .last_message_id
+        }
+    };
+    assert_eq!(last(&a).await, Some(a4.message.id));
+    assert_eq!(last(&b).await, Some(b2.message.id));
+    assert_eq!(last(&c).await, Some(c1.message.id));
+}
+
+async fn client_id_duplicates_resolve_to_the_original(backend: &Backend) {
+    let store = backend.open().await;
+    let (a, b) = (new_room(&*store).await, new_room(&*store).await);
+
+    let stored = store
+        .commit_batch(&[message(&a, "first", Some("x"))])
+        .await
+        .unwrap();
+    let original = created(&stored[0]).message.clone();
+    assert_eq!(original.client_id.as_deref(), Some("x"));
+
+    let outcomes = store
+        .commit_batch(&[
+            message(&a, "retry with other content", Some("x")),
+            message(&a, "second", Some("y")),
+            message(&a, "second again", Some("y")),
+            message(&b, "same key, other room", Some("x")),
+            message(&a, "no key", None),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(outcomes.len(), 5);
+    assert_eq!(duplicate(&outcomes[0]), &original);
+    let second = created(&outcomes[1]);
+    assert_eq!(second.prev_id, Some(original.id));
+    assert_eq!(duplicate(&outcomes[2]), &second.message);
+    let other_room = created(&outcomes[3]);
+    assert_eq!(other_room.prev_id, None);
+    let no_key = created(&outcomes[4]);
+    assert_eq!(no_key.prev_id, Some(second.message.id));
+
+    let history = store.history(a.room.id, None, 50).await.unwrap();
+    assert_eq!(
+        history.messages,
+        vec![
+            no_key.message.clone(),
+            second.message.clone(),
+            original.clone()
+        ]
+    );
+
+    let x = ClientId::parse("x").unwrap();
+    assert_eq!(
+        store.find_by_client_id(a.room.id, &x).await.unwrap(),
+        Some(original.clone())
+    );
+    assert_eq!(
+        store.find_by_client_id(b.room.id, &x).await.unwrap(),
+        Some(other_room.message.clone())
+    );
+    let z = ClientId::parse("z").unwrap();
+    assert_eq!(store.find_by_client_id(a.room.id, &z).await.unwrap(), None);
+
+    // A batch made only of duplicates stores nothing and moves no cursor.
+    let again = store
+        .commit_batch(&[message(&a, "x again", Some("x"))])
+        .await
+        .unwrap();
+    assert_eq!(duplicate(&again[0]), &original);
+    let room = store.find_room(a.room.code).await.unwrap().unwrap();
+    assert_eq!(room.last_message_id, Some(no_key.message.id));
+}
+
+async fn content_is_stored_byte_exact(backend: &Backend) {
+    let store = backend.open().await;
+    let room = new_room(&*store).await;
+    let contents = [
+        "'; DROP TABLE messages; --",
+        "Robert'); DELETE FROM rooms WHERE ('1' = '1",
+        "$1 ?1 :name @p %s %% _ \\ \\\\ \" ` ;",
+        "<script>alert('xss')</script>&amp;&lt;b&gt;",
+        "<img src=x onerror=alert(1)>",
+        "emoji 👩‍👩‍👧 🎉 ñ 中文 العربية \u{200b} e\u{301}",
+        "line one\nline two\r\n\ttabbed",
+        "nul-free but control: \u{7}\u{1b}[31mred",
+    ];
+    let batch: Vec<NewMessage> = contents
+        .iter()
+        .enumerate()
+        .map(|(i, content)| NewMessage {
+            sender: format!("<b>Zoë</b> 🦀 '{i}"),
+            ..message(&room, content, Some(&format!("'; -- {i} 🦀")))
+        })
+        .collect();
+    let committed: Vec<Message> = store
+        .commit_batch(&batch)
+        .await
+        .unwrap()
+        .iter()
+        .map(|outcome| created(outcome).message.clone())
+        .collect();
+    for ((message, content), new) in committed.iter().zip(contents).zip(&batch) {
+        assert_eq!(message.content.as_bytes(), content.as_bytes());
+        assert_eq!(message.sender, new.sender);
+    }
+
+    let page = store.history(room.room.id, None, 50).await.unwrap();
+    let mut read_back = page.messages;
+    read_back.reverse();
+    assert_eq!(
+        read_back, committed,
+        "read back equals what commit returned"
+    );
+    for message in &committed {
+        let client_id = ClientId::parse(message.client_id.as_deref().unwrap()).unwrap();
+        assert_eq!(
+            store
+                .find_by_client_id(room.room.id, &client_id)
+                .await
+                .unwrap()
+                .as_ref(),
+            Some(message)
+        );
+    }
+}
+
+async fn history_pages_newest_first(backend: &Backend) {
+    let store = backend.open().await;
+    let (room, noise) = (new_room(&*store).await, new_room(&*store).await);
+    let empty = store.history(room.room.id, None, 50).await.unwrap();
+    assert_eq!(
+        empty,
+        Page {
+            messages: vec![],
+            has_more: false
+        }
+    );
+
+    // Interleave another room's messages so ids of the room are not contiguous.
+    let mut m = Vec::new();
+    for i in 1..=7 {
+        m.extend(commit_all(&*store, &room, &[&format!("m{i}")]).await);
+        commit_all(&*store, &noise, &["noise"]).await;
+    }
+    let page = |before: Option<MessageId>, limit: u32| {
+        let store = Arc::clone(&store);
+        let id = room.room.id;
+        async move { store.history(id, before, limit).await.unwrap() }
+    };
+    let rev = |range: std::ops::RangeInclusive<usize>| -> Vec<MessageId> {
+        range.rev().map(|i| m[i - 1].id).collect()
+    };
+
+    let first = page(None, 3).await;
+    assert_eq!(ids(&first.messages), rev(5..=7));
+    assert!(first.has_more);
+    assert_eq!(first.messages[0], m[6]);
+
+    let second = page(Some(m[4].id), 3).await;
+    assert_eq!(ids(&second.messages), rev(2..=4));
+    assert!(second.has_more);
+
+    let last = page(Some(m[1].id), 3).await;
+    assert_eq!(ids(&last.messages), rev(1..=1));
+    assert!(!last.has_more);
+
+    let exact = page(Some(m[3].id), 3).await;
+    assert_eq!(ids(&exact.messages), rev(1..=3));
+    assert!(!exact.has_more, "nothing older than the last returned");
+
+    let all = page(None, 7).await;
+    assert_eq!(ids(&all.messages), rev(1..=7));
+    assert!(!all.has_more);
+
+    let more_than_all = page(None, 200).await;
+    assert_eq!(ids(&more_than_all.messages), rev(1..=7));
+    assert!(!more_than_all.has_more);
+
+    let before_first = page(Some(m[0].id), 3).await;
+    assert!(before_first.messages.is_empty() && !before_first.has_more);
+}
+
+async fn range_keeps_the_newest(backend: &Backend) {
+    let store = backend.open().await;
+    let (room, noise) = (new_room(&*store).await, new_room(&*store).await);
+    let mut m = Vec::new();
+    for i in 1..=7 {
+        m.extend(commit_all(&*store, &room, &[&format!("m{i}")]).await);
+        commit_all(&*store, &noise, &["noise"]).await;
+    }
+    let range = |after: MessageId, up_to: MessageId, limit: u32| {
+        let store = Arc::clone(&store);
+        let id = room.room.id;
+        async move { store.range(id, after, up_to, limit).await.unwrap() }
+    };
+    let asc =
+        |r: std::ops::RangeInclusive<usize>| -> Vec<MessageId> { r.map(|i| m[i - 1].id).collect() };
+
+    let middle = range(m[1].id, m[5].id, 10).await;
+    assert_eq!(ids(&middle.messages), asc(3..=6));
+    assert!(!middle.has_more);
+    assert_eq!(middle.messages[0], m[2]);
+
+    let newest = range(0, m[6].id, 3).await;
+    assert_eq!(ids(&newest.messages), asc(5..=7));
+    assert!(newest.has_more);
+
+    let exact = range(m[1].id, m[4].id, 3).await;
+    assert_eq!(ids(&exact.messages), asc(3..=5));
+    assert!(!exact.has_more);
+
+    let everything = range(0, MessageId::MAX, 500).await;
+    assert_eq!(ids(&everything.messages), asc(1..=7));
+    assert!(!everything.has_more);
+
+    let nothing_newer = range(m[6].id, MessageId::MAX, 5).await;
+    assert!(nothing_newer.messages.is_empty() && !nothing_newer.has_more);
+}
+
+async fn a_missing_room_fails_the_whole_batch(backend: &Backend) {
+    let store = backend.open().await;
+    let room = new_room(&*store).await;
+    let missing: RoomId = RoomId::MAX - 7;
+    let ghost = RoomRecord {
+        room: chat_actors::model::Room {
+            id: missing,
+            ..room.room.clone()
+        },
+        last_message_id: None,
+    };
+    let result = store
+        .commit_batch(&[
+            message(&room, "before", Some("k1")),
+            message(&ghost, "nowhere", None),
+            message(&room, "after", None),
+        ])
+        .await;
+    assert!(
+        matches!(result, Err(StoreError::NoSuchRoom(id)) if id == missing),
+        "{result:?}"
+    );
+
+    let history = store.history(room.room.id, None, 50).await.unwrap();
+    assert!(history.messages.is_empty(), "nothing was stored");
+    let k1 = ClientId::parse("k1").unwrap();
+    assert_eq!(
+        store.find_by_client_id(room.room.id, &k1).await.unwrap(),
+        None
+    );
+    let found = store.find_room(room.room.code).await.unwrap().unwrap();
+    assert_eq!(found.last_message_id, None);
+
+    let retry = store
+        .commit_batch(&[message(&room, "before", Some("k1"))])
+        .await
+        .unwrap();
+    assert_eq!(created(&retry[0]).prev_id, None);
+}
+
+async fn data_survives_reopening(backend: &Backend) {
+    let store = backend.open().await;
+    let room = new_room(&*store).await;
+    let committed = commit_all(&*store, &room, &["kept", "also kept"]).await;
+    drop(store);
+
+    let reopened = backend.open().await;
+    let found = reopened.find_room(room.room.code).await.unwrap().unwrap();
+    assert_eq!(found.room, room.room);
+    assert_eq!(found.last_message_id, Some(committed[1].id));
+    let page = reopened.history(room.room.id, None, 10).await.unwrap();
+    assert_eq!(
+        page.messages,
+        vec![committed[1].clone(), committed[0].clone()]
+    );
+
+    let next = commit_all(&*reopened, &room, &["after reopening"]).await;
+    assert!(next[0].id > committed[1].id);
+}
+
+/// Many tasks on several store instances ("nodes") write batches to the same rooms at
+/// once. Ordered by id, each room's messages must form one chain (each `prev_id` is the
+/// previous id): no gap and no fork, which is only possible if per-room commits are
+/// serialised and ids are drawn under the room's lock.
+async fn concurrent_writers_keep_each_room_a_chain(backend: &Backend) {
+    const NODES: usize = 3;
+    const TASKS_PER_NODE: usize = 4;
+    const BATCHES: usize = 12;
+    const ROOMS: usize = 4;
+
+    let mut nodes = Vec::new();
+    for _ in 0..NODES {
+        nodes.push(backend.open().await);
+    }
+    let mut rooms = Vec::new();
+    for _ in 0..ROOMS {
+        rooms.push(new_room(&*nodes[0]).await);
+    }
+    let rooms = Arc::new(rooms);
+
+    let mut tasks = Vec::new();
+    for task in 0..NODES * TASKS_PER_NODE {
+        let store = Arc::clone(&nodes[task % NODES]);
+        let rooms = Arc::clone(&rooms);
+        tasks.push(tokio::spawn(async move {
+            // A tiny LCG: varied but reproducible batch shapes per task.
+            let mut seed = 0x9E37_79B9_7F4A_7C15_u64.wrapping_mul(task as u64 + 1);
+            let mut next = move |n: usize| {
+                seed = seed
+                    .wrapping_mul(6_364_136_223_846_793_005)
+                    .wrapping_add(1_442_695_040_888_963_407);
+                (seed >> 33) as usize % n
+            };
+            let mut committed = Vec::new();
+            let mut duplicates = 0;
+            let mut previous: Option<NewMessage> = None;
+            for batch_no in 0..BATCHES {
+                let size = 1 + next(6);
+                let mut batch = Vec::new();
+                for i in 0..size {
+                    let room = &rooms[next(ROOMS)];
+                    let key = format!("t{task}-b{batch_no}-m{i}");
+                    batch.push(message(room, &key, Some(&key)));
+                }
+                // Now and then resend the first message of the previous batch: it must
+                // resolve to its original even while other nodes write to the room.
+                if let Some(resend) = previous.take().filter(|_| next(3) == 0) {
+                    batch.push(resend);
+                    duplicates += 1;
+                }
+                previous = Some(batch[0].clone());
+                let outcomes = store.commit_batch(&batch).await.unwrap();
+                assert_eq!(outcomes.len(), batch.len());
+                for outcome in outcomes {
+                    match outcome {
+                        Outcome::Created(c) => committed.push(c),
+                        Outcome::Duplicate(_) => duplicates -= 1,
+                    }
+                }
+            }
+            assert_eq!(duplicates, 0, "every resend resolved to its original");
+            committed
+        }));
+    }
+
+    let mut by_room: BTreeMap<RoomId, Vec<Committed>> = BTreeMap::new();
+    for task in tasks {
+        for committed in task.await.unwrap() {
+            by_room
+                .entry(committed.message.room_id)
+                .or_default()
+                .push(committed);
+        }
+    }
+    assert_eq!(by_room.len(), ROOMS, "every room got messages");
+
+    for room in rooms.iter() {
+        let mut chain = by_room.remove(&room.room.id).unwrap();
+        chain.sort_by_key(|c| c.message.id);
+        let mut prev = None;
+        for link in &chain {
+            assert_eq!(
+                link.prev_id, prev,
+                "room {}: message {} must follow {prev:?}",
+                room.room.id, link.message.id
+            );
+            prev = Some(link.message.id);
+        }
+        let found = nodes[1].find_room(room.room.code).await.unwrap().unwrap();
+        assert_eq!(found.last_message_id, prev);
+
+        let stored = nodes[2]
+            .range(room.room.id, 0, MessageId::MAX, 10_000)
+            .await
+            .unwrap();
+        let expected: Vec<Message> = chain.into_iter().map(|c| c.message).collect();
+        assert_eq!(
+            stored.messages, expected,
+            "the store holds exactly the chain"
+        );
+    }
+}
+
+/// SQLite specifics: WAL mode, and each migration recorded once however often the store
+/// is opened.
+#[tokio::test]
+async fn sqlite_uses_wal_and_migrates_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let nested = dir.path().join("nested").join("data");
+    for _ in 0..3 {
+        let store = store::connect(None, &nested, 2).await.unwrap();
+        store.ping().await.unwrap();
+    }
+    let conn = rusqlite::Connection::open(nested.join(store::SQLITE_FILE)).unwrap();
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(mode, "wal");
+    let versions: Vec<i64> = conn
+        .prepare("SELECT version FROM schema_migrations ORDER BY version")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let expected: Vec<i64> = store::migrate::SQLITE.iter().map(|m| m.version).collect();
+    assert_eq!(versions, expected);
+}
+
+/// A blank database URL means SQLite, as when the variable is set but empty.
+#[tokio::test]
+async fn a_blank_database_url_means_sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store::connect(Some("  "), dir.path(), 1).await.unwrap();
+    store.ping().await.unwrap();
+    assert!(dir.path().join(store::SQLITE_FILE).exists());
+}
