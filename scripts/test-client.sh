@@ -51,7 +51,7 @@ apt_install() {
     need_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
     apt_updated=1
   fi
-  need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+  need_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@"
 }
 
 if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
@@ -62,7 +62,7 @@ fi
 if [ "${SKIP_E2E:-0}" != "1" ]; then
   if [ ! -x /usr/bin/chromium ]; then
     echo "== installing chromium (apt)"
-    apt_install chromium fonts-noto-color-emoji
+    apt_install chromium fonts-liberation fonts-noto-color-emoji
   fi
 fi
 

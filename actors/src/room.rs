@@ -209,7 +209,8 @@ impl RoomActor {
             if Some(id) == except {
                 continue;
             }
-            match member.addr.try_send(Deliver(frame.clone())) {
+            let sent = member.addr.try_send(Deliver(frame.clone()));
+            match sent {
                 Ok(()) => delivered += 1,
                 Err(SendError::Full(_)) => {
                     member.addr.do_send(Evict);

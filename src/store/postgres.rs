@@ -47,7 +47,7 @@ pub struct PostgresStore {
 }
 
 /// A pooled connection with its prepared statements.
-pub struct PgConnection {
+struct PgConnection {
     /// The connection.
     client: Client,
     /// Everything the store runs, prepared on this connection.
@@ -133,7 +133,7 @@ impl Statements {
 
 /// Why the pool could not hand out a connection.
 #[derive(Debug, thiserror::Error)]
-pub enum ConnectionError {
+enum ConnectionError {
     /// Connecting or preparing failed.
     #[error(transparent)]
     Postgres(#[from] tokio_postgres::Error),
@@ -144,7 +144,7 @@ pub enum ConnectionError {
 }
 
 /// Opens connections for the pool and prepares the store's statements on each.
-pub struct Manager {
+struct Manager {
     /// Opens the raw connections (and spawns their I/O tasks).
     inner: PostgresConnectionManager<NoTls>,
 }

@@ -142,6 +142,24 @@ test('reload keeps the room and the history', async () => {
   assert.match(await messageWith(pageB, 'good to see you').getAttribute('class'), /\bown\b/)
 })
 
+test('a new nickname shows for the others and is remembered for the room', async () => {
+  await pageB.getByRole('button', { name: /change your name/ }).click()
+  const input = pageB.getByLabel('Name', { exact: true })
+  await input.fill('Bobby Tables')
+  await screenshot(pageB, '12-rename-dialog')
+  await input.press('Enter')
+  await until(async () => (await pageB.getByTestId('my-name').textContent()) === 'Bobby Tables', 'B renamed')
+  await until(async () => {
+    const t = await pageA.getByTestId('members').textContent()
+    return t.includes('Bobby Tables') && !/Bob(?! Tables)/.test(t.replace('Bobby Tables', ''))
+  }, 'A sees the new name in place of the old one')
+  assert.equal((await pageA.getByTestId('member-count').textContent()).trim(), '2')
+  await pageB.reload()
+  await pageB.getByTestId('room-code').waitFor()
+  assert.equal(await pageB.getByTestId('my-name').textContent(), 'Bobby Tables')
+  await until(async () => (await connState(pageB)) === 'connected', 'B connected again')
+})
+
 test('a share link opens straight into the room (?room= and #)', async () => {
   const ctx = await (await browser).newContext({ viewport: { width: 390, height: 844 }, colorScheme: 'dark', isMobile: true, hasTouch: true })
   const p = await ctx.newPage()
@@ -163,13 +181,19 @@ test('a share link opens straight into the room (?room= and #)', async () => {
 })
 
 test('an unknown code is reported in the lobby', async () => {
-  const ctx = await browser.newContext()
+  const ctx = await browser.newContext({ viewport: { width: 390, height: 844 }, colorScheme: 'dark', isMobile: true })
   const p = await ctx.newPage()
   await p.goto(node.base + '/')
   await p.getByLabel('Room code').fill('ZZZZZZ')
   await p.getByRole('button', { name: 'Join', exact: true }).click()
   await p.getByRole('alert').waitFor()
   assert.match(await p.getByRole('alert').textContent(), /no room with the code ZZZZZZ/)
+  await screenshot(p, '11-lobby-error-phone-dark')
+  // the same through a stale share link: back in the lobby, with the reason
+  await p.goto(node.base + '/?room=ZZZZZZ')
+  await p.getByRole('alert').waitFor()
+  assert.match(await p.getByRole('alert').textContent(), /no room with the code ZZZZZZ/)
+  assert.equal(new URL(p.url()).search, '')
   await ctx.close()
 })
 
@@ -182,7 +206,7 @@ test('history pages in as you scroll up, in order, each message once', async () 
     const r = await node.api('POST', '/api/messages', { roomCode: c, sender: i % 3 ? 'Grace' : 'Linus', content: `history ${String(i).padStart(3, '0')}` })
     assert.equal(r.status, 201, r.text)
   }
-  const ctx = await browser.newContext({ viewport: { width: 1024, height: 700 } })
+  const ctx = await browser.newContext({ viewport: { width: 1280, height: 800 }, colorScheme: 'dark' })
   const p = await ctx.newPage()
   await p.goto(`${node.base}/#${c}`)
   await until(async () => (await texts(p)).length >= 50, 'first page')
@@ -199,7 +223,9 @@ test('history pages in as you scroll up, in order, each message once', async () 
   const expected = Array.from({ length: N }, (_, i) => `history ${String(i + 1).padStart(3, '0')}`)
   assert.deepEqual(all, expected)
   await p.getByText('This is the beginning of').waitFor()
-  await screenshot(p, '09-history-top')
+  await p.locator('.scroller').evaluate((el) => (el.scrollTop = 0))
+  await sleep(200)
+  await screenshot(p, '09-history-top-dark')
   await ctx.close()
 })
 
@@ -291,6 +317,43 @@ test('node drained (SIGTERM): the client follows the `reconnect` push and comes 
   await messageWith(pageA, 'after the drain').waitFor({ timeout: 15000 })
   assert.deepEqual(await texts(pageA), [...before, 'after the drain'])
   assert.ok(gotReconnect, 'the node sent a `reconnect` push before closing (PROTOCOL.md: draining)')
+})
+
+test('more than 500 missed while away: the client pages the gap through REST, nothing lost', async () => {
+  const room = await node.api('POST', '/api/rooms')
+  const c = room.json.room.code
+  const ctx = await browser.newContext({ viewport: { width: 1024, height: 700 } })
+  const p = await ctx.newPage()
+  const frames = recordFrames(p)
+  await p.goto(`${node.base}/?room=${c}`)
+  await until(async () => (await connState(p)) === 'connected', 'connected')
+  await send(p, 'before the outage')
+  await until(async () => (await messageWith(p, 'before the outage').getAttribute('data-status')) === 'sent', 'first message acked')
+  const firstId = Number(await messageWith(p, 'before the outage').getAttribute('data-id'))
+  // the browser goes offline (no new connections), the node dies and comes back, 520 messages arrive
+  await ctx.setOffline(true)
+  await node.kill('SIGKILL')
+  await until(async () => (await connState(p)) !== 'connected', 'drop noticed')
+  await node.start()
+  const N = 520
+  for (let i = 1; i <= N; i++) {
+    const r = await node.api('POST', '/api/messages', { roomCode: c, sender: 'Bulk', content: `gap ${String(i).padStart(3, '0')}` })
+    assert.equal(r.status, 201, r.text)
+  }
+  const joinsBefore = frames.sent.filter((f) => f.event === 'room:join').length
+  const receivedBefore = frames.received.length
+  await ctx.setOffline(false) // the `online` event makes the client retry at once
+  await until(async () => (await connState(p)) === 'connected', 'reconnected', 30000)
+  const rejoin = frames.sent.filter((f) => f.event === 'room:join').slice(joinsBefore)[0]
+  assert.equal(rejoin.data.sinceId, firstId)
+  const ack = frames.received.slice(receivedBefore).find((f) => f.event === 'ack' && f.ref === rejoin.ref) // refs restart per connection
+  assert.ok(ack && ack.ok, 'join acked')
+  assert.equal(ack.data.missed.length, 500, 'missed is capped at 500 (default)')
+  assert.equal(ack.data.hasMore, true)
+  await until(async () => (await texts(p)).length === N + 1, `all ${N + 1} messages, the gap filled`, 30000)
+  const all = await texts(p)
+  assert.deepEqual(all, ['before the outage', ...Array.from({ length: N }, (_, i) => `gap ${String(i + 1).padStart(3, '0')}`)])
+  await ctx.close()
 })
 
 test('no script errors in the pages', () => {

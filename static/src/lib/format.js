@@ -1,6 +1,6 @@
 // Display helpers (local time, day separators, avatar colours, grouping).
 
-const timeFmt = () => new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit' })
+const timeFmt = () => new Intl.DateTimeFormat(undefined, { hour: 'numeric', minute: '2-digit' })
 const fullFmt = () => new Intl.DateTimeFormat(undefined, { dateStyle: 'full', timeStyle: 'medium' })
 const dayFmt = () => new Intl.DateTimeFormat(undefined, { weekday: 'long', month: 'long', day: 'numeric' })
 const dayFmtYear = () => new Intl.DateTimeFormat(undefined, { weekday: 'long', year: 'numeric', month: 'long', day: 'numeric' })

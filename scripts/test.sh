@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# The test command: everything a change must pass, on a fresh Debian machine as root.
+#
+#   scripts/test.sh            # format, lint, Rust tests (SQLite + PostgreSQL), browser client
+#   SKIP_CLIENT=1 scripts/test.sh   # Rust side only
+#
+# It installs what is missing (one `apt-get update`, then `apt-get install -y ...`), starts
+# a throwaway PostgreSQL on a free loopback port, and removes it afterwards. .ci/run calls
+# exactly this script.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+ROOT=$(pwd)
+
+log() { printf '\n== %s\n' "$*"; }
+
+# --- system packages (one apt-get update at most) ----------------------------------------
+missing=()
+if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+    missing+=(postgresql)
+fi
+if [[ -z "${SKIP_CLIENT:-}" ]] && ! command -v chromium >/dev/null 2>&1; then
+    missing+=(chromium)
+fi
+if ((${#missing[@]})); then
+    log "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# --- format and lint -----------------------------------------------------------------------
+log "cargo fmt --check"
+cargo fmt --all -- --check
+log "cargo clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+
+# --- Rust tests against SQLite and a real PostgreSQL ----------------------------------------
+log "starting a throwaway PostgreSQL"
+eval "$(scripts/postgres-test-instance.sh start)"
+cleanup() { scripts/postgres-test-instance.sh stop >/dev/null 2>&1 || true; }
+trap cleanup EXIT
+export CHAT_REQUIRE_POSTGRES=1
+
+LOG=$(mktemp)
+log "cargo test --workspace"
+set +e
+cargo test --workspace 2>&1 | tee "$LOG"
+rust_status=${PIPESTATUS[0]}
+set -e
+rust_passed=$(grep -E '^test result:' "$LOG" | sed -E 's/.* ([0-9]+) passed.*/\1/' | paste -sd+ - | bc)
+rust_failed=$(grep -E '^test result:' "$LOG" | sed -E 's/.* ([0-9]+) failed.*/\1/' | paste -sd+ - | bc)
+rm -f "$LOG"
+
+# --- browser client: unit tests, build, end-to-end in Chromium ------------------------------
+client_passed=0
+client_failed=0
+client_status=0
+if [[ -z "${SKIP_CLIENT:-}" ]]; then
+    log "browser client"
+    CLOG=$(mktemp)
+    set +e
+    CHAT_NODE_BIN="$ROOT/target/debug/chat-node" scripts/test-client.sh 2>&1 | tee "$CLOG"
+    client_status=${PIPESTATUS[0]}
+    set -e
+    line=$(grep -E '^client: [0-9]+ passed, [0-9]+ failed' "$CLOG" | tail -n 1 || true)
+    client_passed=$(echo "$line" | sed -E 's/^client: ([0-9]+) passed.*/\1/')
+    client_failed=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
+    client_passed=${client_passed:-0}
+    client_failed=${client_failed:-0}
+    rm -f "$CLOG"
+fi
+
+total_passed=$((${rust_passed:-0} + client_passed))
+total_failed=$((${rust_failed:-0} + client_failed))
+if [[ $rust_status -ne 0 || $client_status -ne 0 ]] && [[ $total_failed -eq 0 ]]; then
+    total_failed=1
+fi
+echo
+echo "rust: ${rust_passed:-0} passed, ${rust_failed:-0} failed; client: $client_passed passed, $client_failed failed"
+echo "total: $total_passed passed, $total_failed failed"
+[[ $rust_status -eq 0 && $client_status -eq 0 ]]

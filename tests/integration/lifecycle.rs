@@ -1,0 +1,107 @@
+//! Sessions and rooms over time: heartbeats, slow consumers, idle rooms.
+
+use std::time::Duration;
+
+use serde_json::json;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn a_silent_client_is_closed_after_the_timeout() {
+    let node = NodeSpec::new(&Backend::Sqlite)
+        .flag("heartbeat-interval", "100ms")
+        .flag("client-timeout", "400ms")
+        .start();
+    let api = node.api();
+    let code = api.create_room().await;
+    let mut silent = api.joined(&code, "silent").await;
+    let mut lively = api.joined(&code, "lively").await;
+    // The silent client does not read, so it never answers the pings.
+    // Reading answers pings (tungstenite replies automatically).
+    lively.pump(Duration::from_millis(1500)).await;
+    // The close frame may be lost behind the pings the client never answered, but the
+    // connection must be gone.
+    let closed = silent.closed().await;
+    assert!(matches!(closed, Some(CloseCode::Away) | None), "{closed:?}");
+    let left = lively.next_event("presence").await;
+    assert_eq!(left["data"]["left"], "silent");
+    assert_eq!(lively.say(&code, "alive").await["ok"], true);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_closed_and_others_get_everything() {
+    let node = NodeSpec::new(&Backend::Sqlite)
+        .flag("outbound-queue", "64")
+        .start();
+    let api = node.api();
+    let code = api.create_room().await;
+    let mut stuck = api.joined(&code, "stuck").await;
+    let mut reader = api.joined(&code, "reader").await;
+    // Enough 2 KB messages to fill the kernel's socket buffers of the stuck client
+    // (several MB on loopback) and then its queue.
+    let (posters, per_poster) = (4, 1500);
+    let mut tasks = Vec::new();
+    for p in 0..posters {
+        let (api, code) = (api.clone(), code.clone());
+        tasks.push(tokio::spawn(async move {
+            let content = format!("{p}{}", "z".repeat(1999));
+            for _ in 0..per_poster {
+                assert_eq!(api.post_message(&code, "flood", &content).await.0, 201);
+            }
+        }));
+    }
+    // The reader keeps up and receives every message; the stuck client never reads.
+    let mut received = 0;
+    while received < posters * per_poster {
+        if reader.next_event("chat:message").await["event"] == "chat:message" {
+            received += 1;
+        }
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let left = reader.next_event("presence").await;
+    assert_eq!(
+        left["data"]["left"], "stuck",
+        "the stuck member was dropped"
+    );
+    // When it finally reads, it finds the close frame behind what was queued.
+    assert_eq!(stuck.closed().await, Some(CloseCode::Again));
+}
+
+#[tokio::test]
+async fn idle_rooms_are_stopped_and_come_back_on_demand() {
+    let node = NodeSpec::new(&Backend::Sqlite)
+        .flag("room-idle-timeout", "200ms")
+        .start();
+    let api = node.api();
+    let code = api.create_room().await;
+    {
+        let mut ada = api.joined(&code, "ada").await;
+        assert_eq!(ada.say(&code, "one").await["ok"], true);
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut stopped = false;
+    while tokio::time::Instant::now() < deadline {
+        let (_, rooms) = api.get("/api/rooms").await;
+        let (_, room) = api.get(&format!("/api/rooms/{code}")).await;
+        if rooms["rooms"]
+            .as_array()
+            .is_some_and(|r| r.iter().all(|r| r["code"] != code))
+            && room["members"] == json!([])
+            && node.hub.rooms.is_empty()
+        {
+            stopped = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(stopped, "the idle room actor was not stopped");
+    // The room itself is in the store: joining starts a new actor with its history.
+    let mut bob = api.connect().await;
+    let ack = bob.join(&code, "bob", Some(0)).await;
+    assert_eq!(ack["data"]["missed"][0]["content"], "one");
+    assert_eq!(bob.say(&code, "two").await["ok"], true);
+    assert_eq!(api.all_messages(&code).await.len(), 2);
+}

@@ -1,0 +1,578 @@
+//! Test helpers: start a real node (in this process, on a free port, or as a child
+//! process), and speak the protocol to it over real WebSocket and HTTP connections.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+
+use chat_actors::Hub;
+use std::time::Duration;
+
+use chat_node::config::Config;
+use clap::Parser;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// How long a test waits for something that should happen promptly.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// Which store a test runs against.
+#[derive(Clone, Debug)]
+pub enum Backend {
+    /// The embedded store, in a fresh temp dir.
+    Sqlite,
+    /// The PostgreSQL server of `TEST_DATABASE_URL`.
+    Postgres(String),
+}
+
+impl Backend {
+    /// The PostgreSQL backend, or `None` (skip) when no server is configured. Fails when
+    /// `CHAT_REQUIRE_POSTGRES=1`, so CI cannot pass without really testing PostgreSQL.
+    pub fn postgres() -> Option<Backend> {
+        match std::env::var("TEST_DATABASE_URL") {
+            Ok(url) if !url.is_empty() => Some(Backend::Postgres(url)),
+            _ => {
+                assert!(
+                    std::env::var("CHAT_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+                    "CHAT_REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set"
+                );
+                eprintln!("TEST_DATABASE_URL not set: skipping the PostgreSQL variant");
+                None
+            }
+        }
+    }
+}
+
+/// Node settings for one test: the store plus any extra flags.
+pub struct NodeSpec {
+    /// Store to use.
+    pub backend: Backend,
+    /// The embedded store's directory (kept across restarts of the same spec).
+    pub data_dir: PathBuf,
+    /// Extra command-line flags.
+    pub flags: Vec<String>,
+    tmp: Arc<tempfile::TempDir>,
+}
+
+impl NodeSpec {
+    /// A spec with a fresh data directory and the rate limit off unless a test sets it.
+    pub fn new(backend: &Backend) -> NodeSpec {
+        let tmp = tempfile::tempdir().expect("temp dir");
+        NodeSpec {
+            backend: backend.clone(),
+            data_dir: tmp.path().join("data"),
+            flags: Vec::new(),
+            tmp: Arc::new(tmp),
+        }
+    }
+
+    /// Adds `--name value`.
+    pub fn flag(mut self, name: &str, value: &str) -> NodeSpec {
+        self.flags.push(format!("--{name}"));
+        self.flags.push(value.to_owned());
+        self
+    }
+
+    fn args(&self, bind: &str) -> Vec<String> {
+        let mut args = vec![
+            "chat-node".to_owned(),
+            "--bind".into(),
+            bind.into(),
+            "--data-dir".into(),
+            self.data_dir.display().to_string(),
+            "--static-dir".into(),
+            "/nonexistent".into(),
+            "--workers".into(),
+            "2".into(),
+            "--room-threads".into(),
+            "2".into(),
+        ];
+        if let Backend::Postgres(url) = &self.backend {
+            args.push("--database-url".into());
+            args.push(url.clone());
+            args.push("--db-pool-size".into());
+            args.push("4".into());
+        }
+        args.extend(self.flags.iter().cloned());
+        args
+    }
+
+    /// Starts a node in this process.
+    pub fn start(&self) -> TestNode {
+        let mut node = TestNode::start(Config::parse_from(self.args("127.0.0.1:0")));
+        node._tmp = Some(Arc::clone(&self.tmp));
+        node
+    }
+
+    /// Starts the real binary as a child process on `port` (0 picks a free one).
+    pub async fn spawn(&self, port: u16) -> ChildNode {
+        let port = if port == 0 { free_port() } else { port };
+        let args = self.args(&format!("127.0.0.1:{port}"));
+        let child = Command::new(env!("CARGO_BIN_EXE_chat-node"))
+            .args(&args[1..])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn chat-node");
+        let node = ChildNode {
+            _tmp: Arc::clone(&self.tmp),
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        };
+        wait_healthy(node.addr).await;
+        node
+    }
+}
+
+/// A free loopback port.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+async fn wait_healthy(addr: SocketAddr) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let url = format!("http://{addr}/api/health");
+    while tokio::time::Instant::now() < deadline {
+        if let Ok(response) = reqwest::get(&url).await {
+            if response.status().is_success() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("node at {addr} did not become healthy");
+}
+
+/// A node running on its own actix system thread inside the test process.
+pub struct TestNode {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// The node's actors, to look inside.
+    pub hub: Arc<Hub>,
+    stop: Option<std::sync::mpsc::Sender<()>>,
+    _tmp: Option<Arc<tempfile::TempDir>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl TestNode {
+    fn start(config: Config) -> TestNode {
+        chat_node::telemetry::init_logging(chat_node::config::LogFormat::Text);
+        let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let system = actix_web::rt::System::new();
+            system.block_on(async move {
+                let node = match chat_node::start(config).await {
+                    Ok(node) => node,
+                    Err(error) => {
+                        let _ = addr_tx.send(Err(error.to_string()));
+                        return;
+                    }
+                };
+                let _ = addr_tx.send(Ok((node.addr(), Arc::clone(node.hub()))));
+                let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+                std::thread::spawn(move || {
+                    let _ = stop_rx.recv();
+                    let _ = done_tx.send(());
+                });
+                let _ = done_rx.await;
+                node.shutdown().await;
+            });
+        });
+        let (addr, hub) = addr_rx
+            .recv()
+            .expect("node thread answered")
+            .unwrap_or_else(|e| panic!("node failed to start: {e}"));
+        TestNode {
+            addr,
+            hub,
+            stop: Some(stop_tx),
+            _tmp: None,
+            thread: Some(thread),
+        }
+    }
+
+    fn stop_now(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+
+    /// An HTTP/WS handle on the node.
+    pub fn api(&self) -> Api {
+        Api::new(self.addr)
+    }
+}
+
+impl Drop for TestNode {
+    fn drop(&mut self) {
+        self.stop_now();
+    }
+}
+
+/// The real binary, run as a child process.
+pub struct ChildNode {
+    child: Child,
+    _tmp: Arc<tempfile::TempDir>,
+    /// Where it listens.
+    pub addr: SocketAddr,
+}
+
+impl ChildNode {
+    /// An HTTP/WS handle on the node.
+    pub fn api(&self) -> Api {
+        Api::new(self.addr)
+    }
+
+    /// SIGKILL: the crash that durability must survive.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, then waits for a clean exit; returns the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        self.child.wait().expect("wait for chat-node")
+    }
+}
+
+impl Drop for ChildNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// HTTP and WebSocket access to one node.
+#[derive(Clone)]
+pub struct Api {
+    /// The node's address.
+    pub addr: SocketAddr,
+    http: reqwest::Client,
+}
+
+impl Api {
+    fn new(addr: SocketAddr) -> Api {
+        Api {
+            addr,
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// `GET path`, returning status and JSON body (or the text as a JSON string).
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .get(format!("http://{}{path}", self.addr))
+            .send()
+            .await
+            .expect("GET");
+        read(response).await
+    }
+
+    /// `GET path` as text.
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let response = self
+            .http
+            .get(format!("http://{}{path}", self.addr))
+            .send()
+            .await
+            .expect("GET");
+        let status = response.status().as_u16();
+        (status, response.text().await.expect("body"))
+    }
+
+    /// `POST path` with a JSON body.
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("http://{}{path}", self.addr))
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
+        read(response).await
+    }
+
+    /// `POST path` with a raw body.
+    pub async fn post_raw(&self, path: &str, body: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("http://{}{path}", self.addr))
+            .header("content-type", "application/json")
+            .body(body.to_owned())
+            .send()
+            .await
+            .expect("POST");
+        read(response).await
+    }
+
+    /// Creates a room over REST and returns its code.
+    pub async fn create_room(&self) -> String {
+        let (status, body) = self.post("/api/rooms", json!({})).await;
+        assert_eq!(status, 201, "{body}");
+        body["room"]["code"].as_str().expect("code").to_owned()
+    }
+
+    /// Sends a message over REST; returns status and body.
+    pub async fn post_message(&self, code: &str, sender: &str, content: &str) -> (u16, Value) {
+        self.post(
+            "/api/messages",
+            json!({"roomCode": code, "sender": sender, "content": content}),
+        )
+        .await
+    }
+
+    /// Opens a WebSocket session.
+    pub async fn connect(&self) -> Client {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", self.addr))
+            .await
+            .expect("websocket connect");
+        Client {
+            ws,
+            next_ref: 1,
+            kept: VecDeque::new(),
+        }
+    }
+
+    /// Opens a session and joins `code` as `nickname`.
+    pub async fn joined(&self, code: &str, nickname: &str) -> Client {
+        let mut client = self.connect().await;
+        let ack = client.join(code, nickname, None).await;
+        assert_eq!(ack["ok"], true, "join failed: {ack}");
+        client
+    }
+
+    /// One page of history.
+    pub async fn history(&self, code: &str, query: &str) -> Value {
+        let (status, body) = self
+            .get(&format!("/api/messages?roomCode={code}{query}"))
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body
+    }
+
+    /// Every message of a room, oldest first, by paging back through history.
+    pub async fn all_messages(&self, code: &str) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut before = String::new();
+        loop {
+            let page = self.history(code, &format!("&limit=200{before}")).await;
+            all.extend(
+                page["messages"]
+                    .as_array()
+                    .expect("messages")
+                    .iter()
+                    .cloned(),
+            );
+            match page["nextBeforeId"].as_i64() {
+                Some(id) => before = format!("&beforeId={id}"),
+                None => break,
+            }
+        }
+        all.reverse();
+        all
+    }
+}
+
+async fn read(response: reqwest::Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+    (status, value)
+}
+
+/// A WebSocket client that speaks the protocol.
+///
+/// Frames read while looking for something else are kept, in order, for later calls: a
+/// push that arrives before an ack is not lost to the test.
+pub struct Client {
+    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    next_ref: i64,
+    kept: VecDeque<Value>,
+}
+
+/// What the next frame turned out to be.
+#[derive(Debug)]
+pub enum Frame {
+    /// A JSON text frame.
+    Json(Value),
+    /// The server closed the connection with this code.
+    Closed(Option<CloseCode>),
+}
+
+impl Client {
+    /// Sends a raw text frame.
+    pub async fn send_text(&mut self, text: &str) {
+        self.ws
+            .send(WsMessage::text(text.to_owned()))
+            .await
+            .expect("send frame");
+    }
+
+    /// Sends a raw frame of any kind.
+    pub async fn send_frame(&mut self, frame: WsMessage) {
+        self.ws.send(frame).await.expect("send frame");
+    }
+
+    /// Sends an event with a fresh integer ref and returns the ref.
+    pub async fn emit(&mut self, event: &str, data: Value) -> i64 {
+        let reference = self.next_ref;
+        self.next_ref += 1;
+        let frame = json!({"event": event, "ref": reference, "data": data});
+        self.send_text(&frame.to_string()).await;
+        reference
+    }
+
+    /// Sends an event and waits for its ack, keeping the pushes that arrive meanwhile.
+    pub async fn request(&mut self, event: &str, data: Value) -> Value {
+        let reference = self.emit(event, data).await;
+        self.ack(reference).await
+    }
+
+    /// Waits for the ack of `reference`, keeping other frames for later.
+    pub async fn ack(&mut self, reference: i64) -> Value {
+        self.take(|frame| frame["event"] == "ack" && frame["ref"] == reference)
+            .await
+    }
+
+    /// The first frame (kept or new) that `matches`; the others stay kept, in order.
+    async fn take(&mut self, matches: impl Fn(&Value) -> bool) -> Value {
+        if let Some(index) = self.kept.iter().position(&matches) {
+            return self.kept.remove(index).expect("index in range");
+        }
+        loop {
+            let frame = self.read_json().await;
+            if matches(&frame) {
+                return frame;
+            }
+            self.kept.push_back(frame);
+        }
+    }
+
+    async fn read_json(&mut self) -> Value {
+        match self.next_within(PATIENCE).await {
+            Some(Frame::Json(value)) => value,
+            Some(Frame::Closed(code)) => panic!("connection closed ({code:?}) while waiting"),
+            None => panic!("no frame within {PATIENCE:?}; kept: {:?}", self.kept),
+        }
+    }
+
+    /// Joins a room.
+    pub async fn join(&mut self, code: &str, nickname: &str, since: Option<i64>) -> Value {
+        let mut data = json!({"code": code, "nickname": nickname});
+        if let Some(since) = since {
+            data["sinceId"] = json!(since);
+        }
+        self.request("room:join", data).await
+    }
+
+    /// Sends a chat message and returns its ack.
+    pub async fn say(&mut self, code: &str, content: &str) -> Value {
+        self.request("chat:send", json!({"roomCode": code, "content": content}))
+            .await
+    }
+
+    /// The next frame (kept ones first), or a panic after [`PATIENCE`].
+    pub async fn next(&mut self) -> Frame {
+        if let Some(frame) = self.kept.pop_front() {
+            return Frame::Json(frame);
+        }
+        self.next_within(PATIENCE)
+            .await
+            .expect("a frame within the patience")
+    }
+
+    /// The next frame within `wait`, or `None`.
+    pub async fn next_within(&mut self, wait: Duration) -> Option<Frame> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let item = tokio::time::timeout_at(deadline, self.ws.next())
+                .await
+                .ok()?;
+            match item {
+                Some(Ok(WsMessage::Text(text))) => {
+                    return Some(Frame::Json(
+                        serde_json::from_str(text.as_str()).expect("server frames are JSON"),
+                    ))
+                }
+                Some(Ok(WsMessage::Close(close))) => {
+                    return Some(Frame::Closed(close.map(|c| c.code)))
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return Some(Frame::Closed(None)),
+            }
+        }
+    }
+
+    /// The next JSON frame; panics on close.
+    pub async fn next_json(&mut self) -> Value {
+        match self.next().await {
+            Frame::Json(value) => value,
+            Frame::Closed(code) => panic!("connection closed ({code:?}) while waiting"),
+        }
+    }
+
+    /// The next frame of `event`, keeping others for later.
+    pub async fn next_event(&mut self, event: &str) -> Value {
+        self.take(|frame| frame["event"] == event).await
+    }
+
+    /// Reads for `wait` (answering pings), keeping every frame for later calls.
+    pub async fn pump(&mut self, wait: Duration) {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_within(left).await {
+                Some(Frame::Json(frame)) => self.kept.push_back(frame),
+                Some(Frame::Closed(code)) => panic!("closed ({code:?})"),
+                None => return,
+            }
+        }
+    }
+
+    /// Asserts that no push of `event` arrives within `wait`.
+    pub async fn expect_no_event(&mut self, event: &str, wait: Duration) {
+        if let Some(frame) = self.kept.iter().find(|f| f["event"] == event) {
+            panic!("unexpected {event}: {frame}");
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            match self.next_within(left).await {
+                None => return,
+                Some(Frame::Json(frame)) => {
+                    assert_ne!(frame["event"], event, "unexpected {event}: {frame}");
+                    self.kept.push_back(frame);
+                }
+                Some(Frame::Closed(code)) => panic!("closed ({code:?})"),
+            }
+        }
+    }
+
+    /// Waits for the connection to close, skipping frames; returns the close code.
+    pub async fn closed(&mut self) -> Option<CloseCode> {
+        loop {
+            match self.next().await {
+                Frame::Closed(code) => return code,
+                Frame::Json(_) => continue,
+            }
+        }
+    }
+}
