@@ -44,7 +44,7 @@ export CHAT_REQUIRE_POSTGRES=1
 LOG=$(mktemp)
 log "cargo test --workspace"
 set +e
-cargo test --workspace 2>&1 | tee "$LOG"
+cargo test --workspace --no-fail-fast 2>&1 | tee "$LOG"
 rust_status=${PIPESTATUS[0]}
 set -e
 rust_passed=$(grep -E '^test result:' "$LOG" | sed -E 's/.* ([0-9]+) passed.*/\1/' | paste -sd+ - | bc)

@@ -140,6 +140,10 @@ fn parse_data<'a, T: Deserialize<'a>>(
 
 /// Decodes one text frame.
 pub fn decode(frame: &str) -> Result<Request, DecodeError> {
+    // serde would also accept a struct written as a JSON array; the protocol does not.
+    if !frame.trim_start().starts_with('{') {
+        return Err(push_error("a frame must be one JSON object"));
+    }
     let envelope: Envelope<'_> =
         serde_json::from_str(frame).map_err(|_| push_error("a frame must be one JSON object"))?;
     let reference = envelope.reference.map(parse_ref).transpose()?;

@@ -356,6 +356,20 @@ test('more than 500 missed while away: the client pages the gap through REST, no
   await ctx.close()
 })
 
+test('leaving shows the lobby with the room under "Recent rooms"; one click goes back', async () => {
+  await pageB.getByRole('button', { name: 'Leave room' }).click()
+  await pageB.getByRole('button', { name: 'Create a new room' }).waitFor()
+  assert.equal(new URL(pageB.url()).search, '')
+  await until(async () => (await pageA.getByTestId('member-count').textContent()).trim() === '1', 'A sees B leave')
+  const recent = pageB.getByRole('button', { name: new RegExp(code) })
+  await recent.waitFor()
+  await screenshot(pageB, '13-lobby-recent')
+  await recent.click()
+  await pageB.getByTestId('room-code').waitFor()
+  await until(async () => (await pageA.getByTestId('member-count').textContent()).trim() === '2', 'B is back')
+  assert.equal(await pageB.getByTestId('my-name').textContent(), 'Bobby Tables')
+})
+
 test('no script errors in the pages', () => {
   assert.deepEqual(errorsA, [])
   assert.deepEqual(errorsB, [])

@@ -179,9 +179,17 @@ export class ChatSession {
       ack = await client.request('room:join', data)
     } catch (e) {
       if (this.state.code !== code) return
-      if (e.code === 'disconnected' || e.code === 'timeout') return // reconnect re-joins
+      if (e.code === 'disconnected') return // the reconnect re-joins
+      if (e.code === 'timeout') {
+        // no answer: do not sit "connected" without being in the room; reconnect and re-join
+        client.close(4000, 'join timed out')
+        return
+      }
       this.state.joinError = { code: e.code, message: e.message }
-      if (e.code === 'not_found') this.prefs.setLastRoom(null)
+      if (e.code === 'not_found') {
+        this.prefs.setLastRoom(null)
+        this.prefs.forgetRecent(code)
+      }
       throw e
     }
     if (this.state.code !== code) return

@@ -47,7 +47,25 @@ export function createPrefs(storage, random = Math.random) {
       return this.roomNick(code) || this.defaultNick()
     },
     lastRoom: () => get('lastRoom'),
-    setLastRoom: (code) => set('lastRoom', code),
+    setLastRoom(code) {
+      set('lastRoom', code)
+      if (code) this.addRecent(code)
+    },
+    /** Recently visited rooms, newest first (at most 5). */
+    recentRooms() {
+      try {
+        const a = JSON.parse(get('recent') || '[]')
+        return Array.isArray(a) ? a.filter((c) => typeof c === 'string') : []
+      } catch {
+        return []
+      }
+    },
+    addRecent(code) {
+      set('recent', JSON.stringify([code, ...this.recentRooms().filter((c) => c !== code)].slice(0, 5)))
+    },
+    forgetRecent(code) {
+      set('recent', JSON.stringify(this.recentRooms().filter((c) => c !== code)))
+    },
     ownIds(code) {
       try {
         const a = JSON.parse(get('own:' + code) || '[]')

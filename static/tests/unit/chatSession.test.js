@@ -277,4 +277,23 @@ describe('ChatSession', () => {
     expect(s.prefs.roomNick('ABC123')).toBe('ada')
     await expect(s.rename('x'.repeat(33))).rejects.toMatchObject({ code: 'bad_request' })
   })
+
+  it('a join without an answer reconnects instead of staying half-joined', async () => {
+    const api = fakeApi([])
+    let silent = true
+    const srv = fakeServer({ messages: api.messages, hold: (f) => silent && f.event === 'room:join' })
+    const s = session(api)
+    s.enterRoom('ABC123', { nickname: 'me' })
+    await flush(10)
+    expect(srv.held.length).toBe(1)
+    silent = false
+    vi.advanceTimersByTime(15001) // ack timeout
+    await flush(10)
+    expect(s.state.conn).toBe('reconnecting')
+    vi.advanceTimersByTime(100)
+    await flush(30)
+    expect(s.state.conn).toBe('connected')
+    expect(s.state.joined).toBe(true)
+    expect(FakeWebSocket.instances.length).toBe(2)
+  })
 })

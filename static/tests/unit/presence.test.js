@@ -85,6 +85,15 @@ describe('names and prefs', () => {
     expect(a).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/)
     expect(newClientId()).not.toBe(newClientId())
   })
+  it('keeps the last five rooms, newest first', () => {
+    const p = createPrefs(memoryStorage())
+    for (const c of ['AAAAAA', 'BBBBBB', 'CCCCCC', 'DDDDDD', 'EEEEEE', 'FFFFFF', 'BBBBBB']) p.setLastRoom(c)
+    expect(p.recentRooms()).toEqual(['BBBBBB', 'FFFFFF', 'EEEEEE', 'DDDDDD', 'CCCCCC'])
+    p.setLastRoom(null)
+    expect(p.lastRoom()).toBe(null)
+    p.forgetRecent('FFFFFF')
+    expect(p.recentRooms()).toEqual(['BBBBBB', 'EEEEEE', 'DDDDDD', 'CCCCCC'])
+  })
   it('remembers a random first nickname, and a nickname per room', () => {
     const p = createPrefs(memoryStorage(), () => 0)
     const d = p.defaultNick()

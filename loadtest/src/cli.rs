@@ -1,0 +1,119 @@
+//! Command-line interface: options shared by every scenario, then one subcommand per
+//! scenario with its own flags (every flag can also come from a `--workload` JSON file).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::scenario::burst::BurstConfig;
+use crate::scenario::connections::ConnectionsConfig;
+use crate::scenario::fanout::FanoutConfig;
+use crate::scenario::soak::SoakConfig;
+
+/// Drives chat nodes over their WebSocket protocol and reports throughput, latency,
+/// memory and lost messages.
+#[derive(Debug, Parser)]
+#[command(name = "chat-loadtest", version, about)]
+pub struct Cli {
+    /// Options every scenario takes.
+    #[command(flatten)]
+    pub common: CommonArgs,
+    /// The scenario to run.
+    #[command(subcommand)]
+    pub scenario: ScenarioCmd,
+}
+
+/// Options shared by every scenario.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonArgs {
+    /// Node base URL; repeat (or comma-separate) for several nodes. Members of each room
+    /// are spread round-robin over them. The load test talks to nothing else.
+    #[arg(long = "url", env = "LOADTEST_URL", value_delimiter = ',', global = true,
+          default_value = "http://127.0.0.1:8080")]
+    pub urls: Vec<String>,
+    /// Local addresses to bind client sockets to, round-robin (e.g. 127.0.0.2,127.0.0.3),
+    /// each adding its own range of ephemeral ports.
+    #[arg(long, env = "LOADTEST_SOURCE_IPS", value_delimiter = ',', global = true)]
+    pub source_ips: Vec<IpAddr>,
+    /// The node's process id, for server memory (VmRSS) and CPU sampling.
+    #[arg(long, env = "LOADTEST_SERVER_PID", global = true)]
+    pub server_pid: Option<u32>,
+    /// Write the full result as JSON here.
+    #[arg(long, global = true)]
+    pub out: Option<PathBuf>,
+    /// Write a self-contained HTML report (inline SVG charts) here.
+    #[arg(long, global = true)]
+    pub report: Option<PathBuf>,
+    /// Errors tolerated before the run fails (lost messages always fail it).
+    #[arg(long, env = "LOADTEST_MAX_ERRORS", default_value_t = 0, global = true)]
+    pub max_errors: u64,
+    /// No progress bar.
+    #[arg(long, global = true)]
+    pub quiet: bool,
+}
+
+/// One subcommand per scenario.
+#[derive(Debug, Clone, Subcommand)]
+pub enum ScenarioCmd {
+    /// Open N sessions joined to R rooms and hold them: connect rate, failures, memory per session.
+    Connections {
+        /// Scenario flags.
+        #[command(flatten)]
+        config: ConnectionsConfig,
+        /// JSON file whose keys replace the flags above.
+        #[arg(long)]
+        workload: Option<PathBuf>,
+    },
+    /// Open-loop fan-out: pushes/s, send→receive latency, lost messages.
+    Fanout {
+        /// Scenario flags.
+        #[command(flatten)]
+        config: FanoutConfig,
+        /// JSON file whose keys replace the flags above.
+        #[arg(long)]
+        workload: Option<PathBuf>,
+    },
+    /// Closed loop: each sender sends its next message when its last is acked.
+    Burst {
+        /// Scenario flags.
+        #[command(flatten)]
+        config: BurstConfig,
+        /// JSON file whose keys replace the flags above.
+        #[arg(long)]
+        workload: Option<PathBuf>,
+    },
+    /// Long steady fan-out with memory and latency sampled over time.
+    Soak {
+        /// Scenario flags.
+        #[command(flatten)]
+        config: SoakConfig,
+        /// JSON file whose keys replace the flags above.
+        #[arg(long)]
+        workload: Option<PathBuf>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_urls_and_scenario_flags() {
+        let cli = Cli::try_parse_from([
+            "chat-loadtest", "--url", "http://a:1", "fanout", "--rooms", "3",
+            "--url", "http://b:2", "--source-ips", "127.0.0.2,127.0.0.3",
+        ])
+        .unwrap();
+        assert_eq!(cli.common.urls, vec!["http://a:1", "http://b:2"]);
+        assert_eq!(cli.common.source_ips.len(), 2);
+        match cli.scenario {
+            ScenarioCmd::Fanout { config, workload } => {
+                assert_eq!(config.rooms, 3);
+                assert_eq!(config.members, 10);
+                assert!(workload.is_none());
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}

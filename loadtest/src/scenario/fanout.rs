@@ -1,0 +1,65 @@
+//! `fanout`: R rooms × M members, S senders per room each sending r messages per second
+//! regardless of acks (open loop). Measures pushes delivered per second, send→receive
+//! latency at every member, and lost messages.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::LoadError;
+use crate::outcome::Outcome;
+use crate::scenario::traffic::{self, Pace, TrafficPlan};
+use crate::scenario::Env;
+use crate::workload::seconds;
+
+/// Fan-out parameters (flags, or keys of a workload file). The defaults are the issue's
+/// latency scenario: 100 rooms × 10 members, 2 senders per room at 5 msg/s.
+#[derive(Debug, Clone, clap::Args, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FanoutConfig {
+    /// Rooms.
+    #[arg(long, default_value_t = 100)]
+    pub rooms: usize,
+    /// Members (sessions) per room.
+    #[arg(long, default_value_t = 10)]
+    pub members: usize,
+    /// Senders per room (members that also send).
+    #[arg(long, default_value_t = 2)]
+    pub senders: usize,
+    /// Messages per second per sender.
+    #[arg(long, default_value_t = 5.0)]
+    pub rate: f64,
+    /// Sending phase, seconds.
+    #[arg(long, default_value_t = 10.0)]
+    pub duration: f64,
+    /// Longest wait after sending for outstanding acks and pushes, seconds.
+    #[arg(long, default_value_t = 5.0)]
+    pub grace: f64,
+    /// Filler characters per message.
+    #[arg(long, default_value_t = 32)]
+    pub content_bytes: usize,
+    /// Time-series resolution, seconds.
+    #[arg(long, default_value_t = 1.0)]
+    pub sample_every: f64,
+}
+
+impl FanoutConfig {
+    /// The engine plan for this configuration.
+    pub fn plan(&self) -> Result<TrafficPlan, LoadError> {
+        Ok(TrafficPlan {
+            name: "fanout".into(),
+            config: serde_json::to_value(self).map_err(|e| LoadError::Config(e.to_string()))?,
+            rooms: self.rooms,
+            members: self.members,
+            senders: self.senders,
+            pace: Pace::Open { rate: self.rate },
+            duration: seconds("duration", self.duration)?,
+            grace: seconds("grace", self.grace)?,
+            content_bytes: self.content_bytes,
+            sample_every: seconds("sample_every", self.sample_every)?,
+        })
+    }
+}
+
+/// Runs the fan-out scenario.
+pub async fn run(env: &Env, config: &FanoutConfig) -> Result<Outcome, LoadError> {
+    traffic::run(env, &config.plan()?).await
+}
