@@ -2,6 +2,7 @@
 //! persistence shards, the room directory, the registry and the limits — in one cloneable
 //! `Arc`, so a session costs one pointer for all of it.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +18,7 @@ use crate::model::{Member, Room};
 use crate::persistence::PersistencePool;
 use crate::registry::{Registry, ResolveRoom};
 use crate::room::{ListMembers, RoomActor, RoomError};
-use crate::session::{Drain, WsSession};
+use crate::session::{Reconnect, WsSession};
 use crate::store::{Store, StoreError};
 
 /// How many random codes to try before giving up on creating a room.
@@ -123,7 +124,9 @@ impl Hub {
     /// Tells every open session to reconnect to another node and closes it (1012).
     pub fn drain_sessions(&self) {
         for session in self.sessions.iter() {
-            session.value().do_send(Drain);
+            session.value().do_send(Reconnect {
+                reason: "node is shutting down",
+            });
         }
     }
 
@@ -156,22 +159,45 @@ impl Hub {
 
     /// Sends a request to a room's actor, resolving it again if the actor stopped between
     /// lookup and delivery (a room stopped for idleness).
-    pub async fn ask_room<M, T>(&self, code: RoomCode, make: impl Fn() -> M) -> Result<T, ChatError>
+    ///
+    /// When the room is live the request is queued before this returns, so requests a
+    /// session makes one after another reach the room in that order (a send followed by a
+    /// leave is stored, not refused).
+    pub fn ask_room<M, T>(
+        self: &Arc<Self>,
+        code: RoomCode,
+        make: impl Fn() -> M + Send + 'static,
+    ) -> impl Future<Output = Result<T, ChatError>> + 'static
     where
         M: Message<Result = Result<T, RoomError>> + Send + 'static,
         T: Send + 'static,
         RoomActor: Handler<M>,
     {
-        let mut stale = None;
-        for _ in 0..3 {
-            let addr = self.room(code, stale.take()).await?;
-            match addr.send(make()).await {
-                Ok(Ok(value)) => return Ok(value),
-                Ok(Err(RoomError::Chat(error))) => return Err(error),
-                Ok(Err(RoomError::Gone)) | Err(_) => stale = Some(addr),
+        let queued = self
+            .rooms
+            .get(&code)
+            .filter(|handle| handle.addr.connected())
+            .map(|handle| (handle.addr.clone(), handle.addr.send(make())));
+        let hub = Arc::clone(self);
+        async move {
+            let mut stale = None;
+            if let Some((addr, request)) = queued {
+                match request.await {
+                    Ok(Ok(value)) => return Ok(value),
+                    Ok(Err(RoomError::Chat(error))) => return Err(error),
+                    Ok(Err(RoomError::Gone)) | Err(_) => stale = Some(addr),
+                }
             }
+            for _ in 0..3 {
+                let addr = hub.room(code, stale.take()).await?;
+                match addr.send(make()).await {
+                    Ok(Ok(value)) => return Ok(value),
+                    Ok(Err(RoomError::Chat(error))) => return Err(error),
+                    Ok(Err(RoomError::Gone)) | Err(_) => stale = Some(addr),
+                }
+            }
+            Err(ChatError::internal("the room kept stopping; try again"))
         }
-        Err(ChatError::internal("the room kept stopping; try again"))
     }
 
     /// Members of a room on this node; empty when the room has no live actor.

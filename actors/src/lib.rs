@@ -26,6 +26,7 @@ pub mod rate_limit;
 pub mod registry;
 pub mod room;
 pub mod session;
+pub mod spawn;
 pub mod store;
 
 pub use error::{ChatError, ErrorCode};

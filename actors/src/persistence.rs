@@ -17,6 +17,7 @@ use tokio::sync::oneshot;
 use crate::error::ChatError;
 use crate::ids::RoomId;
 use crate::metric_names;
+use crate::spawn::start_on;
 use crate::store::{NewMessage, Outcome, Store, StoreError};
 
 /// Asks for one message to be committed. Answers once its batch committed (or failed).
@@ -33,6 +34,9 @@ pub struct Persist {
 pub struct Flush;
 
 type Waiter = oneshot::Sender<Result<Outcome, ChatError>>;
+
+/// Messages waiting for one shard before senders are made to wait.
+const MAILBOX: usize = 16 * 1024;
 
 /// One persistence shard.
 pub struct Persistence {
@@ -129,11 +133,6 @@ fn answer(waiters: Vec<Waiter>, result: Result<Vec<Outcome>, StoreError>) {
 
 impl Actor for Persistence {
     type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        // Room actors wait (rather than fail) when this mailbox is full: backpressure.
-        ctx.set_mailbox_capacity(4096);
-    }
 }
 
 impl Handler<Persist> for Persistence {
@@ -188,7 +187,9 @@ impl PersistencePool {
         let shards: Vec<_> = (0..shards.max(1))
             .map(|_| {
                 let store = Arc::clone(&store);
-                Persistence::start_in_arbiter(arbiter, move |_| {
+                // Room actors wait (rather than fail) when this mailbox is full:
+                // backpressure.
+                start_on(arbiter, MAILBOX, move || {
                     Persistence::new(store, batch_max, batch_delay)
                 })
             })

@@ -104,10 +104,19 @@ pub struct DecodeError {
 struct Envelope<'a> {
     #[serde(default, borrow)]
     event: Option<&'a RawValue>,
-    #[serde(default, rename = "ref", borrow)]
+    #[serde(default, rename = "ref", borrow, deserialize_with = "present")]
     reference: Option<&'a RawValue>,
     #[serde(default, borrow)]
     data: Option<&'a RawValue>,
+}
+
+/// Keeps a field that is present, even as `null`, so that `"ref": null` is refused like
+/// any other ref that is neither an integer nor a string.
+fn present<'de, D>(deserializer: D) -> Result<Option<&'de RawValue>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    <&RawValue>::deserialize(deserializer).map(Some)
 }
 
 fn push_error(message: impl Into<String>) -> DecodeError {

@@ -3,9 +3,10 @@
 //!
 //! Lookups of live rooms do not pass through here: the room directory in the [`Hub`] is a
 //! concurrent map that sessions read directly. The registry is the only writer, so one
-//! code never gets two room actors on one node. Rooms are started under an actix
-//! [`Supervisor`], which restarts one that stops unexpectedly, spread over the room
-//! arbiters so that fan-out uses every core.
+//! code never gets two room actors on one node. It supervises them: a room actor that
+//! fails (its in-memory order can no longer be trusted) tells its members to reconnect
+//! and stops, and the registry starts a fresh one from the store. Rooms are spread over
+//! the room arbiters so that fan-out uses every core.
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicUsize;
@@ -19,6 +20,7 @@ use crate::hub::{Hub, RoomHandle};
 use crate::ids::RoomCode;
 use crate::model::RoomRecord;
 use crate::room::RoomActor;
+use crate::spawn::start_on;
 
 /// Finds the room actor for a code, starting it if the room exists in the store.
 #[derive(Message)]
@@ -30,7 +32,8 @@ pub struct ResolveRoom {
     pub stale: Option<Addr<RoomActor>>,
 }
 
-/// A room actor stopped for idleness; forget it if it is still the registered one.
+/// A room actor stopped: forget it if it is still the registered one, and start a fresh
+/// one if it failed.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct RoomStopped {
@@ -38,7 +41,12 @@ pub struct RoomStopped {
     pub code: RoomCode,
     /// The actor that stopped.
     pub addr: Addr<RoomActor>,
+    /// It stopped because it failed, not because it was idle.
+    pub failed: bool,
 }
+
+/// Messages that may wait for one room actor before senders are made to wait.
+const ROOM_MAILBOX: usize = 4096;
 
 type Waiter = oneshot::Sender<Result<Addr<RoomActor>, ChatError>>;
 
@@ -59,6 +67,32 @@ impl Registry {
         }
     }
 
+    /// Loads a room from the store and starts its actor; every caller waiting for the same
+    /// code shares one load.
+    fn load(&mut self, code: RoomCode, waiter: Option<Waiter>, ctx: &mut Context<Self>) {
+        let already_loading = self.loading.contains_key(&code);
+        let waiters = self.loading.entry(code).or_default();
+        waiters.extend(waiter);
+        if already_loading {
+            return;
+        }
+        let store = Arc::clone(&self.hub.store);
+        let load = async move { store.find_room(code).await };
+        ctx.spawn(load.into_actor(self).map(move |found, act, _| {
+            let result = match found {
+                Ok(Some(record)) => Ok(act.start_room(record)),
+                Ok(None) => Err(ChatError::room_not_found()),
+                Err(error) => {
+                    tracing::warn!(%error, %code, "loading a room failed");
+                    Err(ChatError::unavailable())
+                }
+            };
+            for waiter in act.loading.remove(&code).unwrap_or_default() {
+                let _ = waiter.send(result.clone());
+            }
+        }));
+    }
+
     fn start_room(&mut self, record: RoomRecord) -> Addr<RoomActor> {
         let arbiters = self.hub.room_arbiters();
         let arbiter = &arbiters[self.next_arbiter % arbiters.len()];
@@ -67,7 +101,7 @@ impl Registry {
         let hub = Arc::clone(&self.hub);
         let counter = Arc::clone(&members);
         let code = record.room.code;
-        let addr = Supervisor::start_in_arbiter(arbiter, move |_| {
+        let addr = start_on(arbiter, ROOM_MAILBOX, move || {
             RoomActor::new(record.room, record.last_message_id, counter, hub)
         });
         self.hub.rooms.insert(
@@ -106,25 +140,7 @@ impl Handler<ResolveRoom> for Registry {
             }
         }
         let (tx, rx) = oneshot::channel();
-        let already_loading = self.loading.contains_key(&code);
-        self.loading.entry(code).or_default().push(tx);
-        if !already_loading {
-            let store = Arc::clone(&self.hub.store);
-            let load = async move { store.find_room(code).await };
-            ctx.spawn(load.into_actor(self).map(move |found, act, _| {
-                let result = match found {
-                    Ok(Some(record)) => Ok(act.start_room(record)),
-                    Ok(None) => Err(ChatError::room_not_found()),
-                    Err(error) => {
-                        tracing::warn!(%error, %code, "loading a room failed");
-                        Err(ChatError::unavailable())
-                    }
-                };
-                for waiter in act.loading.remove(&code).unwrap_or_default() {
-                    let _ = waiter.send(result.clone());
-                }
-            }));
-        }
+        self.load(code, Some(tx), ctx);
         Box::pin(async move {
             rx.await
                 .unwrap_or_else(|_| Err(ChatError::internal("registry stopped")))
@@ -135,9 +151,14 @@ impl Handler<ResolveRoom> for Registry {
 impl Handler<RoomStopped> for Registry {
     type Result = ();
 
-    fn handle(&mut self, msg: RoomStopped, _: &mut Self::Context) {
-        self.hub
+    fn handle(&mut self, msg: RoomStopped, ctx: &mut Self::Context) {
+        let removed = self
+            .hub
             .rooms
-            .remove_if(&msg.code, |_, handle| handle.addr == msg.addr);
+            .remove_if(&msg.code, |_, handle| handle.addr == msg.addr)
+            .is_some();
+        if msg.failed && removed {
+            self.load(msg.code, None, ctx);
+        }
     }
 }

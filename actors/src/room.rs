@@ -25,13 +25,18 @@ use crate::model::{Committed, Member, Message, Room};
 use crate::persistence::Persist;
 use crate::protocol::{self, Joined};
 use crate::registry::RoomStopped;
-use crate::session::{Deliver, Evict, WsSession};
+use crate::session::{Deliver, Evict, Reconnect, WsSession};
 use crate::store::{NewMessage, Outcome};
 
 /// Most messages read to close one gap in a room's stream.
 const GAP_FILL_MAX: u32 = 10_000;
-/// Wait before retrying a gap fill that failed (store unreachable).
-const GAP_FILL_RETRY: Duration = Duration::from_millis(500);
+/// Wait before retrying a gap fill that failed or made no progress.
+const GAP_FILL_RETRY: Duration = Duration::from_millis(200);
+/// Gap fills in a row that may fail or make no progress before the room gives up on its
+/// in-memory order and restarts (its members resume through `sinceId`).
+const GAP_FILL_ATTEMPTS: u32 = 10;
+/// Messages that may wait for a predecessor before the room restarts.
+const WAITING_MAX: usize = 10_000;
 
 /// Why a room did not do what was asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,6 +169,7 @@ pub struct RoomActor {
     last_pushed_id: Option<MessageId>,
     waiting: BTreeMap<MessageId, Committed>,
     filling_gap: bool,
+    gap_fill_failures: u32,
     sends_in_flight: usize,
     idle_since: Instant,
     closed: bool,
@@ -185,6 +191,7 @@ impl RoomActor {
             last_pushed_id: last_message_id,
             waiting: BTreeMap::new(),
             filling_gap: false,
+            gap_fill_failures: 0,
             sends_in_flight: 0,
             idle_since: Instant::now(),
             closed: false,
@@ -255,6 +262,31 @@ impl RoomActor {
         }
     }
 
+    /// Adds a member, or renames it when the session is already one, and tells the others.
+    fn add_member(&mut self, session: SessionId, addr: Addr<WsSession>, nickname: Nickname) {
+        match self.members.get_mut(&session) {
+            Some(entry) if entry.nickname == nickname => {}
+            Some(entry) => {
+                let old = std::mem::replace(&mut entry.nickname, nickname.clone());
+                let frame = self.presence_frame(Some(&nickname), Some(&old));
+                self.broadcast(&frame, Some(session));
+            }
+            None => {
+                self.members.insert(
+                    session,
+                    MemberEntry {
+                        nickname: nickname.clone(),
+                        addr,
+                    },
+                );
+                self.member_count
+                    .store(self.members.len(), Ordering::Relaxed);
+                let frame = self.presence_frame(Some(&nickname), None);
+                self.broadcast(&frame, Some(session));
+            }
+        }
+    }
+
     fn push_message(&mut self, message: &Message) {
         self.last_pushed_id = Some(message.id);
         let frame = protocol::push("chat:message", message);
@@ -272,8 +304,32 @@ impl RoomActor {
             self.push_waiting();
         } else {
             self.waiting.insert(id, committed);
+            if self.waiting.len() > WAITING_MAX {
+                return self.fail(ctx, "too many messages waiting for a gap to close");
+            }
             self.fill_gap(ctx);
         }
+    }
+
+    /// Gives up on this actor's state: members are told to reconnect (they resume with
+    /// `sinceId`, which is always correct), and the registry starts a fresh actor from the
+    /// store. The supervision of rooms is this: let it fail, start clean.
+    fn fail(&mut self, ctx: &mut Context<Self>, why: &str) {
+        tracing::error!(room = %self.room.code, why, "room actor failed; restarting");
+        for member in self.members.values() {
+            member.addr.do_send(Reconnect {
+                reason: "room restarted",
+            });
+        }
+        self.members.clear();
+        self.member_count.store(0, Ordering::Relaxed);
+        self.closed = true;
+        self.hub.registry.do_send(RoomStopped {
+            code: self.room.code,
+            addr: ctx.address(),
+            failed: true,
+        });
+        ctx.stop();
     }
 
     /// Pushes waiting messages whose predecessor has now been pushed.
@@ -311,6 +367,10 @@ impl RoomActor {
         let read = async move { store.range(room_id, after, up_to, GAP_FILL_MAX).await };
         ctx.spawn(read.into_actor(self).map(|result, act, ctx| {
             act.filling_gap = false;
+            if act.closed {
+                return;
+            }
+            let before = act.last_pushed_id;
             match result {
                 Ok(page) => {
                     if page.has_more {
@@ -322,10 +382,20 @@ impl RoomActor {
                         }
                     }
                     act.push_waiting();
-                    act.fill_gap(ctx);
                 }
                 Err(error) => {
-                    tracing::warn!(room = %act.room.code, %error, "gap fill failed; retrying");
+                    tracing::warn!(room = %act.room.code, %error, "gap fill failed");
+                }
+            }
+            if act.waiting.is_empty() || act.last_pushed_id != before {
+                act.gap_fill_failures = 0;
+                act.fill_gap(ctx);
+            } else {
+                // The store does not (yet) show what the waiting messages follow.
+                act.gap_fill_failures += 1;
+                if act.gap_fill_failures >= GAP_FILL_ATTEMPTS {
+                    act.fail(ctx, "a gap in the room's messages did not close");
+                } else {
                     ctx.run_later(GAP_FILL_RETRY, |act, ctx| act.fill_gap(ctx));
                 }
             }
@@ -343,6 +413,7 @@ impl RoomActor {
             self.hub.registry.do_send(RoomStopped {
                 code: self.room.code,
                 addr: ctx.address(),
+                failed: false,
             });
             ctx.stop();
         }
@@ -353,7 +424,6 @@ impl Actor for RoomActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        ctx.set_mailbox_capacity(1024);
         metrics::gauge!(metric_names::ROOMS_ACTIVE).increment(1.0);
         let tick = (self.hub.limits.room_idle_timeout / 4).max(Duration::from_millis(10));
         ctx.run_interval(tick, |act, ctx| act.stop_if_idle(ctx));
@@ -364,67 +434,18 @@ impl Actor for RoomActor {
     }
 }
 
-/// A room restarted by its supervisor after an unexpected stop starts over from the store:
-/// the members are told to reconnect and resume with `sinceId`, which is always correct.
-impl Supervised for RoomActor {
-    fn restarting(&mut self, _: &mut Self::Context) {
-        if self.closed {
-            return;
-        }
-        let frame = protocol::push("reconnect", serde_json::json!({"reason": "room restarted"}));
-        for member in self.members.values() {
-            let _ = member.addr.try_send(Deliver(frame.clone()));
-            member.addr.do_send(Evict);
-        }
-        self.members.clear();
-        self.member_count.store(0, Ordering::Relaxed);
-        self.waiting.clear();
-        self.filling_gap = false;
-        self.sends_in_flight = 0;
-        self.idle_since = Instant::now();
-    }
-}
-
 impl Handler<Join> for RoomActor {
     type Result = AtomicResponse<Self, Result<Joined, RoomError>>;
 
+    /// Missed messages are read up to the last pushed id while the room handles nothing
+    /// else (an atomic response), and the member is added only after that read: every later
+    /// message reaches the joiner as a push, so `missed` followed by the pushes has no gap
+    /// and no overlap, and a failed read leaves no half-joined member behind.
     fn handle(&mut self, msg: Join, _: &mut Self::Context) -> Self::Result {
         if self.closed {
             return AtomicResponse::new(Box::pin(fut::ready(Err(RoomError::Gone))));
         }
-        let Join {
-            session,
-            addr,
-            nickname,
-            since_id,
-        } = msg;
-        match self.members.get_mut(&session) {
-            Some(entry) if entry.nickname == nickname => {}
-            Some(entry) => {
-                let old = std::mem::replace(&mut entry.nickname, nickname.clone());
-                let frame = self.presence_frame(Some(&nickname), Some(&old));
-                self.broadcast(&frame, Some(session));
-            }
-            None => {
-                self.members.insert(
-                    session,
-                    MemberEntry {
-                        nickname: nickname.clone(),
-                        addr,
-                    },
-                );
-                self.member_count
-                    .store(self.members.len(), Ordering::Relaxed);
-                let frame = self.presence_frame(Some(&nickname), None);
-                self.broadcast(&frame, Some(session));
-            }
-        }
-        let room = self.room.clone();
-        let members = self.member_list();
-        // Missed messages are read up to the last pushed id while the room handles nothing
-        // else (an atomic response): every later message reaches the joiner as a push, so
-        // `missed` followed by the pushes has no gap and no overlap.
-        let read = match (since_id, self.last_pushed_id) {
+        let read = match (msg.since_id, self.last_pushed_id) {
             (Some(since), Some(last)) if last > since => {
                 let store = Arc::clone(&self.hub.store);
                 let (room_id, limit) = (self.room.id, self.hub.limits.missed_max);
@@ -432,33 +453,29 @@ impl Handler<Join> for RoomActor {
             }
             _ => None,
         };
-        AtomicResponse::new(Box::pin(
-            async move {
-                let page = match read {
-                    Some(read) => Some(read.await),
-                    None => None,
-                };
-                match page {
-                    None => Ok(Joined {
-                        room,
-                        members,
-                        missed: Vec::new(),
-                        has_more: false,
-                    }),
-                    Some(Ok(page)) => Ok(Joined {
-                        room,
-                        members,
-                        missed: page.messages,
-                        has_more: page.has_more,
-                    }),
-                    Some(Err(error)) => {
-                        tracing::warn!(%error, "reading missed messages failed");
-                        Err(RoomError::Chat(ChatError::unavailable()))
-                    }
-                }
+        let read = async move {
+            match read {
+                Some(read) => read.await.map(Some),
+                None => Ok(None),
             }
-            .into_actor(self),
-        ))
+        };
+        AtomicResponse::new(Box::pin(read.into_actor(self).map(move |page, act, _| {
+            if act.closed {
+                return Err(RoomError::Gone);
+            }
+            let page = page.map_err(|error| {
+                tracing::warn!(%error, "reading missed messages failed");
+                RoomError::Chat(ChatError::unavailable())
+            })?;
+            act.add_member(msg.session, msg.addr, msg.nickname);
+            let (missed, has_more) = page.map_or((Vec::new(), false), |p| (p.messages, p.has_more));
+            Ok(Joined {
+                room: act.room.clone(),
+                members: act.member_list(),
+                missed,
+                has_more,
+            })
+        })))
     }
 }
 

@@ -41,14 +41,18 @@ pub struct Deliver(pub ByteString);
 #[rtype(result = "()")]
 pub struct Evict;
 
-/// The node is draining: tell the client to reconnect elsewhere, then close with 1012.
+/// Tells the client to reconnect (the node drains, or a room restarted), then closes the
+/// connection with 1012; the client resumes with `sinceId`.
 #[derive(Message)]
 #[rtype(result = "()")]
-pub struct Drain;
+pub struct Reconnect {
+    /// Why, for the client's log.
+    pub reason: &'static str,
+}
 
 /// `reconnect` push data.
 #[derive(Serialize)]
-struct Reconnect<'a> {
+struct ReconnectPush<'a> {
     reason: &'a str,
 }
 
@@ -234,17 +238,13 @@ impl WsSession {
         if !rejoin {
             self.joined.push(code);
         }
-        let hub = Arc::clone(&self.hub);
         let (session, addr) = (self.id, ctx.address());
-        let join = async move {
-            hub.ask_room(code, || Join {
-                session,
-                addr: addr.clone(),
-                nickname: nickname.clone(),
-                since_id,
-            })
-            .await
-        };
+        let join = self.hub.ask_room(code, move || Join {
+            session,
+            addr: addr.clone(),
+            nickname: nickname.clone(),
+            since_id,
+        });
         // `wait`: no push of this room may overtake the join's ack and its `missed`.
         ctx.wait(join.into_actor(self).map(move |result, act, ctx| {
             if result.is_err() && !rejoin {
@@ -290,17 +290,13 @@ impl WsSession {
             );
             return self.respond::<Empty>(ctx, reference.as_ref(), Err(error));
         }
-        let hub = Arc::clone(&self.hub);
         let session = self.id;
-        let send = async move {
-            hub.ask_room(code, || SendMessage {
-                from: Sender::Session(session),
-                content: content.clone(),
-                client_id: client_id.clone(),
-                dedupe_only: !acquired,
-            })
-            .await
-        };
+        let send = self.hub.ask_room(code, move || SendMessage {
+            from: Sender::Session(session),
+            content: content.clone(),
+            client_id: client_id.clone(),
+            dedupe_only: !acquired,
+        });
         ctx.spawn(send.into_actor(self).map(move |result, act, ctx| {
             if acquired {
                 let stored_new = result.as_ref().is_ok_and(|outcome| outcome.created);
@@ -433,16 +429,14 @@ impl Handler<Evict> for WsSession {
     }
 }
 
-impl Handler<Drain> for WsSession {
+impl Handler<Reconnect> for WsSession {
     type Result = ();
 
-    fn handle(&mut self, _: Drain, ctx: &mut Self::Context) {
+    fn handle(&mut self, msg: Reconnect, ctx: &mut Self::Context) {
         ctx.text(protocol::push(
             "reconnect",
-            Reconnect {
-                reason: "node is shutting down",
-            },
+            ReconnectPush { reason: msg.reason },
         ));
-        self.close(ctx, CloseCode::Restart, "node is shutting down");
+        self.close(ctx, CloseCode::Restart, msg.reason);
     }
 }

@@ -19,13 +19,17 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
 /// `GET /api/ready`: the store answers and the node is not draining; a load balancer
 /// sends new connections only to ready nodes.
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    let unavailable = |message: String| {
+        HttpResponse::ServiceUnavailable().json(json!({
+            "ok": false,
+            "error": {"code": "unavailable", "message": message},
+        }))
+    };
     if state.hub.is_draining() {
-        return HttpResponse::ServiceUnavailable()
-            .json(json!({"ok": false, "store": "unknown", "draining": true}));
+        return unavailable("the node is shutting down".into());
     }
     match state.hub.store.ping().await {
         Ok(()) => HttpResponse::Ok().json(json!({"ok": true, "store": "ok"})),
-        Err(error) => HttpResponse::ServiceUnavailable()
-            .json(json!({"ok": false, "store": error.to_string()})),
+        Err(error) => unavailable(error.to_string()),
     }
 }

@@ -122,11 +122,14 @@ pub async fn post(
     }
     let outcome = state
         .hub
-        .ask_room(code, || SendMessage {
-            from: Sender::Integration(sender.clone()),
-            content: content.clone(),
-            client_id: client_id.clone(),
-            dedupe_only: !acquired,
+        .ask_room(code, {
+            let client_id = client_id.clone();
+            move || SendMessage {
+                from: Sender::Integration(sender.clone()),
+                content: content.clone(),
+                client_id: client_id.clone(),
+                dedupe_only: !acquired,
+            }
         })
         .await;
     if let (Some(ip), true) = (client, acquired && state.rest_limiter.is_enabled()) {

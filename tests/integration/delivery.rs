@@ -191,3 +191,41 @@ async fn acks_and_pushes_may_interleave_but_each_arrives_once() {
     ada.expect_no_event("chat:message", Duration::from_millis(300))
         .await;
 }
+
+#[tokio::test]
+async fn frames_of_one_session_take_effect_in_order() {
+    let node = NodeSpec::new(&Backend::Sqlite).start();
+    let api = node.api();
+    let code = api.create_room().await;
+    let mut ada = api.joined(&code, "ada").await;
+    // A send immediately followed by a leave: the send was made while joined.
+    let send = ada
+        .emit(
+            "chat:send",
+            json!({"roomCode": code, "content": "last words"}),
+        )
+        .await;
+    let leave = ada.emit("room:leave", json!({"code": code})).await;
+    assert_eq!(ada.ack(send).await["ok"], true);
+    assert_eq!(ada.ack(leave).await["ok"], true);
+    // Several sends in a row are stored in the order they were sent.
+    let mut bob = api.joined(&code, "bob").await;
+    let mut sent = Vec::new();
+    for i in 0..20 {
+        sent.push(
+            bob.emit(
+                "chat:send",
+                json!({"roomCode": code, "content": format!("{i}")}),
+            )
+            .await,
+        );
+    }
+    for reference in sent {
+        assert_eq!(bob.ack(reference).await["ok"], true);
+    }
+    let contents: Vec<String> = api.all_messages(&code).await[1..]
+        .iter()
+        .map(|m| m["content"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(contents, (0..20).map(|i| i.to_string()).collect::<Vec<_>>());
+}

@@ -81,6 +81,8 @@ async fn idle_rooms_are_stopped_and_come_back_on_demand() {
         let mut ada = api.joined(&code, "ada").await;
         assert_eq!(ada.say(&code, "one").await["ok"], true);
     }
+    let parsed = chat_actors::ids::RoomCode::parse(&code).unwrap();
+    let first_actor = node.hub.rooms.get(&parsed).unwrap().addr.clone();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     let mut stopped = false;
     while tokio::time::Instant::now() < deadline {
@@ -98,6 +100,15 @@ async fn idle_rooms_are_stopped_and_come_back_on_demand() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(stopped, "the idle room actor was not stopped");
+    // Not just forgotten: the actor itself has stopped and freed its memory.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while first_actor.connected() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(
+        !first_actor.connected(),
+        "the idle room actor is still running"
+    );
     // The room itself is in the store: joining starts a new actor with its history.
     let mut bob = api.connect().await;
     let ack = bob.join(&code, "bob", Some(0)).await;

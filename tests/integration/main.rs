@@ -40,5 +40,6 @@ mod bad_input;
 mod delivery;
 mod durability;
 mod lifecycle;
+mod ordering;
 mod rest;
 mod rooms;
