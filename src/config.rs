@@ -126,6 +126,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_ROOM_THREADS")]
     pub room_threads: Option<usize>,
 
+    /// With REDIS_URL: a node's members leave the others' presence this long after its
+    /// last heartbeat (a node that died without saying goodbye).
+    #[arg(long, env = "CHAT_PRESENCE_TTL", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub presence_ttl: Duration,
+
     /// On SIGTERM, longest wait for in-flight messages to commit before exiting.
     #[arg(long, env = "CHAT_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Duration,

@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpServer};
+use chat_actors::hub::BrokerOptions;
 use chat_actors::{Hub, HubOptions};
 
 use crate::config::Config;
@@ -74,11 +75,6 @@ pub async fn start(config: Config) -> Result<Node, StartError> {
                 .into(),
         ));
     }
-    if config.redis_url.is_some() {
-        return Err(StartError::Config(
-            "REDIS_URL is set, but this build has no Redis bridge yet: run a single node".into(),
-        ));
-    }
     telemetry::init_metrics();
     let store = store::connect(
         config.database_url.as_deref(),
@@ -92,7 +88,12 @@ pub async fn start(config: Config) -> Result<Node, StartError> {
         node_id: config.node_id(),
         persistence_shards: config.persist_shards(),
         room_threads: config.room_threads(),
-    });
+        broker: config.redis_url.as_ref().map(|url| BrokerOptions {
+            url: url.clone(),
+            presence_ttl: config.presence_ttl,
+        }),
+    })
+    .map_err(|error| StartError::Config(format!("REDIS_URL: {error}")))?;
     let state = web::Data::new(AppState {
         hub: Arc::clone(&hub),
         rest_limiter: RestLimiter::new(config.rest_send_rate.0),
@@ -164,6 +165,7 @@ impl Node {
         self.hub.drain_sessions();
         self.server.stop(true).await;
         self.hub.flush(self.shutdown_timeout).await;
+        self.hub.leave_cluster(self.shutdown_timeout).await;
         let _ = self.running.await;
         self.hub.stop_threads();
         tracing::info!("chat node stopped");

@@ -10,16 +10,21 @@ use std::time::Duration;
 use actix::prelude::*;
 use dashmap::DashMap;
 
+use crate::broker::Broker;
 use crate::error::ChatError;
 use crate::ids::RoomCode;
 use crate::ids::SessionId;
 use crate::limits::Limits;
 use crate::model::{Member, Room};
 use crate::persistence::PersistencePool;
+use crate::redis_bridge::{Goodbye, RedisBridge};
 use crate::registry::{Registry, ResolveRoom};
 use crate::room::{ListMembers, RoomActor, RoomError};
 use crate::session::{Reconnect, WsSession};
 use crate::store::{Store, StoreError};
+
+/// Events that may wait for the Redis bridge.
+const BRIDGE_MAILBOX: usize = 64 * 1024;
 
 /// How many random codes to try before giving up on creating a room.
 const CREATE_ROOM_ATTEMPTS: usize = 8;
@@ -45,6 +50,16 @@ pub struct HubOptions {
     pub persistence_shards: usize,
     /// Threads that run room actors.
     pub room_threads: usize,
+    /// Redis, when this node is one of several.
+    pub broker: Option<BrokerOptions>,
+}
+
+/// How to reach the other nodes.
+pub struct BrokerOptions {
+    /// The Redis URL.
+    pub url: String,
+    /// How long a node's members outlive its last heartbeat.
+    pub presence_ttl: Duration,
 }
 
 /// Shared state of the node's actors.
@@ -61,6 +76,10 @@ pub struct Hub {
     pub registry: Addr<Registry>,
     /// This node's id.
     pub node_id: String,
+    /// Redis connections, when this node is one of several.
+    pub broker: Option<Arc<Broker>>,
+    /// The Redis bridge actor, when this node is one of several.
+    pub bridge: Option<Addr<RedisBridge>>,
     /// Open sessions of this node, so a draining node can tell each to reconnect.
     pub sessions: DashMap<SessionId, Addr<WsSession>>,
     draining: AtomicBool,
@@ -69,9 +88,22 @@ pub struct Hub {
 }
 
 impl Hub {
-    /// Starts the registry, the persistence shards and the room threads. Must be called
-    /// inside an actix system.
-    pub fn start(options: HubOptions) -> Arc<Hub> {
+    /// Starts the registry, the persistence shards, the room threads and, with a broker,
+    /// the Redis bridge. Must be called inside an actix system.
+    pub fn start(options: HubOptions) -> Result<Arc<Hub>, redis::RedisError> {
+        let broker = match &options.broker {
+            Some(b) => Some(Arc::new(Broker::new(
+                &b.url,
+                &options.node_id,
+                b.presence_ttl,
+            )?)),
+            None => None,
+        };
+        // The bridge's address exists before the hub so that rooms can reach it; the
+        // actor itself starts once the hub does.
+        let bridge_channel = broker
+            .as_ref()
+            .map(|_| actix::dev::channel::channel(BRIDGE_MAILBOX));
         let room_threads = options.room_threads.max(1);
         let arbiters: Vec<Arbiter> = (0..room_threads + 1).map(|_| Arbiter::new()).collect();
         let room_arbiters: Vec<ArbiterHandle> = arbiters[1..].iter().map(Arbiter::handle).collect();
@@ -85,6 +117,8 @@ impl Hub {
         let mut hub = None;
         Registry::create(|ctx| {
             let shared = Arc::new(Hub {
+                broker: broker.clone(),
+                bridge: bridge_channel.as_ref().map(|(tx, _)| Addr::new(tx.clone())),
                 store: options.store,
                 persistence,
                 limits: options.limits,
@@ -99,10 +133,23 @@ impl Hub {
             hub = Some(Arc::clone(&shared));
             Registry::new(shared)
         });
-        match hub {
-            Some(hub) => hub,
-            // unwrap: `create` runs its closure before returning, so `hub` is set.
-            None => unreachable!("Actor::create runs its closure synchronously"),
+        let Some(hub) = hub else {
+            unreachable!("Actor::create runs its closure synchronously")
+        };
+        if let (Some((_, rx)), Some(broker)) = (bridge_channel, broker) {
+            let shared = Arc::clone(&hub);
+            hub.arbiters[0].spawn_fn(move || {
+                Context::with_receiver(rx).run(RedisBridge::new(shared, broker));
+            });
+        }
+        Ok(hub)
+    }
+
+    /// Says goodbye to the other nodes: writes out queued events and removes this node's
+    /// heartbeat. Part of a graceful shutdown, after the sessions were drained.
+    pub async fn leave_cluster(&self, timeout: Duration) {
+        if let Some(bridge) = &self.bridge {
+            let _ = tokio::time::timeout(timeout, bridge.send(Goodbye)).await;
         }
     }
 

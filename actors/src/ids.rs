@@ -3,7 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::ChatError;
 
@@ -78,6 +78,13 @@ impl Serialize for RoomCode {
     }
 }
 
+impl<'de> Deserialize<'de> for RoomCode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        RoomCode::parse(&text).map_err(|_| serde::de::Error::custom("not a room code"))
+    }
+}
+
 /// A message id: unique across the deployment, increasing in commit order within a room.
 pub type MessageId = i64;
 
@@ -122,11 +129,24 @@ impl Nickname {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A nickname validated elsewhere (another node wrote it to Redis).
+    pub fn trusted(text: &str) -> Nickname {
+        Nickname(text.into())
+    }
 }
 
 impl fmt::Debug for Nickname {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Nickname({:?})", &*self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Nickname {
+    /// Nicknames from other nodes were validated there; only their shape is checked here.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Ok(Nickname(text.as_ref().into()))
     }
 }
 

@@ -9,11 +9,13 @@
 //! - [`registry`]: finds or starts the [`room`] actor for a code and supervises it.
 //! - [`room`]: one actor per live room; members, presence, typing, and pushes in id order.
 //! - [`persistence`]: group commit of messages into the [`store`].
+//! - [`redis_bridge`]: relays room events between nodes through Redis ([`broker`]).
 //! - [`hub`]: what they all share (store, persistence shards, room directory, limits).
 //!
 //! Values are validated once, at the edge, into the types of [`ids`] and [`model`];
 //! failures are [`error::ChatError`]s carrying the protocol's error codes.
 
+pub mod broker;
 pub mod error;
 pub mod hub;
 pub mod ids;
@@ -23,6 +25,7 @@ pub mod model;
 pub mod persistence;
 pub mod protocol;
 pub mod rate_limit;
+pub mod redis_bridge;
 pub mod registry;
 pub mod room;
 pub mod session;

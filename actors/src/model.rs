@@ -1,7 +1,7 @@
 //! The values the protocol talks about: rooms, messages, members.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::ids::{MessageId, Nickname, RoomCode, RoomId};
 
@@ -43,7 +43,7 @@ pub struct RoomRecord {
 }
 
 /// A committed chat message.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Message {
     /// Unique across the deployment, increasing in commit order within the room.

@@ -17,6 +17,7 @@ use actix::prelude::*;
 use bytestring::ByteString;
 use serde::Serialize;
 
+use crate::broker::{self, Event};
 use crate::error::{ChatError, ErrorCode};
 use crate::hub::Hub;
 use crate::ids::{ClientId, Content, MessageId, Nickname, RoomCode, SessionId};
@@ -24,6 +25,7 @@ use crate::metric_names;
 use crate::model::{Committed, Member, Message, Room};
 use crate::persistence::Persist;
 use crate::protocol::{self, Joined};
+use crate::redis_bridge::{Publish, SetPresence, Subscribe, Unsubscribe};
 use crate::registry::RoomStopped;
 use crate::session::{Deliver, Evict, Reconnect, WsSession};
 use crate::store::{NewMessage, Outcome};
@@ -132,6 +134,29 @@ pub struct Relay {
     pub committed: Committed,
 }
 
+/// An event of this room from another node.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Remote {
+    /// What happened there.
+    pub event: Event,
+}
+
+/// The bridge (re)subscribed to this room: here are the members on every live node.
+/// The room re-announces its own members and catches up from the store.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Synced {
+    /// Presence field → nickname, for every live node (this one included).
+    pub roster: HashMap<String, Nickname>,
+}
+
+/// How often a room with members checks whether it should catch up from the store.
+const CATCH_UP_TICK: Duration = Duration::from_secs(1);
+/// A room with members catches up from the store at least this often, even when the
+/// broker is up: a cheap safety net for an event the broker lost.
+const CATCH_UP_EVERY: Duration = Duration::from_secs(10);
+
 struct MemberEntry {
     nickname: Nickname,
     addr: Addr<WsSession>,
@@ -165,7 +190,10 @@ pub struct RoomActor {
     room: Room,
     hub: Arc<Hub>,
     members: HashMap<SessionId, MemberEntry>,
+    /// Members on other nodes, by presence field.
+    remote: HashMap<String, Nickname>,
     member_count: Arc<AtomicUsize>,
+    last_catch_up: Instant,
     last_pushed_id: Option<MessageId>,
     waiting: BTreeMap<MessageId, Committed>,
     filling_gap: bool,
@@ -187,7 +215,9 @@ impl RoomActor {
             room,
             hub,
             members: HashMap::new(),
+            remote: HashMap::new(),
             member_count,
+            last_catch_up: Instant::now(),
             last_pushed_id: last_message_id,
             waiting: BTreeMap::new(),
             filling_gap: false,
@@ -198,13 +228,56 @@ impl RoomActor {
         }
     }
 
+    /// Everyone in the room, on this node and the others.
     fn member_list(&self) -> Vec<Member> {
         self.members
             .values()
-            .map(|m| Member {
-                nickname: m.nickname.clone(),
+            .map(|m| &m.nickname)
+            .chain(self.remote.values())
+            .map(|nickname| Member {
+                nickname: nickname.clone(),
             })
             .collect()
+    }
+
+    fn member_total(&self) -> usize {
+        self.members.len() + self.remote.len()
+    }
+
+    /// Publishes an event to the other nodes, when there are any.
+    fn publish(&self, event: Event) {
+        if let Some(bridge) = &self.hub.bridge {
+            bridge.do_send(Publish {
+                code: self.room.code,
+                event,
+            });
+        }
+    }
+
+    /// Announces a local member's presence to the other nodes (`None`: it left).
+    fn announce(&self, session: SessionId, nickname: Option<&Nickname>, old: Option<&Nickname>) {
+        let (Some(bridge), Some(broker)) = (&self.hub.bridge, &self.hub.broker) else {
+            return;
+        };
+        let member = broker::member_field(&broker.node_id, session);
+        bridge.do_send(SetPresence {
+            code: self.room.code,
+            member: member.clone(),
+            nickname: nickname.cloned(),
+        });
+        let event = match (nickname, old) {
+            (Some(nickname), old) => Event::Join {
+                member,
+                nickname: nickname.clone(),
+                old: old.cloned(),
+            },
+            (None, Some(old)) => Event::Leave {
+                member,
+                nickname: old.clone(),
+            },
+            (None, None) => return,
+        };
+        self.publish(event);
     }
 
     /// Sends the same bytes to every member but `except`. A member whose queue is full
@@ -236,7 +309,7 @@ impl RoomActor {
     }
 
     fn presence_frame(&self, joined: Option<&Nickname>, left: Option<&Nickname>) -> ByteString {
-        let count = self.members.len();
+        let count = self.member_total();
         let members = (count <= self.hub.limits.presence_list_max).then(|| self.member_list());
         protocol::push(
             "presence",
@@ -254,8 +327,14 @@ impl RoomActor {
         if let Some(entry) = self.members.remove(&session) {
             self.member_count
                 .store(self.members.len(), Ordering::Relaxed);
+            self.announce(session, None, Some(&entry.nickname));
             if self.members.is_empty() {
                 self.idle_since = Instant::now();
+                if let Some(bridge) = &self.hub.bridge {
+                    bridge.do_send(Unsubscribe {
+                        code: self.room.code,
+                    });
+                }
             }
             let frame = self.presence_frame(None, Some(&entry.nickname));
             self.broadcast(&frame, None);
@@ -270,8 +349,16 @@ impl RoomActor {
                 let old = std::mem::replace(&mut entry.nickname, nickname.clone());
                 let frame = self.presence_frame(Some(&nickname), Some(&old));
                 self.broadcast(&frame, Some(session));
+                self.announce(session, Some(&nickname), Some(&old));
             }
             None => {
+                if self.members.is_empty() {
+                    if let Some(bridge) = &self.hub.bridge {
+                        bridge.do_send(Subscribe {
+                            code: self.room.code,
+                        });
+                    }
+                }
                 self.members.insert(
                     session,
                     MemberEntry {
@@ -283,6 +370,7 @@ impl RoomActor {
                     .store(self.members.len(), Ordering::Relaxed);
                 let frame = self.presence_frame(Some(&nickname), None);
                 self.broadcast(&frame, Some(session));
+                self.announce(session, Some(&nickname), None);
             }
         }
     }
@@ -321,7 +409,19 @@ impl RoomActor {
                 reason: "room restarted",
             });
         }
-        self.members.clear();
+        let members: Vec<(SessionId, Nickname)> = self
+            .members
+            .drain()
+            .map(|(id, m)| (id, m.nickname))
+            .collect();
+        for (session, nickname) in members {
+            self.announce(session, None, Some(&nickname));
+        }
+        if let Some(bridge) = &self.hub.bridge {
+            bridge.do_send(Unsubscribe {
+                code: self.room.code,
+            });
+        }
         self.member_count.store(0, Ordering::Relaxed);
         self.closed = true;
         self.hub.registry.do_send(RoomStopped {
@@ -360,6 +460,19 @@ impl RoomActor {
         let Some(&up_to) = self.waiting.keys().next_back() else {
             return;
         };
+        self.read_and_push(up_to, ctx);
+    }
+
+    /// Catches up from the store: pushes whatever the room committed after the last
+    /// pushed message. Covers events the broker lost, and the time it was down.
+    fn catch_up(&mut self, ctx: &mut Context<Self>) {
+        self.last_catch_up = Instant::now();
+        if !self.filling_gap && !self.closed {
+            self.read_and_push(MessageId::MAX, ctx);
+        }
+    }
+
+    fn read_and_push(&mut self, up_to: MessageId, ctx: &mut Context<Self>) {
         self.filling_gap = true;
         let store = Arc::clone(&self.hub.store);
         let room_id = self.room.id;
@@ -408,6 +521,13 @@ impl RoomActor {
             && self.sends_in_flight == 0
             && self.waiting.is_empty()
             && self.idle_since.elapsed() >= self.hub.limits.room_idle_timeout;
+        if !self.closed && !self.members.is_empty() {
+            if let Some(broker) = &self.hub.broker {
+                if !broker.is_up() || self.last_catch_up.elapsed() >= CATCH_UP_EVERY {
+                    self.catch_up(ctx);
+                }
+            }
+        }
         if idle && !self.closed {
             self.closed = true;
             self.hub.registry.do_send(RoomStopped {
@@ -425,7 +545,8 @@ impl Actor for RoomActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         metrics::gauge!(metric_names::ROOMS_ACTIVE).increment(1.0);
-        let tick = (self.hub.limits.room_idle_timeout / 4).max(Duration::from_millis(10));
+        let tick =
+            (self.hub.limits.room_idle_timeout / 4).clamp(Duration::from_millis(10), CATCH_UP_TICK);
         ctx.run_interval(tick, |act, ctx| act.stop_if_idle(ctx));
     }
 
@@ -453,29 +574,53 @@ impl Handler<Join> for RoomActor {
             }
             _ => None,
         };
+        // The first local member also needs the members on other nodes; later ones find
+        // them kept up to date by the broker's events.
+        let roster = match &self.hub.broker {
+            Some(broker) if self.members.is_empty() && broker.is_up() => {
+                let broker = Arc::clone(broker);
+                let code = self.room.code;
+                Some(async move { broker.roster(code).await })
+            }
+            _ => None,
+        };
         let read = async move {
-            match read {
+            let page = match read {
                 Some(read) => read.await.map(Some),
                 None => Ok(None),
-            }
+            };
+            let roster = match roster {
+                Some(roster) => roster.await.ok().map(|(live, _)| live),
+                None => None,
+            };
+            (page, roster)
         };
-        AtomicResponse::new(Box::pin(read.into_actor(self).map(move |page, act, _| {
-            if act.closed {
-                return Err(RoomError::Gone);
-            }
-            let page = page.map_err(|error| {
-                tracing::warn!(%error, "reading missed messages failed");
-                RoomError::Chat(ChatError::unavailable())
-            })?;
-            act.add_member(msg.session, msg.addr, msg.nickname);
-            let (missed, has_more) = page.map_or((Vec::new(), false), |p| (p.messages, p.has_more));
-            Ok(Joined {
-                room: act.room.clone(),
-                members: act.member_list(),
-                missed,
-                has_more,
-            })
-        })))
+        AtomicResponse::new(Box::pin(read.into_actor(self).map(
+            move |(page, roster), act, _| {
+                if act.closed {
+                    return Err(RoomError::Gone);
+                }
+                let page = page.map_err(|error| {
+                    tracing::warn!(%error, "reading missed messages failed");
+                    RoomError::Chat(ChatError::unavailable())
+                })?;
+                if let (Some(roster), Some(broker)) = (roster, &act.hub.broker) {
+                    act.remote = roster
+                        .into_iter()
+                        .filter(|(field, _)| broker::node_of(field) != broker.node_id)
+                        .collect();
+                }
+                act.add_member(msg.session, msg.addr, msg.nickname);
+                let (missed, has_more) =
+                    page.map_or((Vec::new(), false), |p| (p.messages, p.has_more));
+                Ok(Joined {
+                    room: act.room.clone(),
+                    members: act.member_list(),
+                    missed,
+                    has_more,
+                })
+            },
+        )))
     }
 }
 
@@ -549,6 +694,10 @@ impl Handler<SendMessage> for RoomActor {
             match result {
                 Ok(Ok(Outcome::Created(committed))) => {
                     let message = committed.message.clone();
+                    act.publish(Event::Message {
+                        message: message.clone(),
+                        prev_id: committed.prev_id,
+                    });
                     act.on_committed(committed, ctx);
                     Ok(SendOutcome {
                         message,
@@ -575,15 +724,20 @@ impl Handler<Typing> for RoomActor {
         let Some(member) = self.members.get(&msg.session) else {
             return;
         };
+        let nickname = member.nickname.clone();
         let frame = protocol::push(
             "typing",
             TypingPush {
                 room_code: self.room.code,
-                nickname: &member.nickname,
+                nickname: &nickname,
                 typing: msg.typing,
             },
         );
         self.broadcast(&frame, Some(msg.session));
+        self.publish(Event::Typing {
+            nickname,
+            typing: msg.typing,
+        });
     }
 }
 
@@ -600,5 +754,75 @@ impl Handler<Relay> for RoomActor {
 
     fn handle(&mut self, msg: Relay, ctx: &mut Self::Context) {
         self.on_committed(msg.committed, ctx);
+    }
+}
+
+impl Handler<Remote> for RoomActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Remote, ctx: &mut Self::Context) {
+        if self.closed {
+            return;
+        }
+        match msg.event {
+            Event::Message { message, prev_id } => {
+                self.on_committed(Committed { message, prev_id }, ctx)
+            }
+            Event::Join {
+                member,
+                nickname,
+                old,
+            } => {
+                let previous = self.remote.insert(member, nickname.clone());
+                if previous.as_ref() != Some(&nickname) {
+                    let left = old.or(previous);
+                    let frame = self.presence_frame(Some(&nickname), left.as_ref());
+                    self.broadcast(&frame, None);
+                }
+            }
+            Event::Leave { member, nickname } => {
+                if self.remote.remove(&member).is_some() {
+                    let frame = self.presence_frame(None, Some(&nickname));
+                    self.broadcast(&frame, None);
+                }
+            }
+            Event::Typing { nickname, typing } => {
+                let frame = protocol::push(
+                    "typing",
+                    TypingPush {
+                        room_code: self.room.code,
+                        nickname: &nickname,
+                        typing,
+                    },
+                );
+                self.broadcast(&frame, None);
+            }
+        }
+    }
+}
+
+impl Handler<Synced> for RoomActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Synced, ctx: &mut Self::Context) {
+        let Some(broker) = self.hub.broker.clone() else {
+            return;
+        };
+        self.remote = msg
+            .roster
+            .into_iter()
+            .filter(|(field, _)| broker::node_of(field) != broker.node_id)
+            .collect();
+        // Redis may have lost our entries (a restart, or our heartbeat expired while it
+        // was unreachable): write them again, and tell the others.
+        let sessions: Vec<(SessionId, Nickname)> = self
+            .members
+            .iter()
+            .map(|(id, m)| (*id, m.nickname.clone()))
+            .collect();
+        for (session, nickname) in sessions {
+            self.announce(session, Some(&nickname), None);
+        }
+        self.catch_up(ctx);
     }
 }

@@ -29,12 +29,22 @@ pub struct Cli {
 pub struct CommonArgs {
     /// Node base URL; repeat (or comma-separate) for several nodes. Members of each room
     /// are spread round-robin over them. The load test talks to nothing else.
-    #[arg(long = "url", env = "LOADTEST_URL", value_delimiter = ',', global = true,
-          default_value = "http://127.0.0.1:8080")]
+    #[arg(
+        long = "url",
+        env = "LOADTEST_URL",
+        value_delimiter = ',',
+        global = true,
+        default_value = "http://127.0.0.1:8080"
+    )]
     pub urls: Vec<String>,
     /// Local addresses to bind client sockets to, round-robin (e.g. 127.0.0.2,127.0.0.3),
     /// each adding its own range of ephemeral ports.
-    #[arg(long, env = "LOADTEST_SOURCE_IPS", value_delimiter = ',', global = true)]
+    #[arg(
+        long,
+        env = "LOADTEST_SOURCE_IPS",
+        value_delimiter = ',',
+        global = true
+    )]
     pub source_ips: Vec<IpAddr>,
     /// The node's process id, for server memory (VmRSS) and CPU sampling.
     #[arg(long, env = "LOADTEST_SERVER_PID", global = true)]
@@ -101,8 +111,16 @@ mod tests {
     #[test]
     fn parses_urls_and_scenario_flags() {
         let cli = Cli::try_parse_from([
-            "chat-loadtest", "--url", "http://a:1", "fanout", "--rooms", "3",
-            "--url", "http://b:2", "--source-ips", "127.0.0.2,127.0.0.3",
+            "chat-loadtest",
+            "--url",
+            "http://a:1",
+            "--url",
+            "http://b:2",
+            "fanout",
+            "--rooms",
+            "3",
+            "--source-ips",
+            "127.0.0.2,127.0.0.3",
         ])
         .unwrap();
         assert_eq!(cli.common.urls, vec!["http://a:1", "http://b:2"]);

@@ -46,8 +46,7 @@ pub async fn connect(node: &NodeUrl, source: Option<IpAddr>) -> Result<Ws, LoadE
         .read_buffer_size(4096)
         .write_buffer_size(0);
     let (ws, _response) =
-        tokio_tungstenite::client_async_with_config(node.ws.as_str(), stream, Some(config))
-            .await?;
+        tokio_tungstenite::client_async_with_config(node.ws.as_str(), stream, Some(config)).await?;
     Ok(ws)
 }
 
@@ -204,7 +203,10 @@ pub fn parse_event(text: &str) -> Result<ServerEvent, LoadError> {
                     None => Ok(None),
                 }
             } else {
-                Err(frame.error.map(|e| e.code).unwrap_or_else(|| "unknown".into()))
+                Err(frame
+                    .error
+                    .map(|e| e.code)
+                    .unwrap_or_else(|| "unknown".into()))
             };
             Ok(ServerEvent::Ack {
                 reference: frame.reference,
@@ -253,18 +255,27 @@ mod tests {
             parse_event(ack).unwrap(),
             ServerEvent::Ack {
                 reference: Some(3),
-                result: Ok(Some(MessageInfo { id: 42, sent_at_nanos: Some(123) })),
+                result: Ok(Some(MessageInfo {
+                    id: 42,
+                    sent_at_nanos: Some(123)
+                })),
             }
         );
         let refused = r#"{"event":"ack","ref":4,"ok":false,"error":{"code":"rate_limited","message":"slow down"}}"#;
         assert_eq!(
             parse_event(refused).unwrap(),
-            ServerEvent::Ack { reference: Some(4), result: Err("rate_limited".into()) }
+            ServerEvent::Ack {
+                reference: Some(4),
+                result: Err("rate_limited".into())
+            }
         );
         let push = r#"{"event":"chat:message","data":{"id":7,"roomId":1,"roomCode":"ABCDEF","sender":"a","content":"plain \"quoted\"","createdAt":"x","clientId":null}}"#;
         assert_eq!(
             parse_event(push).unwrap(),
-            ServerEvent::Message(MessageInfo { id: 7, sent_at_nanos: None })
+            ServerEvent::Message(MessageInfo {
+                id: 7,
+                sent_at_nanos: None
+            })
         );
         let presence = r#"{"event":"presence","data":{"roomCode":"ABCDEF","count":2}}"#;
         assert_eq!(parse_event(presence).unwrap(), ServerEvent::Other);

@@ -141,7 +141,12 @@ mod tests {
             member(0, 0, &[10, 11, 12]),
             member(0, 1, &[10, 12]),
             member(1, 0, &[]),
-            MemberLog { room: 1, member: 1, joined: false, received: vec![] },
+            MemberLog {
+                room: 1,
+                member: 1,
+                joined: false,
+                received: vec![],
+            },
         ];
         let r = audit(vec![vec![10, 11, 12], vec![20]], &members);
         assert_eq!(r.lost, 2);
@@ -150,8 +155,16 @@ mod tests {
         assert_eq!(
             r.examples,
             vec![
-                LostExample { room: 0, member: 1, id: 11 },
-                LostExample { room: 1, member: 0, id: 20 },
+                LostExample {
+                    room: 0,
+                    member: 1,
+                    id: 11
+                },
+                LostExample {
+                    room: 1,
+                    member: 0,
+                    id: 20
+                },
             ]
         );
     }

@@ -147,7 +147,11 @@ mod tests {
         assert!(!o.passed());
         o.error_total = 0;
         o.traffic = Some(TrafficSummary {
-            loss: LossReport { lost: 1, members_with_loss: 1, ..Default::default() },
+            loss: LossReport {
+                lost: 1,
+                members_with_loss: 1,
+                ..Default::default()
+            },
             ..Default::default()
         });
         o.judge(100);

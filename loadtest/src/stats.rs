@@ -81,7 +81,9 @@ impl Recorder {
     /// A recorder with `shards` shards (at least one).
     pub fn new(shards: usize) -> Recorder {
         Recorder {
-            shards: (0..shards.max(1)).map(|_| Mutex::new(Window::default())).collect(),
+            shards: (0..shards.max(1))
+                .map(|_| Mutex::new(Window::default()))
+                .collect(),
         }
     }
 

@@ -27,7 +27,11 @@ impl NodeUrl {
             .map_err(|e| LoadError::Config(format!("cannot resolve {url}: {e}")))?
             .next()
             .ok_or_else(|| LoadError::Config(format!("{url} resolves to no address")))?;
-        let host = if host.contains(':') { format!("[{host}]") } else { host };
+        let host = if host.contains(':') {
+            format!("[{host}]")
+        } else {
+            host
+        };
         Ok(NodeUrl {
             http: format!("http://{host}:{port}"),
             ws: format!("ws://{host}:{port}/ws"),
@@ -116,9 +120,18 @@ mod tests {
 
     #[test]
     fn splits_host_and_port() {
-        assert_eq!(split_url("http://127.0.0.1:8080").unwrap(), ("127.0.0.1".into(), 8080));
-        assert_eq!(split_url("ws://localhost:9/ws").unwrap(), ("localhost".into(), 9));
-        assert_eq!(split_url("http://example/").unwrap(), ("example".into(), 80));
+        assert_eq!(
+            split_url("http://127.0.0.1:8080").unwrap(),
+            ("127.0.0.1".into(), 8080)
+        );
+        assert_eq!(
+            split_url("ws://localhost:9/ws").unwrap(),
+            ("localhost".into(), 9)
+        );
+        assert_eq!(
+            split_url("http://example/").unwrap(),
+            ("example".into(), 80)
+        );
         assert_eq!(split_url("http://[::1]:81").unwrap(), ("::1".into(), 81));
         assert_eq!(split_url("http://[::1]").unwrap(), ("::1".into(), 80));
         assert!(split_url("https://x:1").is_err());

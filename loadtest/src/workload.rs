@@ -20,7 +20,8 @@ pub fn load<T: Serialize + DeserializeOwned>(
     scenario: &str,
 ) -> Result<T, LoadError> {
     let Some(path) = path else {
-        return serde_json::from_value(to_value(flags)?).map_err(|e| LoadError::Config(e.to_string()));
+        return serde_json::from_value(to_value(flags)?)
+            .map_err(|e| LoadError::Config(e.to_string()));
     };
     let label = path.display().to_string();
     let text = std::fs::read_to_string(path).map_err(|e| LoadError::Workload {
@@ -78,19 +79,30 @@ mod tests {
         rate: f64,
     }
 
-    const FLAGS: Cfg = Cfg { rooms: 10, rate: 5.0 };
+    const FLAGS: Cfg = Cfg {
+        rooms: 10,
+        rate: 5.0,
+    };
 
     #[test]
     fn file_keys_replace_flags_and_missing_keys_keep_them() {
         let c: Cfg = merge(&FLAGS, r#"{"scenario":"fanout","rooms":100}"#, "fanout").unwrap();
-        assert_eq!(c, Cfg { rooms: 100, rate: 5.0 });
+        assert_eq!(
+            c,
+            Cfg {
+                rooms: 100,
+                rate: 5.0
+            }
+        );
         let c: Cfg = merge(&FLAGS, r#"{}"#, "fanout").unwrap();
         assert_eq!(c, FLAGS);
     }
 
     #[test]
     fn refuses_typos_wrong_scenario_and_wrong_types() {
-        assert!(merge::<Cfg>(&FLAGS, r#"{"romos":1}"#, "fanout").unwrap_err().contains("romos"));
+        assert!(merge::<Cfg>(&FLAGS, r#"{"romos":1}"#, "fanout")
+            .unwrap_err()
+            .contains("romos"));
         assert!(merge::<Cfg>(&FLAGS, r#"{"scenario":"burst"}"#, "fanout").is_err());
         assert!(merge::<Cfg>(&FLAGS, r#"{"rooms":"many"}"#, "fanout").is_err());
         assert!(merge::<Cfg>(&FLAGS, r#"[1]"#, "fanout").is_err());

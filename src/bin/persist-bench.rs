@@ -56,6 +56,12 @@ struct Options {
     #[arg(long, default_value_t = 4)]
     writers: usize,
 
+    /// Let every writer write to every room. By default each writer owns a shard of the
+    /// rooms, as the node's persistence actors do, so batches of different writers never
+    /// wait for each other's room locks.
+    #[arg(long)]
+    shared_rooms: bool,
+
     /// Connections per store (PostgreSQL pool, SQLite readers).
     #[arg(long, default_value_t = 8)]
     pool_size: u32,
@@ -129,6 +135,11 @@ async fn run(options: Options) -> Result<(), Box<dyn Error>> {
         targets.push(Target::Postgres(url));
     }
 
+    let rooms_label = if options.shared_rooms {
+        format!("{} shared", options.rooms)
+    } else {
+        format!("{} sharded", options.rooms)
+    };
     println!(
         "| store | batch size | writers | rooms | messages | commits | seconds | messages/s | commit p50 ms | commit p99 ms |"
     );
@@ -147,7 +158,7 @@ async fn run(options: Options) -> Result<(), Box<dyn Error>> {
                 target.name(),
                 batch_size,
                 options.writers,
-                options.rooms,
+                rooms_label,
                 outcome.messages,
                 outcome.commits,
                 outcome.elapsed.as_secs_f64(),
@@ -184,7 +195,6 @@ async fn measure(
     for _ in 0..options.rooms.max(1) {
         rooms.push(create_room(&*store).await?);
     }
-    let rooms = Arc::new(rooms);
     let content: Arc<str> = "x".repeat(options.content_bytes.max(1)).into();
 
     let writers = options.writers.max(1);
@@ -194,7 +204,16 @@ async fn measure(
         // Spread the count evenly; the first writers take the remainder.
         let share = messages / writers + usize::from(writer < messages % writers);
         let store = Arc::clone(&store);
-        let rooms = Arc::clone(&rooms);
+        let rooms: Vec<RoomRecord> = if options.shared_rooms || rooms.len() < writers {
+            rooms.to_vec()
+        } else {
+            rooms
+                .iter()
+                .skip(writer)
+                .step_by(writers)
+                .cloned()
+                .collect()
+        };
         let content = Arc::clone(&content);
         tasks.spawn(async move {
             write_share(&*store, &rooms, &content, writer, share, batch_size).await

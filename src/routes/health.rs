@@ -16,7 +16,8 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     }))
 }
 
-/// `GET /api/ready`: the store answers and the node is not draining; a load balancer
+/// `GET /api/ready`: the store (and the broker, if configured) answer and the node is not
+/// draining; a load balancer
 /// sends new connections only to ready nodes.
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let unavailable = |message: String| {
@@ -28,8 +29,17 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     if state.hub.is_draining() {
         return unavailable("the node is shutting down".into());
     }
-    match state.hub.store.ping().await {
-        Ok(()) => HttpResponse::Ok().json(json!({"ok": true, "store": "ok"})),
-        Err(error) => unavailable(error.to_string()),
+    if let Err(error) = state.hub.store.ping().await {
+        return unavailable(format!("store: {error}"));
+    }
+    match &state.hub.broker {
+        None => HttpResponse::Ok().json(json!({"ok": true, "store": "ok"})),
+        Some(broker) => match broker.ping().await {
+            Ok(()) if broker.is_up() => {
+                HttpResponse::Ok().json(json!({"ok": true, "store": "ok", "broker": "ok"}))
+            }
+            Ok(()) => unavailable("broker: not subscribed yet".into()),
+            Err(error) => unavailable(format!("broker: {error}")),
+        },
     }
 }

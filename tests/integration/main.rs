@@ -37,6 +37,7 @@ macro_rules! on_both_stores {
 }
 
 mod bad_input;
+mod cluster;
 mod delivery;
 mod durability;
 mod lifecycle;

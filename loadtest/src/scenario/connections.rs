@@ -66,7 +66,8 @@ impl Shared {
 /// Runs the connections scenario.
 pub async fn run(env: &Env, config: &ConnectionsConfig) -> Result<Outcome, LoadError> {
     let hold = seconds("hold", config.hold)?;
-    let sample_every = seconds("sample_every", config.sample_every)?.max(Duration::from_millis(100));
+    let sample_every =
+        seconds("sample_every", config.sample_every)?.max(Duration::from_millis(100));
     if config.sessions == 0 || config.sessions > MAX_SESSIONS || hold > MAX_DURATION {
         return Err(LoadError::Config(format!(
             "sessions must be in 1..={MAX_SESSIONS} and hold at most 7 days"
@@ -114,7 +115,10 @@ pub async fn run(env: &Env, config: &ConnectionsConfig) -> Result<Outcome, LoadE
                 let r = client::connect_and_join(&node, source, &code, &format!("s{i}")).await;
                 if r.is_ok() {
                     let us = t0.elapsed().as_micros().clamp(1, u128::from(u64::MAX)) as u64;
-                    let mut h = shared.connect_latency.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut h = shared
+                        .connect_latency
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner());
                     h.saturating_record(us);
                 }
                 r
@@ -154,7 +158,7 @@ pub async fn run(env: &Env, config: &ConnectionsConfig) -> Result<Outcome, LoadE
     let deadline = start + client::SETUP_TIMEOUT * waves;
     while shared.done.load(Relaxed) < config.sessions && Instant::now() < deadline {
         bar.set_position(shared.done.load(Relaxed) as u64);
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let connect_s = start.elapsed().as_secs_f64();
     bar.finish_and_clear();
@@ -188,13 +192,23 @@ pub async fn run(env: &Env, config: &ConnectionsConfig) -> Result<Outcome, LoadE
     let rss_end = env.server_pid.and_then(procfs::rss_kib);
     let _ = stop_tx.send(true);
     let collect = async { while tasks.join_next().await.is_some() {} };
-    if tokio::time::timeout(Duration::from_secs(30), collect).await.is_err() {
+    if tokio::time::timeout(Duration::from_secs(30), collect)
+        .await
+        .is_err()
+    {
         tasks.abort_all();
     }
 
-    let errors = shared.errors.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let errors = shared
+        .errors
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
     let connect_latency = {
-        let h = shared.connect_latency.lock().unwrap_or_else(|e| e.into_inner());
+        let h = shared
+            .connect_latency
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         LatencySummary::of(&h)
     };
     let per_session = match (rss_before, rss_after) {

@@ -95,7 +95,10 @@ impl TrafficPlan {
             return bad("rooms and members must be at least 1".into());
         }
         if self.senders > self.members {
-            return bad(format!("{} senders > {} members", self.senders, self.members));
+            return bad(format!(
+                "{} senders > {} members",
+                self.senders, self.members
+            ));
         }
         if self.rooms.saturating_mul(self.members) > MAX_SESSIONS {
             return bad(format!("rooms × members exceeds {MAX_SESSIONS}"));
@@ -260,7 +263,9 @@ pub async fn run(env: &Env, plan: &TrafficPlan) -> Result<Outcome, LoadError> {
         tokio::time::sleep(TICK.min(run_end.saturating_duration_since(Instant::now()))).await;
         let now = Instant::now();
         if now.duration_since(sampler.last) >= plan.sample_every || now >= run_end {
-            let p = sampler.sample(now, &shared.recorder, env.server_pid);
+            let p = sampler
+                .sample(now, &shared.recorder, env.server_pid)
+                .clone();
             bar.set_message(format!(
                 "acks/s {:.0}  pushes/s {:.0}  p99 {:.1} ms  errors {}",
                 p.acks_per_s, p.pushes_per_s, p.latency.p99_ms, sampler.total.errors
@@ -314,7 +319,11 @@ pub async fn run(env: &Env, plan: &TrafficPlan) -> Result<Outcome, LoadError> {
         tasks.abort_all();
     }
     let loss = loss::audit(acked_by_room, &logs);
-    let errors = shared.errors.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let errors = shared
+        .errors
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .clone();
 
     let per_s = |n: u64| n as f64 / measured_s.max(f64::EPSILON);
     let traffic = TrafficSummary {

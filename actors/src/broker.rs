@@ -1,0 +1,231 @@
+//! What nodes tell each other through Redis, and the Redis keys they share.
+//!
+//! - Channel `chat:room:{CODE}`: every event of a room (committed messages, presence
+//!   changes, typing), published once by the node where it happened. Only nodes with
+//!   local members in the room subscribe.
+//! - Hash `chat:presence:{CODE}`: the room's members on every node, field
+//!   `{node}/{session}` → nickname.
+//! - Key `chat:node:{node}`: the node's heartbeat, with a TTL. Presence entries of a node
+//!   whose heartbeat expired are removed by the survivors, who publish the `leave`s.
+//! - Set `chat:rooms`: codes that may have members, for room listings.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use bb8_redis::RedisConnectionManager;
+use redis::AsyncCommands;
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{Nickname, RoomCode, SessionId};
+use crate::model::{Member, Message};
+
+/// A room event as it travels between nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Envelope {
+    /// The node the event happened on (or, for expiries, the node that died).
+    pub node: String,
+    /// What happened.
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+/// The events of a room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Event {
+    /// A message was committed.
+    #[serde(rename_all = "camelCase")]
+    Message {
+        /// The message.
+        message: Message,
+        /// Its predecessor in the room.
+        prev_id: Option<i64>,
+    },
+    /// A member joined (or renamed itself, when `old` is set).
+    Join {
+        /// `{node}/{session}`.
+        member: String,
+        /// Its nickname.
+        nickname: Nickname,
+        /// The previous nickname, for a rename.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        old: Option<Nickname>,
+    },
+    /// A member left, or its node died.
+    Leave {
+        /// `{node}/{session}`.
+        member: String,
+        /// Its nickname.
+        nickname: Nickname,
+    },
+    /// A member started or stopped typing.
+    Typing {
+        /// Its nickname.
+        nickname: Nickname,
+        /// Typing now or not.
+        typing: bool,
+    },
+}
+
+/// The pub/sub channel of a room.
+pub fn channel(code: RoomCode) -> String {
+    format!("chat:room:{code}")
+}
+
+/// The presence hash of a room.
+pub fn presence_key(code: RoomCode) -> String {
+    format!("chat:presence:{code}")
+}
+
+/// A node's heartbeat key.
+pub fn node_key(node: &str) -> String {
+    format!("chat:node:{node}")
+}
+
+/// The set of rooms that may have members.
+pub const ROOMS_KEY: &str = "chat:rooms";
+
+/// The presence field of a member.
+pub fn member_field(node: &str, session: SessionId) -> String {
+    format!("{node}/{session}")
+}
+
+/// The node part of a presence field.
+pub fn node_of(field: &str) -> &str {
+    field.rsplit_once('/').map_or(field, |(node, _)| node)
+}
+
+/// Redis connections and shared settings for the queries a node makes outside the
+/// bridge actor (REST listings).
+pub struct Broker {
+    /// Command connections.
+    pub pool: bb8::Pool<RedisConnectionManager>,
+    /// The Redis URL, for the bridge's dedicated pub/sub connection.
+    pub url: String,
+    /// This node's id.
+    pub node_id: String,
+    /// How long a node's presence outlives its last heartbeat.
+    pub presence_ttl: Duration,
+    up: AtomicBool,
+}
+
+/// Why a broker call failed.
+pub type BrokerResult<T> = Result<T, bb8::RunError<redis::RedisError>>;
+
+impl Broker {
+    /// Sets up the pool (connections are made on demand, so a node starts while Redis is
+    /// down and catches up when it comes back).
+    pub fn new(
+        url: &str,
+        node_id: &str,
+        presence_ttl: Duration,
+    ) -> Result<Broker, redis::RedisError> {
+        let manager = RedisConnectionManager::new(url)?;
+        let pool = bb8::Pool::builder()
+            .max_size(8)
+            .connection_timeout(Duration::from_secs(2))
+            .build_unchecked(manager);
+        Ok(Broker {
+            pool,
+            url: url.to_owned(),
+            node_id: node_id.to_owned(),
+            presence_ttl,
+            up: AtomicBool::new(false),
+        })
+    }
+
+    /// Whether the bridge is connected and subscribed now.
+    pub fn is_up(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
+    }
+
+    /// Records the bridge's connection state.
+    pub fn set_up(&self, up: bool) {
+        self.up.store(up, Ordering::Relaxed);
+    }
+
+    /// Answers when Redis answers; for readiness.
+    pub async fn ping(&self) -> BrokerResult<()> {
+        let mut conn = self.pool.get().await?;
+        let _: String = redis::cmd("PING").query_async(&mut *conn).await?;
+        Ok(())
+    }
+
+    /// Which of these nodes have a live heartbeat.
+    async fn alive(&self, nodes: HashSet<&str>) -> BrokerResult<HashSet<String>> {
+        let nodes: Vec<&str> = nodes.into_iter().collect();
+        if nodes.is_empty() {
+            return Ok(HashSet::new());
+        }
+        let mut conn = self.pool.get().await?;
+        let mut pipe = redis::pipe();
+        for node in &nodes {
+            pipe.exists(node_key(node));
+        }
+        let exists: Vec<bool> = pipe.query_async(&mut *conn).await?;
+        Ok(nodes
+            .into_iter()
+            .zip(exists)
+            .filter(|(node, alive)| *alive || *node == self.node_id)
+            .map(|(node, _)| node.to_owned())
+            .collect())
+    }
+
+    /// A room's presence entries on live nodes, and the fields of dead ones.
+    pub async fn roster(
+        &self,
+        code: RoomCode,
+    ) -> BrokerResult<(HashMap<String, Nickname>, Vec<(String, Nickname)>)> {
+        let entries: HashMap<String, String> = {
+            let mut conn = self.pool.get().await?;
+            conn.hgetall(presence_key(code)).await?
+        };
+        let alive = self
+            .alive(entries.keys().map(|f| node_of(f)).collect())
+            .await?;
+        let mut live = HashMap::new();
+        let mut dead = Vec::new();
+        for (field, nickname) in entries {
+            let nickname = Nickname::trusted(&nickname);
+            if alive.contains(node_of(&field)) {
+                live.insert(field, nickname);
+            } else {
+                dead.push((field, nickname));
+            }
+        }
+        Ok((live, dead))
+    }
+
+    /// Members of a room on every live node.
+    pub async fn members(&self, code: RoomCode) -> BrokerResult<Vec<Member>> {
+        let (live, _) = self.roster(code).await?;
+        Ok(live
+            .into_values()
+            .map(|nickname| Member { nickname })
+            .collect())
+    }
+
+    /// Rooms with members on live nodes, with their counts.
+    pub async fn occupied_rooms(&self) -> BrokerResult<Vec<(RoomCode, usize)>> {
+        let codes: Vec<String> = {
+            let mut conn = self.pool.get().await?;
+            conn.smembers(ROOMS_KEY).await?
+        };
+        let mut rooms = Vec::new();
+        for code in codes {
+            let Ok(parsed) = RoomCode::parse(&code) else {
+                continue;
+            };
+            let (live, dead) = self.roster(parsed).await?;
+            if live.is_empty() && dead.is_empty() {
+                let mut conn = self.pool.get().await?;
+                let _: () = conn.srem(ROOMS_KEY, &code).await?;
+            } else if !live.is_empty() {
+                rooms.push((parsed, live.len()));
+            }
+        }
+        Ok(rooms)
+    }
+}

@@ -1,0 +1,471 @@
+//! The Redis bridge actor: relays room events between nodes.
+//!
+//! Rooms hand it their events (committed messages, presence changes, typing); it writes
+//! them, in order, as one pipelined round trip per batch: presence hash updates and one
+//! `PUBLISH` per event, never one per recipient. It holds a dedicated pub/sub connection
+//! subscribed to exactly the rooms that have local members, and hands what other nodes
+//! publish to the local room actors, which push it in order (see `room.rs`).
+//!
+//! When Redis is down, local delivery goes on; room actors poll the store now and then, so
+//! cross-node messages arrive late rather than never. The bridge reconnects with backoff,
+//! resubscribes, and has each room re-announce its members and catch up.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use redis::aio::PubSubSink;
+
+use crate::broker::{self, Broker, Envelope, Event};
+use crate::hub::Hub;
+use crate::ids::{Nickname, RoomCode};
+use crate::metric_names;
+use crate::room::{Remote, Synced};
+
+/// Longest wait between reconnection attempts.
+const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Writes kept while Redis is slow or down; older ones are dropped (rooms catch up from
+/// the store, and re-announce presence on reconnect).
+const OUTBOX_MAX: usize = 50_000;
+
+/// Publishes an event of a room to the other nodes.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Publish {
+    /// The room.
+    pub code: RoomCode,
+    /// The event.
+    pub event: Event,
+}
+
+/// Records a local member in the room's presence hash (`None` removes it).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SetPresence {
+    /// The room.
+    pub code: RoomCode,
+    /// The member's presence field.
+    pub member: String,
+    /// Its nickname, or `None` when it left.
+    pub nickname: Option<Nickname>,
+}
+
+/// A room has local members now: subscribe to its channel.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Subscribe {
+    /// The room.
+    pub code: RoomCode,
+}
+
+/// A room has no local members any more: stop receiving its traffic.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Unsubscribe {
+    /// The room.
+    pub code: RoomCode,
+}
+
+/// Writes out everything queued and removes this node's heartbeat; answers when done.
+/// The last step of a graceful shutdown.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Goodbye;
+
+/// One queued write.
+enum Write {
+    Publish {
+        channel: String,
+        payload: String,
+    },
+    SetMember {
+        code: RoomCode,
+        field: String,
+        nickname: String,
+    },
+    RemoveMember {
+        code: RoomCode,
+        field: String,
+    },
+}
+
+/// The bridge between this node's rooms and Redis.
+pub struct RedisBridge {
+    hub: Arc<Hub>,
+    broker: Arc<Broker>,
+    wanted: HashSet<RoomCode>,
+    sink: Option<PubSubSink>,
+    connecting: bool,
+    backoff: Duration,
+    outbox: Vec<Write>,
+    writing: bool,
+    sweeping: bool,
+    flushed: Vec<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl RedisBridge {
+    /// A bridge for `hub`, using `broker`'s connections.
+    pub fn new(hub: Arc<Hub>, broker: Arc<Broker>) -> Self {
+        RedisBridge {
+            hub,
+            broker,
+            wanted: HashSet::new(),
+            sink: None,
+            connecting: false,
+            backoff: Duration::from_millis(100),
+            outbox: Vec::new(),
+            writing: false,
+            sweeping: false,
+            flushed: Vec::new(),
+        }
+    }
+
+    fn connect(&mut self, ctx: &mut Context<Self>) {
+        if self.connecting || self.sink.is_some() {
+            return;
+        }
+        self.connecting = true;
+        let url = self.broker.url.clone();
+        let channels: Vec<String> = self.wanted.iter().map(|c| broker::channel(*c)).collect();
+        let connect = async move {
+            let client = redis::Client::open(url)?;
+            let (mut sink, stream) = client.get_async_pubsub().await?.split();
+            if !channels.is_empty() {
+                sink.subscribe(&channels).await?;
+            }
+            Ok::<_, redis::RedisError>((sink, stream))
+        };
+        ctx.spawn(connect.into_actor(self).map(|result, act, ctx| {
+            act.connecting = false;
+            match result {
+                Ok((sink, stream)) => {
+                    tracing::info!(rooms = act.wanted.len(), "connected to Redis");
+                    act.sink = Some(sink);
+                    act.backoff = Duration::from_millis(100);
+                    act.broker.set_up(true);
+                    ctx.add_stream(stream);
+                    act.heartbeat(ctx);
+                    let codes: Vec<RoomCode> = act.wanted.iter().copied().collect();
+                    for code in codes {
+                        act.sync_room(code, ctx);
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, retry_in = ?act.backoff, "cannot reach Redis");
+                    act.broker.set_up(false);
+                    ctx.run_later(act.backoff, |act, ctx| act.connect(ctx));
+                    act.backoff = (act.backoff * 2).min(BACKOFF_MAX);
+                }
+            }
+        }));
+    }
+
+    /// Sends a room its cluster-wide roster, after which it re-announces its members and
+    /// catches up from the store: whatever happened while it was not subscribed is covered.
+    fn sync_room(&mut self, code: RoomCode, ctx: &mut Context<Self>) {
+        let broker = Arc::clone(&self.broker);
+        let roster = async move { broker.roster(code).await };
+        ctx.spawn(roster.into_actor(self).map(move |result, act, _| {
+            let roster = match result {
+                Ok((live, _)) => live,
+                Err(error) => {
+                    tracing::warn!(%error, %code, "reading the roster failed");
+                    Default::default()
+                }
+            };
+            if let Some(room) = act.hub.rooms.get(&code) {
+                room.addr.do_send(Synced { roster });
+            }
+        }));
+    }
+
+    fn queue(&mut self, write: Write, ctx: &mut Context<Self>) {
+        if self.outbox.len() >= OUTBOX_MAX {
+            self.outbox.remove(0);
+        }
+        self.outbox.push(write);
+        self.write_out(ctx);
+    }
+
+    /// Writes everything queued in one pipeline, then the next batch; one at a time, so
+    /// events leave in the order rooms produced them.
+    fn write_out(&mut self, ctx: &mut Context<Self>) {
+        if self.writing {
+            return;
+        }
+        if self.outbox.is_empty() {
+            for done in self.flushed.drain(..) {
+                let _ = done.send(());
+            }
+            return;
+        }
+        self.writing = true;
+        let writes = std::mem::take(&mut self.outbox);
+        let broker = Arc::clone(&self.broker);
+        let write = async move {
+            let mut pipe = redis::pipe();
+            let mut published = 0u64;
+            for write in &writes {
+                match write {
+                    Write::Publish { channel, payload } => {
+                        pipe.publish(channel, payload).ignore();
+                        published += 1;
+                    }
+                    Write::SetMember {
+                        code,
+                        field,
+                        nickname,
+                    } => {
+                        pipe.hset(broker::presence_key(*code), field, nickname)
+                            .ignore()
+                            .sadd(broker::ROOMS_KEY, code.as_str())
+                            .ignore();
+                    }
+                    Write::RemoveMember { code, field } => {
+                        pipe.hdel(broker::presence_key(*code), field).ignore();
+                    }
+                }
+            }
+            let mut conn = broker.pool.get().await.map_err(|e| e.to_string())?;
+            pipe.query_async::<()>(&mut *conn)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok::<u64, String>(published)
+        };
+        ctx.spawn(write.into_actor(self).map(|result, act, ctx| {
+            act.writing = false;
+            match result {
+                Ok(published) => {
+                    metrics::counter!(metric_names::BROKER_PUBLISHED).increment(published);
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "writing to Redis failed; rooms will catch up");
+                }
+            }
+            act.write_out(ctx);
+        }));
+    }
+
+    /// Refreshes this node's heartbeat and removes the presence of nodes whose heartbeat
+    /// expired, publishing their members' `leave` on their behalf.
+    fn heartbeat(&mut self, ctx: &mut Context<Self>) {
+        let broker = Arc::clone(&self.broker);
+        let beat = async move {
+            let mut conn = broker.pool.get().await.map_err(|e| e.to_string())?;
+            let ttl = broker.presence_ttl.as_millis().max(1) as u64;
+            redis::cmd("SET")
+                .arg(broker::node_key(&broker.node_id))
+                .arg(1)
+                .arg("PX")
+                .arg(ttl)
+                .query_async::<()>(&mut *conn)
+                .await
+                .map_err(|e| e.to_string())
+        };
+        ctx.spawn(beat.into_actor(self).map(|result, _, _| {
+            if let Err(error) = result {
+                tracing::debug!(%error, "heartbeat not written");
+            }
+        }));
+        if self.sweeping || self.wanted.is_empty() {
+            return;
+        }
+        self.sweeping = true;
+        let broker = Arc::clone(&self.broker);
+        let codes: Vec<RoomCode> = self.wanted.iter().copied().collect();
+        let sweep = async move {
+            let mut expired = Vec::new();
+            for code in codes {
+                let Ok((_, dead)) = broker.roster(code).await else {
+                    continue;
+                };
+                for (field, nickname) in dead {
+                    let Ok(mut conn) = broker.pool.get().await else {
+                        continue;
+                    };
+                    let removed: redis::RedisResult<u32> =
+                        redis::AsyncCommands::hdel(&mut *conn, broker::presence_key(code), &field)
+                            .await;
+                    // Only the node that removed the entry announces it: one `leave` each.
+                    if removed == Ok(1) {
+                        expired.push((code, field, nickname));
+                    }
+                }
+            }
+            expired
+        };
+        ctx.spawn(sweep.into_actor(self).map(|expired, act, ctx| {
+            act.sweeping = false;
+            for (code, field, nickname) in expired {
+                let node = broker::node_of(&field).to_owned();
+                tracing::info!(%code, %node, "a node's member expired");
+                let envelope = Envelope {
+                    node,
+                    event: Event::Leave {
+                        member: field,
+                        nickname,
+                    },
+                };
+                act.publish(code, envelope, ctx);
+            }
+        }));
+    }
+
+    fn publish(&mut self, code: RoomCode, envelope: Envelope, ctx: &mut Context<Self>) {
+        match serde_json::to_string(&envelope) {
+            Ok(payload) => self.queue(
+                Write::Publish {
+                    channel: broker::channel(code),
+                    payload,
+                },
+                ctx,
+            ),
+            Err(error) => tracing::error!(%error, "cannot encode a broker event"),
+        }
+    }
+}
+
+impl Actor for RedisBridge {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.connect(ctx);
+        let beat = (self.broker.presence_ttl / 3).max(Duration::from_millis(100));
+        ctx.run_interval(beat, |act, ctx| {
+            if act.sink.is_some() {
+                act.heartbeat(ctx);
+            }
+        });
+    }
+}
+
+/// Events from other nodes, from the pub/sub connection.
+impl StreamHandler<redis::Msg> for RedisBridge {
+    fn handle(&mut self, msg: redis::Msg, _: &mut Self::Context) {
+        metrics::counter!(metric_names::BROKER_RECEIVED).increment(1);
+        let Some(code) = msg
+            .get_channel_name()
+            .strip_prefix("chat:room:")
+            .and_then(|code| RoomCode::parse(code).ok())
+        else {
+            return;
+        };
+        let envelope: Envelope = match serde_json::from_slice(msg.get_payload_bytes()) {
+            Ok(envelope) => envelope,
+            Err(error) => {
+                tracing::warn!(%error, "ignoring a malformed broker event");
+                return;
+            }
+        };
+        // Our own events were delivered locally already. (Expiries are published under
+        // the dead node's id, so the node that published one applies it too.)
+        if envelope.node == self.broker.node_id {
+            return;
+        }
+        if let Some(room) = self.hub.rooms.get(&code) {
+            room.addr.do_send(Remote {
+                event: envelope.event,
+            });
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Self::Context) {
+        tracing::warn!("lost the Redis pub/sub connection; reconnecting");
+        self.sink = None;
+        self.broker.set_up(false);
+        ctx.run_later(self.backoff, |act, ctx| act.connect(ctx));
+    }
+}
+
+impl Handler<Publish> for RedisBridge {
+    type Result = ();
+
+    fn handle(&mut self, msg: Publish, ctx: &mut Self::Context) {
+        let envelope = Envelope {
+            node: self.broker.node_id.clone(),
+            event: msg.event,
+        };
+        self.publish(msg.code, envelope, ctx);
+    }
+}
+
+impl Handler<SetPresence> for RedisBridge {
+    type Result = ();
+
+    fn handle(&mut self, msg: SetPresence, ctx: &mut Self::Context) {
+        let write = match msg.nickname {
+            Some(nickname) => Write::SetMember {
+                code: msg.code,
+                field: msg.member,
+                nickname: nickname.as_str().to_owned(),
+            },
+            None => Write::RemoveMember {
+                code: msg.code,
+                field: msg.member,
+            },
+        };
+        self.queue(write, ctx);
+    }
+}
+
+impl Handler<Subscribe> for RedisBridge {
+    type Result = ();
+
+    fn handle(&mut self, msg: Subscribe, ctx: &mut Self::Context) {
+        if !self.wanted.insert(msg.code) {
+            return;
+        }
+        let Some(mut sink) = self.sink.clone() else {
+            return;
+        };
+        let code = msg.code;
+        let subscribe = async move { sink.subscribe(broker::channel(code)).await };
+        ctx.spawn(
+            subscribe
+                .into_actor(self)
+                .map(move |result, act, ctx| match result {
+                    Ok(()) => act.sync_room(code, ctx),
+                    Err(error) => tracing::warn!(%error, %code, "subscribe failed"),
+                }),
+        );
+    }
+}
+
+impl Handler<Unsubscribe> for RedisBridge {
+    type Result = ();
+
+    fn handle(&mut self, msg: Unsubscribe, ctx: &mut Self::Context) {
+        if !self.wanted.remove(&msg.code) {
+            return;
+        }
+        let Some(mut sink) = self.sink.clone() else {
+            return;
+        };
+        let code = msg.code;
+        let unsubscribe = async move { sink.unsubscribe(broker::channel(code)).await };
+        ctx.spawn(unsubscribe.into_actor(self).map(move |result, _, _| {
+            if let Err(error) = result {
+                tracing::warn!(%error, %code, "unsubscribe failed");
+            }
+        }));
+    }
+}
+
+impl Handler<Goodbye> for RedisBridge {
+    type Result = ResponseFuture<()>;
+
+    fn handle(&mut self, _: Goodbye, ctx: &mut Self::Context) -> Self::Result {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.flushed.push(tx);
+        self.write_out(ctx);
+        let broker = Arc::clone(&self.broker);
+        Box::pin(async move {
+            let _ = rx.await;
+            if let Ok(mut conn) = broker.pool.get().await {
+                let _: redis::RedisResult<()> =
+                    redis::AsyncCommands::del(&mut *conn, broker::node_key(&broker.node_id)).await;
+            }
+        })
+    }
+}

@@ -1,0 +1,171 @@
+//! Smoke run: starts the real chat node (embedded store, rate limit off) on a free port and
+//! runs tiny fanout, burst and connections scenarios through the library API. Fails when a
+//! message is lost, nothing got through, or any error was counted.
+//!
+//! Needs the node binary: `cargo build --bin chat-node` first.
+
+// A failed unwrap in a helper is a failed test, which is what a test should do.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use chat_loadtest::outcome::Outcome;
+use chat_loadtest::scenario::burst::BurstConfig;
+use chat_loadtest::scenario::connections::ConnectionsConfig;
+use chat_loadtest::scenario::fanout::FanoutConfig;
+use chat_loadtest::scenario::Env;
+use chat_loadtest::target::Targets;
+use chat_loadtest::{http, report};
+
+/// A node process that is killed when the test ends, however it ends.
+struct Node {
+    child: Child,
+    url: String,
+    _data: tempfile::TempDir,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn node_binary() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    let bin = target.join("debug/chat-node");
+    assert!(
+        bin.exists(),
+        "the node binary {} is missing: run `cargo build --bin chat-node` before this test",
+        bin.display()
+    );
+    bin
+}
+
+async fn start_node() -> Node {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let data = tempfile::tempdir().unwrap();
+    let child = Command::new(node_binary())
+        .args(["--bind", &format!("127.0.0.1:{port}")])
+        .arg("--data-dir")
+        .arg(data.path())
+        .args(["--send-rate", "0", "--static-dir", "/nonexistent"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let node = Node {
+        child,
+        url: format!("http://127.0.0.1:{port}"),
+        _data: data,
+    };
+    let targets = Targets::new(std::slice::from_ref(&node.url), vec![])
+        .await
+        .unwrap();
+    let client = http::client().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !http::healthy(&client, &targets.nodes[0]).await {
+        assert!(Instant::now() < deadline, "node did not become healthy");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    node
+}
+
+async fn env(node: &Node) -> Env {
+    Env {
+        targets: Targets::new(std::slice::from_ref(&node.url), vec![])
+            .await
+            .unwrap(),
+        server_pid: Some(node.child.id()),
+        progress: false,
+    }
+}
+
+fn assert_clean(o: &Outcome, members: u64) {
+    let t = o.traffic.as_ref().unwrap();
+    print!("{}", report::summary(o));
+    assert_eq!(o.error_total, 0, "errors: {:?}", o.errors);
+    assert_eq!(t.members_failed, 0);
+    assert_eq!(t.loss.lost, 0, "lost: {:?}", t.loss.examples);
+    assert_eq!(t.loss.out_of_order, 0);
+    assert!(t.acks > 0 && t.acks_per_s > 0.0 && t.pushes_per_s > 0.0);
+    assert_eq!(
+        t.pushes,
+        t.acks * members,
+        "every acked message reaches every member"
+    );
+    assert!(t.latency.count > 0 && t.latency.p99_ms > 0.0);
+    assert!(!o.timeline.is_empty());
+    assert!(o.passed(), "{:?}", o.failures);
+    assert!(report::html(o).contains("<svg"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_burst_and_connections_lose_nothing() {
+    let node = start_node().await;
+    let env = env(&node).await;
+
+    let fanout = FanoutConfig {
+        rooms: 3,
+        members: 4,
+        senders: 2,
+        rate: 20.0,
+        duration: 2.0,
+        grace: 5.0,
+        content_bytes: 16,
+        sample_every: 0.5,
+    };
+    let mut o = chat_loadtest::scenario::fanout::run(&env, &fanout)
+        .await
+        .unwrap();
+    o.judge(0);
+    assert_clean(&o, 4);
+    // The JSON result round-trips.
+    let json = serde_json::to_string(&o).unwrap();
+    let back = serde_json::from_str::<Outcome>(&json).unwrap();
+    assert_eq!(back.traffic.unwrap().loss, o.traffic.as_ref().unwrap().loss);
+
+    let burst = BurstConfig {
+        rooms: 2,
+        members: 2,
+        senders: 2,
+        window: 1,
+        duration: 2.0,
+        grace: 5.0,
+        content_bytes: 16,
+        sample_every: 0.5,
+    };
+    let mut o = chat_loadtest::scenario::burst::run(&env, &burst)
+        .await
+        .unwrap();
+    o.judge(0);
+    assert_clean(&o, 2);
+
+    let conns = ConnectionsConfig {
+        sessions: 40,
+        rooms: 4,
+        hold: 1.0,
+        sample_every: 0.5,
+    };
+    let mut o = chat_loadtest::scenario::connections::run(&env, &conns)
+        .await
+        .unwrap();
+    o.judge(0);
+    print!("{}", report::summary(&o));
+    let c = o.connections.as_ref().unwrap();
+    assert_eq!(c.connected, 40, "errors: {:?}", o.errors);
+    assert_eq!(c.dropped, 0);
+    assert!(c.connects_per_s > 0.0);
+    assert!(c.server_kib_per_session.is_some());
+    assert!(o.passed(), "{:?}", o.failures);
+}

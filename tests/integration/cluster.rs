@@ -1,0 +1,372 @@
+//! Several node processes sharing one PostgreSQL and one Redis behave as one chat.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::support::*;
+
+/// Presence of a dead node expires after this (the nodes run with it).
+const PRESENCE_TTL: &str = "2s";
+
+/// Three (or `n`) nodes, one Redis, one PostgreSQL database.
+struct Cluster {
+    redis: RedisServer,
+    specs: Vec<NodeSpec>,
+    nodes: Vec<Option<ChildNode>>,
+}
+
+impl Cluster {
+    async fn start(n: usize) -> Option<Cluster> {
+        let postgres = Backend::postgres()?;
+        let redis = RedisServer::start().await?;
+        let mut specs = Vec::new();
+        let mut nodes = Vec::new();
+        for i in 0..n {
+            let spec = NodeSpec::new(&postgres)
+                .flag("redis-url", &redis.url())
+                .flag("node-id", &format!("node-{i}-{}", free_port()))
+                .flag("presence-ttl", PRESENCE_TTL)
+                .flag("send-rate", "0");
+            nodes.push(Some(spec.spawn(0).await));
+            specs.push(spec);
+        }
+        let cluster = Cluster {
+            redis,
+            specs,
+            nodes,
+        };
+        for i in 0..n {
+            let api = cluster.api(i);
+            eventually("node ready (broker subscribed)", || {
+                let api = api.clone();
+                async move { api.get("/api/ready").await.0 == 200 }
+            })
+            .await;
+        }
+        Some(cluster)
+    }
+
+    fn api(&self, i: usize) -> Api {
+        self.nodes[i].as_ref().expect("node running").api()
+    }
+
+    fn kill(&mut self, i: usize) {
+        if let Some(node) = self.nodes[i].take() {
+            node.kill();
+        }
+    }
+
+    #[allow(dead_code)]
+    fn spec(&self, i: usize) -> &NodeSpec {
+        &self.specs[i]
+    }
+}
+
+fn nicknames(members: &Value) -> Vec<String> {
+    let mut names: Vec<String> = members
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["nickname"].as_str().unwrap().to_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_nodes_share_messages_presence_and_typing() {
+    let Some(cluster) = Cluster::start(3).await else {
+        return;
+    };
+    let (a, b, c) = (cluster.api(0), cluster.api(1), cluster.api(2));
+    let code = a.create_room().await;
+    let mut ada = a.joined(&code, "ada").await;
+    let mut bob = b.connect().await;
+    let ack = bob.join(&code, "bob", None).await;
+    assert_eq!(
+        nicknames(&ack["data"]["members"]),
+        ["ada", "bob"],
+        "members across nodes"
+    );
+    let seen = ada.next_event("presence").await;
+    assert_eq!(
+        (
+            seen["data"]["joined"].as_str(),
+            seen["data"]["count"].as_i64()
+        ),
+        (Some("bob"), Some(2))
+    );
+    let mut carol = c.joined(&code, "carol").await;
+    for client in [&mut ada, &mut bob] {
+        let seen = client.next_event("presence").await;
+        assert_eq!(
+            (
+                seen["data"]["joined"].as_str(),
+                seen["data"]["count"].as_i64()
+            ),
+            (Some("carol"), Some(3))
+        );
+    }
+    // A message sent on one node is pushed exactly once to each member on every node.
+    let ack = ada.say(&code, "from A").await;
+    let message = ack["data"]["message"].clone();
+    for client in [&mut ada, &mut bob, &mut carol] {
+        assert_eq!(client.next_event("chat:message").await["data"], message);
+    }
+    // REST on C reaches members on A and B.
+    let (status, posted) = c.post_message(&code, "bot", "via REST on C").await;
+    assert_eq!(status, 201);
+    for client in [&mut ada, &mut bob, &mut carol] {
+        assert_eq!(
+            client.next_event("chat:message").await["data"],
+            posted["message"]
+        );
+    }
+    for client in [&mut ada, &mut bob, &mut carol] {
+        client
+            .expect_no_event("chat:message", Duration::from_millis(300))
+            .await;
+    }
+    // Typing crosses nodes, but not back to the typist.
+    assert_eq!(
+        bob.request("typing", json!({"roomCode": code, "typing": true}))
+            .await["ok"],
+        true
+    );
+    for client in [&mut ada, &mut carol] {
+        let typing = client.next_event("typing").await;
+        assert_eq!(
+            (
+                typing["data"]["nickname"].as_str(),
+                typing["data"]["typing"].as_bool()
+            ),
+            (Some("bob"), Some(true))
+        );
+    }
+    bob.expect_no_event("typing", Duration::from_millis(300))
+        .await;
+    // Listings count members on every node, asked on any node.
+    for api in [&a, &b, &c] {
+        let (_, list) = api.get("/api/rooms").await;
+        let entry = list["rooms"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["code"] == code)
+            .cloned();
+        assert_eq!(entry, Some(json!({"code": code, "members": 3})));
+        let (_, room) = api.get(&format!("/api/rooms/{code}")).await;
+        assert_eq!(nicknames(&room["members"]), ["ada", "bob", "carol"]);
+    }
+    // Leaving on one node shows on the others.
+    assert_eq!(
+        carol.request("room:leave", json!({"code": code})).await["ok"],
+        true
+    );
+    for client in [&mut ada, &mut bob] {
+        let left = client.next_event("presence").await;
+        assert_eq!(
+            (
+                left["data"]["left"].as_str(),
+                left["data"]["count"].as_i64()
+            ),
+            (Some("carol"), Some(2))
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_publish_per_message_and_no_traffic_to_uninvolved_nodes() {
+    let Some(cluster) = Cluster::start(3).await else {
+        return;
+    };
+    let (a, b, c) = (cluster.api(0), cluster.api(1), cluster.api(2));
+    let code = a.create_room().await;
+    let mut ada = a.joined(&code, "ada").await;
+    let mut bob = b.joined(&code, "bob").await;
+    ada.next_event("presence").await;
+    // Let presence traffic settle, then count.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let published_before = metric(&a, "chat_broker_published_total").await;
+    let received_b_before = metric(&b, "chat_broker_received_total").await;
+    let received_c_before = metric(&c, "chat_broker_received_total").await;
+    let messages = 20;
+    for i in 0..messages {
+        assert_eq!(ada.say(&code, &format!("m{i}")).await["ok"], true);
+    }
+    for _ in 0..messages {
+        bob.next_event("chat:message").await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let published = metric(&a, "chat_broker_published_total").await - published_before;
+    let received_b = metric(&b, "chat_broker_received_total").await - received_b_before;
+    let received_c = metric(&c, "chat_broker_received_total").await - received_c_before;
+    assert_eq!(published, messages as f64, "one publish per chat message");
+    assert_eq!(received_b, messages as f64, "B receives each once");
+    assert_eq!(
+        received_c, 0.0,
+        "C has no member in the room and receives none of it"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writers_on_three_nodes_see_one_gap_free_order() {
+    let Some(cluster) = Cluster::start(3).await else {
+        return;
+    };
+    let apis: Vec<Api> = (0..3).map(|i| cluster.api(i)).collect();
+    let code = apis[0].create_room().await;
+    let mut watchers = Vec::new();
+    for (i, api) in apis.iter().enumerate() {
+        watchers.push(api.joined(&code, &format!("watcher{i}")).await);
+    }
+    let per_writer = 60;
+    let mut writers = Vec::new();
+    for (i, api) in apis.iter().enumerate() {
+        for w in 0..2 {
+            let (api, code) = (api.clone(), code.clone());
+            writers.push(tokio::spawn(async move {
+                let mut client = api.joined(&code, &format!("w{i}{w}")).await;
+                let mut refs = Vec::new();
+                for m in 0..per_writer {
+                    refs.push(
+                        client
+                            .emit(
+                                "chat:send",
+                                json!({"roomCode": code, "content": format!("{i}.{w}.{m}")}),
+                            )
+                            .await,
+                    );
+                }
+                for reference in refs {
+                    assert_eq!(client.ack(reference).await["ok"], true);
+                }
+            }));
+        }
+    }
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let stored = apis[0].all_messages(&code).await;
+    assert_eq!(stored.len(), 6 * per_writer);
+    let ids: Vec<i64> = stored.iter().map(|m| m["id"].as_i64().unwrap()).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]));
+    for watcher in &mut watchers {
+        let mut received = Vec::new();
+        while received.len() < stored.len() {
+            received.push(
+                watcher.next_event("chat:message").await["data"]["id"]
+                    .as_i64()
+                    .unwrap(),
+            );
+        }
+        assert_eq!(
+            received, ids,
+            "every node pushes the store's order, without gaps"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_node_leaves_presence_and_its_clients_resume_elsewhere() {
+    let Some(mut cluster) = Cluster::start(2).await else {
+        return;
+    };
+    let (a, b) = (cluster.api(0), cluster.api(1));
+    let code = a.create_room().await;
+    let mut ada = a.joined(&code, "ada").await;
+    let mut bob = b.joined(&code, "bob").await;
+    ada.next_event("presence").await;
+    let mut last_seen = 0;
+    for i in 0..10 {
+        let ack = bob.say(&code, &format!("b{i}")).await;
+        assert_eq!(ack["ok"], true);
+        last_seen = ack["data"]["message"]["id"].as_i64().unwrap();
+        if i == 4 {
+            break;
+        }
+    }
+    cluster.kill(1);
+    let started = tokio::time::Instant::now();
+    let left = ada.next_event("presence").await;
+    assert_eq!(
+        (
+            left["data"]["left"].as_str(),
+            left["data"]["count"].as_i64()
+        ),
+        (Some("bob"), Some(1))
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "expired in {:?}",
+        started.elapsed()
+    );
+    // Messages sent meanwhile on A are found by bob when he resumes there with sinceId.
+    let sent = ada.say(&code, "while you were away").await["data"]["message"].clone();
+    let mut back = a.connect().await;
+    let ack = back.join(&code, "bob", Some(last_seen)).await;
+    let missed = ack["data"]["missed"].as_array().unwrap();
+    assert_eq!(missed.last(), Some(&sent));
+    let (_, room) = a.get(&format!("/api/rooms/{code}")).await;
+    assert_eq!(nicknames(&room["members"]), ["ada", "bob"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_loses_no_acked_message() {
+    let Some(mut cluster) = Cluster::start(2).await else {
+        return;
+    };
+    let (a, b) = (cluster.api(0), cluster.api(1));
+    let code = a.create_room().await;
+    let mut ada = a.joined(&code, "ada").await;
+    let mut bob = b.joined(&code, "bob").await;
+    let mut acked: HashMap<i64, Value> = HashMap::new();
+    for i in 0..10 {
+        let ack = ada.say(&code, &format!("m{i}")).await;
+        acked.insert(
+            ack["data"]["message"]["id"].as_i64().unwrap(),
+            ack["data"]["message"].clone(),
+        );
+    }
+    cluster.redis.stop();
+    // While Redis is down, local sends still work (the store is fine).
+    for i in 10..20 {
+        let ack = ada.say(&code, &format!("m{i}")).await;
+        assert_eq!(ack["ok"], true, "{ack}");
+        acked.insert(
+            ack["data"]["message"]["id"].as_i64().unwrap(),
+            ack["data"]["message"].clone(),
+        );
+    }
+    eventually("readiness reports the broker down", || {
+        let a = a.clone();
+        async move { a.get("/api/ready").await.0 == 503 }
+    })
+    .await;
+    cluster.redis.restart().await;
+    eventually("the bridge reconnects", || {
+        let a = a.clone();
+        async move { a.get("/api/ready").await.0 == 200 }
+    })
+    .await;
+    for i in 20..30 {
+        let ack = ada.say(&code, &format!("m{i}")).await;
+        acked.insert(
+            ack["data"]["message"]["id"].as_i64().unwrap(),
+            ack["data"]["message"].clone(),
+        );
+    }
+    // Bob, on the other node, ends up with every acked message: live, or by catching up.
+    let mut received: HashMap<i64, Value> = HashMap::new();
+    while received.len() < acked.len() {
+        let push = bob.next_event("chat:message").await;
+        received.insert(push["data"]["id"].as_i64().unwrap(), push["data"].clone());
+    }
+    assert_eq!(received, acked);
+    // And a client resuming with sinceId = 0 gets them all from the store.
+    let mut late = b.connect().await;
+    let ack = late.join(&code, "late", Some(0)).await;
+    assert_eq!(ack["data"]["missed"].as_array().unwrap().len(), acked.len());
+}
