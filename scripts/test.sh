@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # The test command: everything a change must pass, on a fresh Debian machine as root.
 #
-#   scripts/test.sh            # format, lint, Rust tests (SQLite + PostgreSQL), browser client
+#   scripts/test.sh            # format, lint, Rust tests (SQLite, PostgreSQL, three-node
+#                              # clusters with Redis and nginx), browser client
 #   SKIP_CLIENT=1 scripts/test.sh   # Rust side only
 #
 # It installs what is missing (one `apt-get update`, then `apt-get install -y ...`), starts
-# a throwaway PostgreSQL on a free loopback port, and removes it afterwards. .ci/run calls
+# a throwaway PostgreSQL on a free loopback port (the cluster tests start their own Redis
+# servers and nginx), and removes them afterwards. .ci/run calls
 # exactly this script.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -18,8 +20,12 @@ missing=()
 if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
     missing+=(postgresql)
 fi
+command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v bc >/dev/null 2>&1 || missing+=(bc)
 if [[ -z "${SKIP_CLIENT:-}" ]] && ! command -v chromium >/dev/null 2>&1; then
-    missing+=(chromium)
+    missing+=(chromium fonts-noto-color-emoji)
 fi
 if ((${#missing[@]})); then
     log "installing ${missing[*]}"
@@ -40,6 +46,8 @@ eval "$(scripts/postgres-test-instance.sh start)"
 cleanup() { scripts/postgres-test-instance.sh stop >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 export CHAT_REQUIRE_POSTGRES=1
+export CHAT_REQUIRE_REDIS=1
+cargo build --bin chat-node
 
 LOG=$(mktemp)
 log "cargo test --workspace"

@@ -370,3 +370,77 @@ async fn a_redis_restart_loses_no_acked_message() {
     let ack = late.join(&code, "late", Some(0)).await;
     assert_eq!(ack["data"]["missed"].as_array().unwrap().len(), acked.len());
 }
+
+/// `scripts/cluster.sh` as a person would run it, stopped again when the test ends.
+struct ScriptedCluster {
+    dir: tempfile::TempDir,
+    port: u16,
+}
+
+impl ScriptedCluster {
+    fn run(dir: &std::path::Path, port: u16, action: &str, database_url: &str) -> bool {
+        std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/cluster.sh"))
+            .arg(action)
+            .env("CLUSTER_DIR", dir)
+            .env("PORT", port.to_string())
+            .env("NODES", "2")
+            .env("CHAT_NODE_BIN", env!("CARGO_BIN_EXE_chat-node"))
+            .env("CHAT_STATIC_DIR", "/nonexistent")
+            .env("DATABASE_URL", database_url)
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+
+    fn nodes(&self) -> Vec<String> {
+        std::fs::read_to_string(self.dir.path().join("nodes"))
+            .expect("nodes file")
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl Drop for ScriptedCluster {
+    fn drop(&mut self) {
+        Self::run(self.dir.path(), self.port, "down", "");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_nginx_a_client_chats_with_one_on_a_node_directly() {
+    let Some(Backend::Postgres(database_url)) = Backend::postgres() else {
+        return;
+    };
+    if RedisServer::start().await.is_none() {
+        return;
+    }
+    let cluster = ScriptedCluster {
+        dir: tempfile::tempdir().unwrap(),
+        port: free_port(),
+    };
+    assert!(
+        ScriptedCluster::run(cluster.dir.path(), cluster.port, "up", &database_url),
+        "scripts/cluster.sh up failed"
+    );
+    let balancer = Api::at(format!("127.0.0.1:{}", cluster.port).parse().unwrap());
+    let nodes = cluster.nodes();
+    assert_eq!(nodes.len(), 2);
+    let direct = Api::at(nodes[1].trim_start_matches("http://").parse().unwrap());
+    let code = balancer.create_room().await;
+    let mut via_nginx = balancer.joined(&code, "ada").await;
+    let mut on_node = direct.joined(&code, "bob").await;
+    let hello = via_nginx.say(&code, "hello through the balancer").await;
+    assert_eq!(
+        on_node.next_event("chat:message").await["data"],
+        hello["data"]["message"]
+    );
+    let reply = on_node.say(&code, "hello from node 2").await;
+    assert_eq!(
+        via_nginx.next_event("chat:message").await["data"],
+        hello["data"]["message"]
+    );
+    assert_eq!(
+        via_nginx.next_event("chat:message").await["data"],
+        reply["data"]["message"]
+    );
+}

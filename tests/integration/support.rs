@@ -268,6 +268,11 @@ pub struct Api {
 }
 
 impl Api {
+    /// Access to whatever listens at `addr` (a node, or a load balancer).
+    pub fn at(addr: SocketAddr) -> Api {
+        Api::new(addr)
+    }
+
     fn new(addr: SocketAddr) -> Api {
         Api {
             addr,
