@@ -131,6 +131,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_PRESENCE_TTL", default_value = "15s", value_parser = humantime::parse_duration)]
     pub presence_ttl: Duration,
 
+    /// On SIGTERM, sessions are told to reconnect elsewhere spread over this window, so
+    /// that they do not all land on the other nodes at once (SIGINT drains at once).
+    #[arg(long, env = "CHAT_DRAIN_WINDOW", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub drain_window: Duration,
+
     /// On SIGTERM, longest wait for in-flight messages to commit before exiting.
     #[arg(long, env = "CHAT_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Duration,

@@ -62,6 +62,7 @@ pub struct Node {
     hub: Arc<Hub>,
     server: ServerHandle,
     shutdown_timeout: Duration,
+    drain_window: Duration,
     running: actix_web::rt::task::JoinHandle<std::io::Result<()>>,
 }
 
@@ -133,6 +134,7 @@ pub async fn start(config: Config) -> Result<Node, StartError> {
         hub,
         server: handle,
         shutdown_timeout: config.shutdown_timeout,
+        drain_window: config.drain_window,
         running,
     })
 }
@@ -148,21 +150,32 @@ impl Node {
         &self.hub
     }
 
-    /// Runs until SIGINT or SIGTERM, then shuts down gracefully.
+    /// Runs until SIGTERM (an orchestrator: drain over the drain window) or SIGINT (a
+    /// person at a terminal: drain at once), then shuts down gracefully.
     pub async fn run_until_signal(self) -> std::io::Result<()> {
-        wait_for_signal().await;
-        tracing::info!("signal received; draining");
-        self.shutdown().await;
+        let window = match wait_for_signal().await {
+            Signal::Terminate => self.drain_window,
+            Signal::Interrupt => Duration::ZERO,
+        };
+        tracing::info!(?window, "signal received; draining");
+        self.shutdown_over(window).await;
         Ok(())
     }
 
-    /// Graceful stop: readiness turns 503 and new sessions are refused, sessions are told
-    /// to reconnect elsewhere and closed with 1012, the server stops accepting, and every
-    /// message already handed to persistence is committed (and acked where the sender is
-    /// still connected) before this returns.
+    /// Graceful stop, all sessions told at once; see [`Node::shutdown_over`].
     pub async fn shutdown(self) {
+        self.shutdown_over(Duration::ZERO).await;
+    }
+
+    /// Graceful stop: readiness turns 503 and new sessions are refused; sessions are told
+    /// to reconnect elsewhere (a `reconnect` push, then close 1012), spread evenly over
+    /// `window` so that they do not all land on the other nodes at once; the server stops
+    /// accepting; every message already handed to persistence is committed (and acked where
+    /// the sender is still connected); queued broker events are written and this node's
+    /// heartbeat removed.
+    pub async fn shutdown_over(self, window: Duration) {
         self.hub.start_draining();
-        self.hub.drain_sessions();
+        self.hub.drain_sessions(window).await;
         self.server.stop(true).await;
         self.hub.flush(self.shutdown_timeout).await;
         self.hub.leave_cluster(self.shutdown_timeout).await;
@@ -172,24 +185,32 @@ impl Node {
     }
 }
 
-async fn wait_for_signal() {
+/// Which signal asked the node to stop.
+enum Signal {
+    Terminate,
+    Interrupt,
+}
+
+async fn wait_for_signal() -> Signal {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
         match signal(SignalKind::terminate()) {
             Ok(mut terminate) => {
                 tokio::select! {
-                    _ = terminate.recv() => {}
-                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => Signal::Terminate,
+                    _ = tokio::signal::ctrl_c() => Signal::Interrupt,
                 }
             }
             Err(_) => {
                 let _ = tokio::signal::ctrl_c().await;
+                Signal::Interrupt
             }
         }
     }
     #[cfg(not(unix))]
     {
         let _ = tokio::signal::ctrl_c().await;
+        Signal::Interrupt
     }
 }

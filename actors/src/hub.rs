@@ -168,12 +168,25 @@ impl Hub {
         self.draining.store(true, Ordering::Relaxed);
     }
 
-    /// Tells every open session to reconnect to another node and closes it (1012).
-    pub fn drain_sessions(&self) {
-        for session in self.sessions.iter() {
-            session.value().do_send(Reconnect {
-                reason: "node is shutting down",
-            });
+    /// Tells every open session to reconnect to another node and closes it (1012), spread
+    /// evenly over `window`.
+    pub async fn drain_sessions(&self, window: Duration) {
+        const SLICES: u32 = 20;
+        let sessions: Vec<Addr<WsSession>> =
+            self.sessions.iter().map(|s| s.value().clone()).collect();
+        if sessions.is_empty() {
+            return;
+        }
+        let per_slice = sessions.len().div_ceil(SLICES as usize).max(1);
+        for (i, slice) in sessions.chunks(per_slice).enumerate() {
+            if i > 0 {
+                tokio::time::sleep(window / SLICES).await;
+            }
+            for session in slice {
+                session.do_send(Reconnect {
+                    reason: "node is shutting down",
+                });
+            }
         }
     }
 

@@ -444,3 +444,114 @@ async fn through_nginx_a_client_chats_with_one_on_a_node_directly() {
         reply["data"]["message"]
     );
 }
+
+/// Sends `total` messages with client ids, one after another; when its node tells it to
+/// reconnect (or drops it), it moves to `fallback`, resumes with sinceId and resends the
+/// message whose ack it did not get, with the same clientId. Returns what was acked and
+/// whether it ended on the fallback node.
+async fn steady_sender(
+    home: Api,
+    fallback: Api,
+    code: String,
+    who: usize,
+    total: usize,
+) -> (Vec<Value>, bool) {
+    let mut client = home.joined(&code, &format!("s{who}")).await;
+    let (mut acked, mut moved, mut highest) = (Vec::new(), false, 0i64);
+    let mut n = 0;
+    while n < total {
+        let client_id = format!("s{who}-{n}");
+        let sent = client
+            .try_emit(
+                "chat:send",
+                json!({"roomCode": code, "content": client_id, "clientId": client_id}),
+            )
+            .await;
+        let mut reconnect = sent.is_none();
+        while let Some(reference) = sent.filter(|_| !reconnect) {
+            match client.next().await {
+                Frame::Json(frame) if frame["event"] == "ack" && frame["ref"] == reference => {
+                    if frame["ok"] == true {
+                        acked.push(frame["data"]["message"].clone());
+                        n += 1;
+                    }
+                    break;
+                }
+                Frame::Json(frame) if frame["event"] == "chat:message" => {
+                    highest = highest.max(frame["data"]["id"].as_i64().unwrap_or(0));
+                }
+                Frame::Json(_) => {}
+                Frame::Closed(_) => reconnect = true,
+            }
+        }
+        if reconnect {
+            assert!(!moved, "moved twice");
+            client = fallback.connect().await;
+            let ack = client.join(&code, &format!("s{who}"), Some(highest)).await;
+            assert_eq!(ack["ok"], true, "{ack}");
+            moved = true;
+        }
+        tokio::time::sleep(Duration::from_millis(15)).await;
+    }
+    (acked, moved)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_drains_under_load_and_clients_move_without_loss() {
+    let Some(postgres) = Backend::postgres() else {
+        return;
+    };
+    let Some(redis) = RedisServer::start().await else {
+        return;
+    };
+    let spec = |id: &str| {
+        NodeSpec::new(&postgres)
+            .flag("redis-url", &redis.url())
+            .flag("node-id", &format!("{id}-{}", free_port()))
+            .flag("send-rate", "0")
+            .flag("drain-window", "1s")
+    };
+    let (spec_a, spec_b) = (spec("drained"), spec("survivor"));
+    let node_a = spec_a.spawn(0).await;
+    let node_b = spec_b.spawn(0).await;
+    let (a, b) = (node_a.api(), node_b.api());
+    let code = a.create_room().await;
+    let (clients, per_client) = (4, 60);
+    let senders: Vec<_> = (0..clients)
+        .map(|who| {
+            tokio::spawn(steady_sender(
+                a.clone(),
+                b.clone(),
+                code.clone(),
+                who,
+                per_client,
+            ))
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let stopping = tokio::time::Instant::now();
+    let status = tokio::task::spawn_blocking(move || node_a.terminate())
+        .await
+        .unwrap();
+    assert!(status.success(), "drained node exited with {status}");
+    assert!(
+        stopping.elapsed() < Duration::from_secs(15),
+        "drain took {:?}",
+        stopping.elapsed()
+    );
+    let mut acked = Vec::new();
+    for sender in senders {
+        let (mine, moved) = sender.await.unwrap();
+        assert!(moved, "every client ends up on the second node");
+        acked.extend(mine);
+    }
+    // Every acked message is in the store exactly once, and nothing else is.
+    let stored = b.all_messages(&code).await;
+    assert_eq!(stored.len(), clients * per_client);
+    let stored_ids: std::collections::HashSet<i64> =
+        stored.iter().map(|m| m["id"].as_i64().unwrap()).collect();
+    assert_eq!(stored_ids.len(), stored.len());
+    for message in &acked {
+        assert!(stored.contains(message), "acked but not stored: {message}");
+    }
+}

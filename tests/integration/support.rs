@@ -431,6 +431,18 @@ impl Client {
             .expect("send frame");
     }
 
+    /// Sends an event with a fresh ref; `None` when the connection is gone.
+    pub async fn try_emit(&mut self, event: &str, data: Value) -> Option<i64> {
+        let reference = self.next_ref;
+        self.next_ref += 1;
+        let frame = json!({"event": event, "ref": reference, "data": data});
+        self.ws
+            .send(WsMessage::text(frame.to_string()))
+            .await
+            .ok()
+            .map(|_| reference)
+    }
+
     /// Sends a raw frame of any kind.
     pub async fn send_frame(&mut self, frame: WsMessage) {
         self.ws.send(frame).await.expect("send frame");
