@@ -102,7 +102,7 @@ pub struct Config {
     pub room_idle_timeout: Duration,
 
     /// Most messages committed in one transaction.
-    #[arg(long, env = "CHAT_BATCH_MAX", default_value_t = 256)]
+    #[arg(long, env = "CHAT_BATCH_MAX", default_value_t = 512)]
     pub batch_max: usize,
 
     /// Longest a message waits for others to share its commit.

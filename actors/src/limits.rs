@@ -63,7 +63,7 @@ impl Default for Limits {
             heartbeat_interval: Duration::from_secs(10),
             client_timeout: Duration::from_secs(30),
             room_idle_timeout: Duration::from_secs(60),
-            batch_max: 256,
+            batch_max: 512,
             batch_delay: Duration::from_millis(1),
         }
     }

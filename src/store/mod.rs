@@ -6,6 +6,18 @@
 //! `postgres.rs` each implement the whole trait, with the same semantics, which
 //! `tests/store.rs` checks against both.
 
+/// The columns every message query selects, in the order the dialects' row readers
+/// (`postgres::message_from`, `sqlite::message_at`) read them; shared so they cannot drift.
+macro_rules! message_query {
+    ($tail:literal) => {
+        concat!(
+            "SELECT m.id, m.room_id, r.code, m.sender, m.content, m.client_id, m.created_at \
+             FROM messages m JOIN rooms r ON r.id = m.room_id ",
+            $tail
+        )
+    };
+}
+
 pub mod migrate;
 pub mod postgres;
 pub mod sqlite;

@@ -29,17 +29,6 @@ use super::{describe, migrate, NewMessage, Outcome, Page, Store, StoreError};
 /// away.
 const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The columns every message query selects, in the order [`message_from`] reads them.
-macro_rules! message_query {
-    ($tail:literal) => {
-        concat!(
-            "SELECT m.id, m.room_id, r.code, m.sender, m.content, m.client_id, m.created_at \
-             FROM messages m JOIN rooms r ON r.id = m.room_id ",
-            $tail
-        )
-    };
-}
-
 /// A [`Store`] on a PostgreSQL database.
 pub struct PostgresStore {
     /// This node's connections.

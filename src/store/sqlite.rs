@@ -27,17 +27,6 @@ use super::{describe, migrate, NewMessage, Outcome, Page, Store, StoreError};
 /// process on the same file) before the call fails as unavailable.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The columns every message query selects, in the order [`message_at`] reads them.
-macro_rules! message_query {
-    ($tail:literal) => {
-        concat!(
-            "SELECT m.id, m.room_id, r.code, m.sender, m.content, m.client_id, m.created_at \
-             FROM messages m JOIN rooms r ON r.id = m.room_id ",
-            $tail
-        )
-    };
-}
-
 /// A [`Store`] on a SQLite file.
 pub struct SqliteStore {
     /// The only connection that writes; SQLite serialises writers anyway, and one
