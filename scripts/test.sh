@@ -78,12 +78,25 @@ if [[ -z "${SKIP_CLIENT:-}" ]]; then
     rm -f "$CLOG"
 fi
 
-total_passed=$((${rust_passed:-0} + client_passed))
-total_failed=$((${rust_failed:-0} + client_failed))
-if [[ $rust_status -ne 0 || $client_status -ne 0 ]] && [[ $total_failed -eq 0 ]]; then
+# --- deployment artifacts: Dockerfile (hadolint), compose schema, rendered k8s manifests ---
+log "deployment artifacts (Dockerfile, docker-compose.yml, k8s/)"
+DLOG=$(mktemp)
+set +e
+scripts/validate-deploy.sh 2>&1 | tee "$DLOG"
+deploy_status=${PIPESTATUS[0]}
+set -e
+deploy_passed=$(sed -nE 's/^deploy: ([0-9]+) passed.*/\1/p' "$DLOG" | tail -n 1)
+deploy_failed=$(sed -nE 's/^deploy: [0-9]+ passed, ([0-9]+) failed$/\1/p' "$DLOG" | tail -n 1)
+deploy_passed=${deploy_passed:-0}
+deploy_failed=${deploy_failed:-0}
+rm -f "$DLOG"
+
+total_passed=$((${rust_passed:-0} + client_passed + deploy_passed))
+total_failed=$((${rust_failed:-0} + client_failed + deploy_failed))
+if [[ $rust_status -ne 0 || $client_status -ne 0 || $deploy_status -ne 0 ]] && [[ $total_failed -eq 0 ]]; then
     total_failed=1
 fi
 echo
-echo "rust: ${rust_passed:-0} passed, ${rust_failed:-0} failed; client: $client_passed passed, $client_failed failed"
+echo "rust: ${rust_passed:-0} passed, ${rust_failed:-0} failed; client: $client_passed passed, $client_failed failed; deploy: $deploy_passed passed, $deploy_failed failed"
 echo "total: $total_passed passed, $total_failed failed"
-[[ $rust_status -eq 0 && $client_status -eq 0 ]]
+[[ $rust_status -eq 0 && $client_status -eq 0 && $deploy_status -eq 0 ]]

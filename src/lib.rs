@@ -69,7 +69,11 @@ pub struct Node {
 /// Starts a node: opens and migrates the store, starts the actors, binds and serves.
 /// Must run inside an actix system (`#[actix_web::main]`, or `System::new().block_on`).
 pub async fn start(config: Config) -> Result<Node, StartError> {
-    if config.redis_url.is_some() && config.database_url.is_none() {
+    let has_database = config
+        .database_url
+        .as_deref()
+        .is_some_and(|url| !url.trim().is_empty());
+    if config.redis_url.is_some() && !has_database {
         return Err(StartError::Config(
             "REDIS_URL joins several nodes, which must share one PostgreSQL store: set \
              DATABASE_URL too (the embedded SQLite store belongs to a single node)"

@@ -22,3 +22,5 @@ pub const PERSIST_COMMIT_SECONDS: &str = "chat_persist_commit_seconds";
 pub const BROKER_PUBLISHED: &str = "chat_broker_published_total";
 /// Counter: events received from the broker.
 pub const BROKER_RECEIVED: &str = "chat_broker_received_total";
+/// Histogram: seconds from a message's commit on one node to its arrival on another.
+pub const BROKER_LAG_SECONDS: &str = "chat_broker_lag_seconds";

@@ -101,6 +101,7 @@ pub struct RedisBridge {
     outbox: Vec<Write>,
     writing: bool,
     sweeping: bool,
+    swept_own: bool,
     flushed: Vec<tokio::sync::oneshot::Sender<()>>,
 }
 
@@ -115,8 +116,12 @@ impl RedisBridge {
             connecting: false,
             backoff: Duration::from_millis(100),
             outbox: Vec::new(),
-            writing: false,
+            // Nothing is written before this node's leftovers from a previous run are
+            // cleared (see `sweep_own_leftovers`), so that the sweep never removes an entry
+            // of this run.
+            writing: true,
             sweeping: false,
+            swept_own: false,
             flushed: Vec::new(),
         }
     }
@@ -141,6 +146,10 @@ impl RedisBridge {
             match result {
                 Ok((sink, stream)) => {
                     tracing::info!(rooms = act.wanted.len(), "connected to Redis");
+                    if !act.swept_own {
+                        act.swept_own = true;
+                        act.sweep_own_leftovers(ctx);
+                    }
                     act.sink = Some(sink);
                     act.backoff = Duration::from_millis(100);
                     act.broker.set_up(true);
@@ -312,6 +321,63 @@ impl RedisBridge {
         }));
     }
 
+    /// A node that restarts under the same id finds presence entries of its previous
+    /// life (it crashed before saying goodbye); it has no members yet, so all of them go,
+    /// with their `leave`s.
+    fn sweep_own_leftovers(&mut self, ctx: &mut Context<Self>) {
+        let broker = Arc::clone(&self.broker);
+        let sweep = async move {
+            let mut leftovers = Vec::new();
+            let mut conn = broker.pool.get().await.map_err(|e| e.to_string())?;
+            let codes: Vec<String> = redis::AsyncCommands::smembers(&mut *conn, broker::ROOMS_KEY)
+                .await
+                .map_err(|e| e.to_string())?;
+            for code in codes.iter().filter_map(|c| RoomCode::parse(c).ok()) {
+                let entries: std::collections::HashMap<String, String> =
+                    redis::AsyncCommands::hgetall(&mut *conn, broker::presence_key(code))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                for (field, nickname) in entries {
+                    if broker::node_of(&field) == broker.node_id {
+                        let removed: u32 = redis::AsyncCommands::hdel(
+                            &mut *conn,
+                            broker::presence_key(code),
+                            &field,
+                        )
+                        .await
+                        .map_err(|e| e.to_string())?;
+                        if removed == 1 {
+                            leftovers.push((code, field, Nickname::trusted(&nickname)));
+                        }
+                    }
+                }
+            }
+            Ok::<_, String>(leftovers)
+        };
+        ctx.spawn(sweep.into_actor(self).map(|result, act, ctx| {
+            match result {
+                Ok(leftovers) => {
+                    for (code, member, nickname) in leftovers {
+                        act.queue_publish(code, Event::Leave { member, nickname }, ctx);
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "could not clear presence left from a previous run")
+                }
+            }
+            act.writing = false;
+            act.write_out(ctx);
+        }));
+    }
+
+    fn queue_publish(&mut self, code: RoomCode, event: Event, ctx: &mut Context<Self>) {
+        let envelope = Envelope {
+            node: self.broker.node_id.clone(),
+            event,
+        };
+        self.publish(code, envelope, ctx);
+    }
+
     fn publish(&mut self, code: RoomCode, envelope: Envelope, ctx: &mut Context<Self>) {
         match serde_json::to_string(&envelope) {
             Ok(payload) => self.queue(
@@ -363,6 +429,11 @@ impl StreamHandler<redis::Msg> for RedisBridge {
         if envelope.node == self.broker.node_id {
             return;
         }
+        if let Event::Message { message, .. } = &envelope.event {
+            let lag = chrono::Utc::now() - message.created_at;
+            metrics::histogram!(metric_names::BROKER_LAG_SECONDS)
+                .record(lag.num_microseconds().unwrap_or(0).max(0) as f64 / 1e6);
+        }
         if let Some(room) = self.hub.rooms.get(&code) {
             room.addr.do_send(Remote {
                 event: envelope.event,
@@ -382,11 +453,7 @@ impl Handler<Publish> for RedisBridge {
     type Result = ();
 
     fn handle(&mut self, msg: Publish, ctx: &mut Self::Context) {
-        let envelope = Envelope {
-            node: self.broker.node_id.clone(),
-            event: msg.event,
-        };
-        self.publish(msg.code, envelope, ctx);
+        self.queue_publish(msg.code, msg.event, ctx);
     }
 }
 

@@ -808,11 +808,37 @@ impl Handler<Synced> for RoomActor {
         let Some(broker) = self.hub.broker.clone() else {
             return;
         };
-        self.remote = msg
+        let (own, remote): (Vec<_>, Vec<_>) = msg
             .roster
             .into_iter()
-            .filter(|(field, _)| broker::node_of(field) != broker.node_id)
-            .collect();
+            .partition(|(field, _)| broker::node_of(field) == broker.node_id);
+        let remote: HashMap<String, Nickname> = remote.into_iter().collect();
+        if remote != self.remote {
+            self.remote = remote;
+            let frame = self.presence_frame(None, None);
+            self.broadcast(&frame, None);
+        }
+        // Entries of ours that are no longer members (a removal that was lost while Redis
+        // was unreachable) go, with their `leave`.
+        for (field, nickname) in own {
+            let still_here = field
+                .rsplit_once('/')
+                .and_then(|(_, id)| id.parse::<SessionId>().ok())
+                .is_some_and(|id| self.members.contains_key(&id));
+            if !still_here {
+                if let Some(bridge) = &self.hub.bridge {
+                    bridge.do_send(SetPresence {
+                        code: self.room.code,
+                        member: field.clone(),
+                        nickname: None,
+                    });
+                }
+                self.publish(Event::Leave {
+                    member: field,
+                    nickname,
+                });
+            }
+        }
         // Redis may have lost our entries (a restart, or our heartbeat expired while it
         // was unreachable): write them again, and tell the others.
         let sessions: Vec<(SessionId, Nickname)> = self

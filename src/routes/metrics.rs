@@ -20,6 +20,14 @@ pub fn install() {
             )
             .and_then(|b| {
                 b.set_buckets_for_metric(
+                    Matcher::Full(names::BROKER_LAG_SECONDS.into()),
+                    &[
+                        0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                    ],
+                )
+            })
+            .and_then(|b| {
+                b.set_buckets_for_metric(
                     Matcher::Full(names::PERSIST_COMMIT_SECONDS.into()),
                     &[
                         0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -52,6 +60,8 @@ fn register_series() {
         names::FRAMES_IN,
         names::PUSHES,
         names::SLOW_CONSUMERS,
+        names::BROKER_PUBLISHED,
+        names::BROKER_RECEIVED,
     ] {
         metrics::counter!(counter).increment(0);
     }

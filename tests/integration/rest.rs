@@ -190,3 +190,21 @@ async fn rest_rate_limit_is_off_by_default_and_configurable() {
         assert_eq!(api.post_message(&code, "bot", &i.to_string()).await.0, 201);
     }
 }
+
+#[tokio::test]
+async fn redis_without_postgresql_is_refused_at_start() {
+    let mut config = chat_node::config::Config::defaults();
+    config.redis_url = Some("redis://127.0.0.1:1".into());
+    config.bind = "127.0.0.1:0".parse().unwrap();
+    let refused = std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            match chat_node::start(config).await {
+                Ok(_) => String::new(),
+                Err(error) => error.to_string(),
+            }
+        })
+    })
+    .join()
+    .unwrap();
+    assert!(refused.contains("DATABASE_URL"), "{refused:?}");
+}

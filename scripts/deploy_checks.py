@@ -1,0 +1,566 @@
+#!/usr/bin/env python3
+"""Consistency checks of the deployment artifacts that the schemas cannot express.
+
+Run by scripts/validate-deploy.sh (which also runs hadolint, the Compose JSON schema and the
+Kubernetes schemas); needs PyYAML. Each check prints one line, `ok - what` or
+`FAIL - what: why`; the exit status is 1 when any failed.
+
+    deploy_checks.py dockerfile Dockerfile .dockerignore
+    deploy_checks.py compose docker-compose.yml
+    deploy_checks.py k8s RENDERED.yaml --overlay demo|production [--external-secret NAME]
+
+The Kubernetes checks read the output of `kubectl kustomize` for one overlay.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fnmatch
+import os
+import re
+import shlex
+import sys
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+# The node's contract with the manifests (src/config.rs, docs/operations.md).
+NODE_UID = 10001
+NODE_PORT = 8080
+DRAIN_WINDOW_MAX_S = 20.0  # the largest CHAT_DRAIN_WINDOW the grace period is sized for
+PRESTOP_DEFAULT_S = 0.0
+
+
+class Checks:
+    """Collects results; one printed line per check."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.failed = 0
+        self.passed = 0
+
+    def check(self, ok: bool, what: str, why: str = "") -> bool:
+        if ok:
+            self.passed += 1
+            print(f"ok - {self.prefix}: {what}")
+        else:
+            self.failed += 1
+            print(f"FAIL - {self.prefix}: {what}" + (f": {why}" if why else ""))
+        return ok
+
+
+def duration_s(text: object) -> float | None:
+    """Seconds in a humantime / compose duration such as `10s`, `1m30s`, `500ms`, `45`."""
+    if isinstance(text, (int, float)):
+        return float(text)
+    if not isinstance(text, str):
+        return None
+    text = text.strip().replace(" ", "")
+    if re.fullmatch(r"\d+(\.\d+)?", text):
+        return float(text)
+    units = {"ms": 0.001, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "us": 1e-6}
+    total = 0.0
+    pos = 0
+    for match in re.finditer(r"(\d+(?:\.\d+)?)(ms|us|sec|min|s|m|h)", text):
+        if match.start() != pos:
+            return None
+        total += float(match.group(1)) * units[match.group(2)]
+        pos = match.end()
+    return total if pos == len(text) and pos > 0 else None
+
+
+# --- Dockerfile and .dockerignore --------------------------------------------------------
+
+
+def dockerignore_patterns(path: Path) -> list[tuple[bool, str]]:
+    patterns = []
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        negate = line.startswith("!")
+        pattern = line[1:] if negate else line
+        pattern = os.path.normpath(pattern.strip().lstrip("/")).rstrip("/")
+        patterns.append((negate, pattern))
+    return patterns
+
+
+def ignore_match(pattern: str, rel: str) -> bool:
+    """Docker's rule: a pattern matches a path or any of its parent folders."""
+    parts = rel.split("/")
+    for i in range(1, len(parts) + 1):
+        candidate = "/".join(parts[:i])
+        if glob_match(pattern, candidate):
+            return True
+    return False
+
+
+def glob_match(pattern: str, path: str) -> bool:
+    if pattern.startswith("**/"):
+        rest = pattern[3:]
+        segments = path.split("/")
+        return any(glob_match(rest, "/".join(segments[i:])) for i in range(len(segments)))
+    pattern_parts = pattern.split("/")
+    path_parts = path.split("/")
+    if len(pattern_parts) != len(path_parts):
+        return False
+    return all(fnmatch.fnmatchcase(p, g) for g, p in zip(pattern_parts, path_parts))
+
+
+def ignored(patterns: list[tuple[bool, str]], rel: str) -> bool:
+    result = False
+    for negate, pattern in patterns:
+        if ignore_match(pattern, rel):
+            result = not negate
+    return result
+
+
+def dockerfile_instructions(path: Path) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) with continuation lines joined and comments dropped."""
+    instructions = []
+    current = ""
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if not current and (not line or line.startswith("#")):
+            continue
+        if current and line.startswith("#"):
+            continue
+        if line.endswith("\\"):
+            current += line[:-1] + " "
+            continue
+        current += line
+        word, _, rest = current.partition(" ")
+        instructions.append((word.upper(), rest.strip()))
+        current = ""
+    return instructions
+
+
+def check_dockerfile(dockerfile: Path, dockerignore: Path) -> Checks:
+    c = Checks("Dockerfile")
+    instructions = dockerfile_instructions(dockerfile)
+    patterns = dockerignore_patterns(dockerignore)
+    stages = [args for word, args in instructions if word == "FROM"]
+    c.check(len(stages) >= 3, "multi-stage build (client, build, runtime)", f"{len(stages)} FROM")
+    c.check(
+        any(s.startswith("node:") for s in stages) and any(s.startswith("rust:") for s in stages),
+        "a Node stage for the client and a Rust stage for the node",
+    )
+    final_from = stages[-1].split()[0] if stages else ""
+    c.check(
+        final_from in ("debian:bookworm-slim",) or final_from.startswith("gcr.io/distroless/cc"),
+        "runtime stage on debian:bookworm-slim or distroless cc",
+        final_from,
+    )
+
+    # Every file copied from the build context must survive .dockerignore.
+    missing = []
+    copied = 0
+    for word, args in instructions:
+        if word not in ("COPY", "ADD"):
+            continue
+        words = shlex.split(args)
+        if any(w.startswith("--from") for w in words):
+            continue
+        sources = [w for w in words if not w.startswith("--")][:-1]
+        for source in sources:
+            src = ROOT / source
+            if not src.exists():
+                missing.append(f"{source} (does not exist)")
+                continue
+            files = [src] if src.is_file() else [p for p in src.rglob("*") if p.is_file()]
+            for f in files:
+                rel = f.relative_to(ROOT).as_posix()
+                if "node_modules" in rel.split("/"):
+                    continue
+                copied += 1
+                if ignored(patterns, rel):
+                    missing.append(rel)
+    c.check(not missing and copied > 0, f"every COPY source is in the build context ({copied} files)",
+            ", ".join(missing[:5]))
+    leaked = [p for p in ("target/release/chat-node", "static/node_modules/vite/package.json",
+                          ".git/HEAD", "data/chat.db") if ignored(patterns, p) is False
+              and (ROOT / p).exists()]
+    c.check(not leaked, ".dockerignore keeps target/, node_modules/, .git and local data out",
+            ", ".join(leaked))
+
+    # The runtime stage.
+    last_from = max(i for i, (w, _) in enumerate(instructions) if w == "FROM")
+    final = instructions[last_from:]
+    words = {}
+    for word, args in final:
+        words.setdefault(word, []).append(args)
+    env = {}
+    for args in words.get("ENV", []):
+        for item in shlex.split(args):
+            key, sep, value = item.partition("=")
+            if sep:
+                env[key] = value
+    c.check(words.get("USER", [""])[-1].split(":")[0] == str(NODE_UID),
+            f"runs as the numeric non-root user {NODE_UID}", str(words.get("USER")))
+    c.check(any(str(NODE_PORT) in a for a in words.get("EXPOSE", [])), f"EXPOSE {NODE_PORT}")
+    c.check(any("/data" in a for a in words.get("VOLUME", [])), "VOLUME /data")
+    c.check(any("SIGTERM" in a for a in words.get("STOPSIGNAL", [])), "STOPSIGNAL SIGTERM")
+    c.check(any("/api/health" in a for a in words.get("HEALTHCHECK", [])),
+            "HEALTHCHECK calls /api/health")
+    wanted = {"CHAT_STATIC_DIR": "/app/static", "CHAT_BIND": f"0.0.0.0:{NODE_PORT}",
+              "CHAT_LOG_FORMAT": "json", "CHAT_DATA_DIR": "/data"}
+    wrong = {k: env.get(k) for k, v in wanted.items() if env.get(k) != v}
+    c.check(not wrong, "runtime ENV: " + ", ".join(f"{k}={v}" for k, v in wanted.items()),
+            str(wrong))
+    c.check(any("/app/static" in a and "--from=" in a for a in words.get("COPY", [])),
+            "the built client is copied to /app/static")
+    return c
+
+
+# --- docker-compose.yml ------------------------------------------------------------------
+
+
+def check_compose(path: Path) -> Checks:
+    c = Checks("compose")
+    doc = yaml.safe_load(path.read_text())
+    services: dict = doc.get("services") or {}
+    declared_volumes = set((doc.get("volumes") or {}).keys())
+    c.check(bool(services), "services are defined")
+
+    used_volumes = set()
+    for name, svc in services.items():
+        deps = svc.get("depends_on") or {}
+        dep_names = list(deps) if isinstance(deps, (dict, list)) else []
+        if dep_names:
+            unknown = [d for d in dep_names if d not in services]
+            c.check(not unknown, f"{name}: every depends_on names a defined service",
+                    str(unknown))
+        if isinstance(deps, dict) and deps:
+            not_healthy = [d for d, v in deps.items()
+                           if (v or {}).get("condition") != "service_healthy"]
+            c.check(not not_healthy, f"{name}: depends_on waits for service_healthy",
+                    str(not_healthy))
+            no_check = [d for d in deps if d in services and not services[d].get("healthcheck")]
+            c.check(not no_check, f"{name}: what it waits for has a health check", str(no_check))
+        elif dep_names:
+            c.check(False, f"{name}: depends_on uses the long form with a condition")
+        hc = svc.get("healthcheck") or {}
+        c.check(bool(hc.get("test")) and not hc.get("disable"), f"{name}: has a health check")
+        for vol in svc.get("volumes") or []:
+            if isinstance(vol, str):
+                source = vol.split(":", 1)[0] if ":" in vol else None
+                vtype = "bind" if source and source.startswith((".", "/", "~")) else "volume"
+            else:
+                source, vtype = vol.get("source"), vol.get("type", "volume")
+            if not source:
+                continue
+            if vtype == "volume":
+                used_volumes.add(source)
+            elif vtype == "bind" and source.startswith("."):
+                c.check((path.parent / source).exists(), f"{name}: bind mount {source} exists")
+        build = svc.get("build")
+        if build:
+            context = build if isinstance(build, str) else build.get("context", ".")
+            dockerfile = "Dockerfile" if isinstance(build, str) else build.get("dockerfile",
+                                                                              "Dockerfile")
+            c.check((path.parent / context / dockerfile).is_file(),
+                    f"{name}: build context has {dockerfile}")
+    undeclared = sorted(used_volumes - declared_volumes)
+    c.check(not undeclared, "every named volume used is declared", str(undeclared))
+    unused = sorted(declared_volumes - used_volumes)
+    c.check(not unused, "every declared volume is used", str(unused))
+
+    def published(svc_name: str) -> set[str]:
+        ports = set()
+        for p in (services.get(svc_name) or {}).get("ports") or []:
+            if isinstance(p, dict):
+                ports.add(f"{p.get('published')}:{p.get('target')}")
+            else:
+                parts = str(p).split("/")[0].split(":")
+                ports.add(":".join(parts[-2:]))
+        return ports
+
+    pg = [n for n, s in services.items() if str(s.get("image", "")).startswith("postgres:16")]
+    redis = [n for n, s in services.items() if str(s.get("image", "")).startswith("redis:7")]
+    nginx = [n for n, s in services.items() if str(s.get("image", "")).startswith("nginx")]
+    c.check(len(pg) == 1 and "35432:5432" in published(pg[0]),
+            "PostgreSQL 16 published on host port 35432", str(pg))
+    c.check(len(redis) == 1 and "36379:6379" in published(redis[0]),
+            "Redis 7 published on host port 36379", str(redis))
+    c.check(len(nginx) == 1 and any(p.startswith("8080:") for p in published(nginx[0])),
+            "nginx published on host port 8080", str(nginx))
+
+    nodes = {n: s for n, s in services.items() if s.get("build") or
+             str(s.get("image", "")).startswith("chat-node")}
+    c.check(len(nodes) >= 2, f"two or more chat nodes ({len(nodes)})")
+    ids = []
+    for name, svc in nodes.items():
+        env = svc.get("environment") or {}
+        if isinstance(env, list):
+            env = dict(item.split("=", 1) for item in env)
+        ids.append(env.get("CHAT_NODE_ID"))
+        c.check(bool(env.get("DATABASE_URL")) and bool(env.get("REDIS_URL")),
+                f"{name}: DATABASE_URL and REDIS_URL set")
+        grace = duration_s(svc.get("stop_grace_period", "10s")) or 0
+        drain = duration_s(env.get("CHAT_DRAIN_WINDOW", "10s")) or 0
+        shutdown = duration_s(env.get("CHAT_SHUTDOWN_TIMEOUT", "10s")) or 0
+        c.check(grace >= drain + shutdown, f"{name}: stop_grace_period {grace:g}s covers drain "
+                f"{drain:g}s + shutdown {shutdown:g}s")
+    c.check(len(set(ids)) == len(ids) and all(ids), "every node has its own CHAT_NODE_ID", str(ids))
+
+    # nginx's upstream names the chat node services, on the port they listen on.
+    for name in nginx:
+        for vol in services[name].get("volumes") or []:
+            source = vol.split(":", 1)[0] if isinstance(vol, str) else vol.get("source", "")
+            conf = path.parent / source
+            if not (source.endswith(".conf") and conf.is_file()):
+                continue
+            text = conf.read_text()
+            servers = re.findall(r"^\s*server\s+([\w.-]+):(\d+)", text, re.M)
+            unknown = [h for h, _ in servers if h not in services]
+            c.check(bool(servers) and not unknown,
+                    f"{source}: every upstream server is a compose service", str(unknown))
+            c.check(sorted(h for h, _ in servers) == sorted(nodes),
+                    f"{source}: the upstream lists every chat node", str(servers))
+            for needle, what in (("proxy_set_header Upgrade", "Upgrade header"),
+                                 ("proxy_set_header Connection", "Connection header"),
+                                 ("proxy_next_upstream error timeout http_503",
+                                  "retries the next node on 503"),
+                                 ("proxy_read_timeout 3600s", "long read timeout")):
+                c.check(needle in text, f"{source}: {what}")
+    return c
+
+
+# --- Kubernetes, one rendered overlay -----------------------------------------------------
+
+
+def labels_match(selector: dict, labels: dict) -> bool:
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def check_k8s(path: Path, overlay: str, external_secrets: list[str]) -> Checks:
+    c = Checks(f"k8s/{overlay}")
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d]
+    by_kind: dict[str, dict[str, dict]] = {}
+    for d in docs:
+        by_kind.setdefault(d["kind"], {})[d["metadata"]["name"]] = d
+    c.check(bool(docs), f"{len(docs)} objects rendered")
+    wrong_ns = [f"{d['kind']}/{d['metadata']['name']}" for d in docs
+                if d["kind"] != "Namespace" and d["metadata"].get("namespace") != "chat"]
+    c.check(not wrong_ns, "every object is in namespace chat", str(wrong_ns))
+    for kind in ("Namespace", "ConfigMap", "Deployment", "Service", "Ingress",
+                 "HorizontalPodAutoscaler", "PodDisruptionBudget", "NetworkPolicy"):
+        c.check(kind in by_kind, f"renders a {kind}")
+
+    configmaps = by_kind.get("ConfigMap", {})
+    secrets = set(by_kind.get("Secret", {})) | set(external_secrets)
+    workloads = {**by_kind.get("Deployment", {}), **by_kind.get("StatefulSet", {})}
+
+    for name, w in workloads.items():
+        kind = w["kind"]
+        spec = w["spec"]
+        pod = spec["template"]["spec"]
+        tmpl_labels = spec["template"]["metadata"].get("labels", {})
+        c.check(labels_match(spec["selector"].get("matchLabels", {}), tmpl_labels),
+                f"{kind}/{name}: selector matches the pod labels")
+        pod_sc = pod.get("securityContext", {})
+        for ctr in pod.get("containers", []) + pod.get("initContainers", []):
+            cname = f"{kind}/{name}/{ctr['name']}"
+            sc = ctr.get("securityContext", {})
+            res = ctr.get("resources", {})
+            c.check(all(res.get(k, {}).get(r) for k in ("requests", "limits")
+                        for r in ("cpu", "memory")),
+                    f"{cname}: CPU and memory requests and limits")
+            c.check(sc.get("runAsNonRoot", pod_sc.get("runAsNonRoot")) is True
+                    and sc.get("runAsUser", pod_sc.get("runAsUser", 0)) != 0,
+                    f"{cname}: runs as non-root")
+            c.check(sc.get("readOnlyRootFilesystem") is True, f"{cname}: read-only root filesystem")
+            c.check(sc.get("allowPrivilegeEscalation") is False, f"{cname}: no privilege escalation")
+            c.check("ALL" in (sc.get("capabilities", {}).get("drop") or []),
+                    f"{cname}: drops all capabilities")
+            seccomp = sc.get("seccompProfile", pod_sc.get("seccompProfile", {})).get("type")
+            c.check(seccomp == "RuntimeDefault", f"{cname}: seccomp RuntimeDefault", str(seccomp))
+            c.check(bool(ctr.get("livenessProbe")) and bool(ctr.get("readinessProbe")),
+                    f"{cname}: liveness and readiness probes")
+            image = ctr.get("image", "")
+            tag = image.rsplit("/", 1)[-1]
+            c.check(("@sha256:" in image or ":" in tag) and not tag.endswith(":latest"),
+                    f"{cname}: image has a tag or digest ({image})")
+            refs_ok = []
+            for src in ctr.get("envFrom", []):
+                if "configMapRef" in src:
+                    refs_ok.append(src["configMapRef"]["name"] in configmaps
+                                   or f"configmap {src['configMapRef']['name']}")
+                if "secretRef" in src:
+                    refs_ok.append(src["secretRef"]["name"] in secrets
+                                   or f"secret {src['secretRef']['name']}")
+            missing = [r for r in refs_ok if r is not True]
+            c.check(not missing, f"{cname}: envFrom ConfigMaps and Secrets exist", str(missing))
+
+    node = by_kind.get("Deployment", {}).get("chat-node")
+    if c.check(node is not None, "Deployment chat-node exists"):
+        spec = node["spec"]
+        pod = spec["template"]["spec"]
+        ctr = pod["containers"][0]
+        ru = spec.get("strategy", {}).get("rollingUpdate", {})
+        c.check(str(ru.get("maxUnavailable")) == "0" and str(ru.get("maxSurge")) == "1",
+                "chat-node: rolling update maxUnavailable 0, maxSurge 1", str(ru))
+        c.check(ctr["livenessProbe"].get("httpGet", {}).get("path") == "/api/health",
+                "chat-node: liveness on /api/health")
+        c.check(ctr["readinessProbe"].get("httpGet", {}).get("path") == "/api/ready",
+                "chat-node: readiness on /api/ready")
+        c.check(pod.get("securityContext", {}).get("runAsUser") == NODE_UID,
+                f"chat-node: uid {NODE_UID} (the image's user)")
+        anti = (pod.get("affinity", {}).get("podAntiAffinity", {})
+                .get("preferredDuringSchedulingIgnoredDuringExecution", []))
+        c.check(any(t["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
+                    for t in anti), "chat-node: preferred pod anti-affinity by host name")
+        mounts = {m["mountPath"]: m["name"] for m in ctr.get("volumeMounts", [])}
+        empty = {v["name"] for v in pod.get("volumes", []) if "emptyDir" in v}
+        c.check(mounts.get("/tmp") in empty and mounts.get("/data") in empty,
+                "chat-node: emptyDir volumes on /tmp and /data")
+        pre = ctr.get("lifecycle", {}).get("preStop", {})
+        prestop_s = PRESTOP_DEFAULT_S
+        if "sleep" in pre:
+            prestop_s = float(pre["sleep"].get("seconds", 0))
+        elif "exec" in pre:
+            cmd = pre["exec"].get("command", [])
+            if len(cmd) == 2 and cmd[0].endswith("sleep"):
+                prestop_s = duration_s(cmd[1]) or 0
+        c.check(3 <= prestop_s <= 15, f"chat-node: preStop waits {prestop_s:g}s for endpoints")
+        env = {}
+        for src in ctr.get("envFrom", []):
+            cm = configmaps.get(src.get("configMapRef", {}).get("name", ""))
+            if cm:
+                env.update(cm.get("data", {}))
+        drain = duration_s(env.get("CHAT_DRAIN_WINDOW", "10s")) or 0
+        shutdown = duration_s(env.get("CHAT_SHUTDOWN_TIMEOUT", "10s")) or 0
+        grace = pod.get("terminationGracePeriodSeconds", 30)
+        c.check(drain <= DRAIN_WINDOW_MAX_S, f"chat-node: CHAT_DRAIN_WINDOW {drain:g}s <= "
+                f"{DRAIN_WINDOW_MAX_S:g}s")
+        need = prestop_s + DRAIN_WINDOW_MAX_S + shutdown
+        c.check(grace >= need, f"chat-node: terminationGracePeriodSeconds {grace} >= preStop "
+                f"{prestop_s:g} + drain window up to {DRAIN_WINDOW_MAX_S:g} + shutdown "
+                f"{shutdown:g}")
+        for key, want in (("CHAT_BIND", f"0.0.0.0:{NODE_PORT}"), ("CHAT_LOG_FORMAT", "json"),
+                          ("CHAT_STATIC_DIR", "/app/static"), ("CHAT_DATA_DIR", "/data")):
+            c.check(env.get(key) == want, f"chat-node: {key}={want}", str(env.get(key)))
+
+        hpa = by_kind.get("HorizontalPodAutoscaler", {}).get("chat-node", {})
+        hspec = hpa.get("spec", {})
+        c.check(hspec.get("scaleTargetRef", {}).get("name") == "chat-node"
+                and hspec.get("scaleTargetRef", {}).get("kind") == "Deployment",
+                "HPA targets Deployment chat-node")
+        metrics = hspec.get("metrics", [])
+        c.check(any(m.get("type") == "Resource" and m["resource"]["name"] == "cpu"
+                    for m in metrics), "HPA scales on CPU")
+        c.check(any(m.get("type") == "Pods" and m["pods"]["metric"]["name"] == "chat_sessions"
+                    for m in metrics), "HPA scales on the chat_sessions Pods metric")
+        replicas = spec.get("replicas")
+        floor = hspec.get("minReplicas", 1)
+        if overlay == "production":
+            c.check(replicas is None, "production: the HPA owns the replica count")
+            c.check(floor >= 3, f"production: at least 3 replicas (minReplicas {floor})")
+            c.check("chat-secrets" not in by_kind.get("Secret", {}),
+                    "production: no example Secret is applied")
+        elif overlay == "demo":
+            c.check(replicas == 2, f"demo: 2 replicas ({replicas})")
+            c.check({"postgres", "redis"} <= set(by_kind.get("StatefulSet", {})),
+                    "demo: PostgreSQL and Redis StatefulSets")
+        effective = replicas if replicas is not None else floor
+        pdb = by_kind.get("PodDisruptionBudget", {}).get("chat-node", {}).get("spec", {})
+        c.check(labels_match(pdb.get("selector", {}).get("matchLabels", {}),
+                             spec["template"]["metadata"]["labels"]),
+                "PDB selects the chat-node pods")
+        min_avail = pdb.get("minAvailable")
+        c.check(isinstance(min_avail, int) and 0 < min_avail < min(effective, floor),
+                f"PDB minAvailable {min_avail} leaves room for one eviction "
+                f"(replicas {effective}, HPA floor {floor})")
+
+    services = by_kind.get("Service", {})
+    for name, svc in services.items():
+        selector = svc["spec"].get("selector", {})
+        targets = [w for w in workloads.values()
+                   if labels_match(selector, w["spec"]["template"]["metadata"].get("labels", {}))]
+        c.check(bool(targets), f"Service/{name}: selects a workload's pods")
+        port_names = {p.get("name") for w in targets for ctr in
+                      w["spec"]["template"]["spec"]["containers"] for p in ctr.get("ports", [])}
+        port_nums = {p.get("containerPort") for w in targets for ctr in
+                     w["spec"]["template"]["spec"]["containers"] for p in ctr.get("ports", [])}
+        bad = [p.get("targetPort") for p in svc["spec"]["ports"]
+               if p.get("targetPort") not in port_names | port_nums]
+        c.check(not bad, f"Service/{name}: target ports exist on the pods", str(bad))
+    for name, sts in by_kind.get("StatefulSet", {}).items():
+        c.check(sts["spec"].get("serviceName") in services,
+                f"StatefulSet/{name}: its serviceName exists")
+
+    for name, ing in by_kind.get("Ingress", {}).items():
+        ann = ing["metadata"].get("annotations", {})
+        for key in ("proxy-read-timeout", "proxy-send-timeout"):
+            value = ann.get(f"nginx.ingress.kubernetes.io/{key}")
+            c.check(value is not None and int(value) >= 3600, f"Ingress/{name}: {key} >= 3600",
+                    str(value))
+        bad = []
+        for rule in ing["spec"].get("rules", []):
+            for p in rule.get("http", {}).get("paths", []):
+                be = p["backend"]["service"]
+                svc = services.get(be["name"])
+                names = {sp.get("name") for sp in svc["spec"]["ports"]} if svc else set()
+                nums = {sp.get("port") for sp in svc["spec"]["ports"]} if svc else set()
+                port = be["port"].get("name", be["port"].get("number"))
+                if port not in names | nums:
+                    bad.append(f"{p['path']} -> {be['name']}:{port}")
+        c.check(not bad, f"Ingress/{name}: every backend is a Service port", str(bad))
+        paths = [p["path"] for r in ing["spec"]["rules"] for p in r["http"]["paths"]]
+        c.check("/ws" in paths and "/api" in paths, f"Ingress/{name}: routes /api and /ws")
+        # Prefix matching is by path element: only `/` and `/metrics` reach /metrics.
+        exposing = [p["path"] for r in ing["spec"]["rules"] for p in r["http"]["paths"]
+                    if p["path"].rstrip("/") == "/metrics"
+                    or (p["path"] == "/" and p["pathType"] != "Exact")]
+        c.check(not exposing, f"Ingress/{name}: /metrics is not exposed", str(exposing))
+
+    for name, np in by_kind.get("NetworkPolicy", {}).items():
+        spec = np["spec"]
+        c.check(node is not None and labels_match(spec["podSelector"].get("matchLabels", {}),
+                                                  node["spec"]["template"]["metadata"]["labels"]),
+                f"NetworkPolicy/{name}: selects the chat-node pods")
+        in_ports = {p.get("port") for r in spec.get("ingress", []) for p in r.get("ports", [])}
+        c.check(in_ports == {NODE_PORT}, f"NetworkPolicy/{name}: ingress only to {NODE_PORT}",
+                str(in_ports))
+        peers_ns = {peer.get("namespaceSelector", {}).get("matchLabels", {})
+                    .get("kubernetes.io/metadata.name")
+                    for r in spec.get("ingress", []) for peer in r.get("from", [])}
+        c.check("ingress-nginx" in peers_ns, f"NetworkPolicy/{name}: ingress controller allowed")
+        out_ports = {p.get("port") for r in spec.get("egress", []) for p in r.get("ports", [])}
+        c.check({53, 5432, 6379} <= out_ports and out_ports <= {53, 5432, 6379},
+                f"NetworkPolicy/{name}: egress to DNS, PostgreSQL and Redis only", str(out_ports))
+    return c
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="what", required=True)
+    d = sub.add_parser("dockerfile")
+    d.add_argument("dockerfile", type=Path)
+    d.add_argument("dockerignore", type=Path)
+    co = sub.add_parser("compose")
+    co.add_argument("file", type=Path)
+    k = sub.add_parser("k8s")
+    k.add_argument("rendered", type=Path)
+    k.add_argument("--overlay", required=True)
+    k.add_argument("--external-secret", action="append", default=[],
+                   help="a Secret created outside the manifests (may be referenced)")
+    args = parser.parse_args()
+    try:
+        if args.what == "dockerfile":
+            checks = check_dockerfile(args.dockerfile, args.dockerignore)
+        elif args.what == "compose":
+            checks = check_compose(args.file)
+        else:
+            checks = check_k8s(args.rendered, args.overlay, args.external_secret)
+    except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, IndexError) as error:
+        print(f"FAIL - {args.what}: could not be checked: {error!r}")
+        return 1
+    return 1 if checks.failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

