@@ -4,6 +4,7 @@
 #   eval "$(scripts/postgres-test-instance.sh start)"   # prints export TEST_DATABASE_URL=...
 #   cargo test -p chat-node --test store
 #   scripts/postgres-test-instance.sh stop               # stops it and deletes its data
+#   scripts/postgres-test-instance.sh pause|resume       # an outage: crash it, start it again
 #
 # On a fresh Debian machine (as root) it installs PostgreSQL when no initdb is found,
 # creates a cluster in a temporary directory owned by a non-root user (postgres refuses
@@ -164,11 +165,34 @@ stop() {
     log "stopped"
 }
 
+# An outage, for the fault tests: the server dies at once (as in a crash), its data stays.
+pause() {
+    # shellcheck disable=SC1090
+    source "$STATE_FILE"
+    as_owner "$BIN/pg_ctl" -D "$DIR/data" -m immediate -w stop >&2
+    log "paused (data kept in $DIR)"
+}
+
+# The end of the outage: the same data, the same port.
+resume() {
+    # shellcheck disable=SC1090
+    source "$STATE_FILE"
+    as_owner "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 start -o \
+        "-c port=$PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$DIR \
+         -c fsync=on -c synchronous_commit=on -c full_page_writes=on \
+         -c shared_buffers=32MB -c max_connections=200" >&2
+    PID=$(head -n 1 "$DIR/data/postmaster.pid")
+    sed -i "s/^PID=.*/PID=$PID/" "$STATE_FILE"
+    log "resumed on 127.0.0.1:$PORT (pid $PID)"
+}
+
 case "${1:-}" in
     start) start ;;
     stop) stop ;;
+    pause) pause ;;
+    resume) resume ;;
     *)
-        echo "usage: $0 start|stop" >&2
+        echo "usage: $0 start|stop|pause|resume" >&2
         exit 2
         ;;
 esac

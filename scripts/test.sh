@@ -2,7 +2,8 @@
 # The test command: everything a change must pass, on a fresh Debian machine as root.
 #
 #   scripts/test.sh            # format, lint, Rust tests (SQLite, PostgreSQL, three-node
-#                              # clusters with Redis and nginx), browser client
+#                              # clusters with Redis and nginx), browser client, the REST
+#                              # API against its OpenAPI document (schemathesis), deployment
 #   SKIP_CLIENT=1 scripts/test.sh   # Rust side only
 #
 # It installs what is missing (one `apt-get update`, then `apt-get install -y ...`), starts
@@ -78,6 +79,19 @@ if [[ -z "${SKIP_CLIENT:-}" ]]; then
     rm -f "$CLOG"
 fi
 
+# --- the REST API against its own OpenAPI document, attacked by schemathesis ----------------
+log "schemathesis (REST API vs /api/openapi.json)"
+SLOG=$(mktemp)
+set +e
+CHAT_NODE_BIN="$ROOT/target/debug/chat-node" scripts/schemathesis.sh 2>&1 | tee "$SLOG"
+schema_status=${PIPESTATUS[0]}
+set -e
+schema_passed=$(sed -nE 's/^schemathesis: ([0-9]+) passed.*/\1/p' "$SLOG" | tail -n 1)
+schema_failed=$(sed -nE 's/^schemathesis: [0-9]+ passed, ([0-9]+) failed$/\1/p' "$SLOG" | tail -n 1)
+schema_passed=${schema_passed:-0}
+schema_failed=${schema_failed:-0}
+rm -f "$SLOG"
+
 # --- deployment artifacts: Dockerfile (hadolint), compose schema, rendered k8s manifests ---
 log "deployment artifacts (Dockerfile, docker-compose.yml, k8s/)"
 DLOG=$(mktemp)
@@ -91,12 +105,12 @@ deploy_passed=${deploy_passed:-0}
 deploy_failed=${deploy_failed:-0}
 rm -f "$DLOG"
 
-total_passed=$((${rust_passed:-0} + client_passed + deploy_passed))
-total_failed=$((${rust_failed:-0} + client_failed + deploy_failed))
-if [[ $rust_status -ne 0 || $client_status -ne 0 || $deploy_status -ne 0 ]] && [[ $total_failed -eq 0 ]]; then
+total_passed=$((${rust_passed:-0} + client_passed + schema_passed + deploy_passed))
+total_failed=$((${rust_failed:-0} + client_failed + schema_failed + deploy_failed))
+if [[ $rust_status -ne 0 || $client_status -ne 0 || $schema_status -ne 0 || $deploy_status -ne 0 ]] && [[ $total_failed -eq 0 ]]; then
     total_failed=1
 fi
 echo
-echo "rust: ${rust_passed:-0} passed, ${rust_failed:-0} failed; client: $client_passed passed, $client_failed failed; deploy: $deploy_passed passed, $deploy_failed failed"
+echo "rust: ${rust_passed:-0} passed, ${rust_failed:-0} failed; client: $client_passed passed, $client_failed failed; schemathesis: $schema_passed passed, $schema_failed failed; deploy: $deploy_passed passed, $deploy_failed failed"
 echo "total: $total_passed passed, $total_failed failed"
-[[ $rust_status -eq 0 && $client_status -eq 0 && $deploy_status -eq 0 ]]
+[[ $rust_status -eq 0 && $client_status -eq 0 && $schema_status -eq 0 && $deploy_status -eq 0 ]]

@@ -9,6 +9,8 @@ use std::time::Duration;
 use chat_actors::{Limits, SendRate};
 use clap::{Parser, ValueEnum};
 
+use crate::security::AllowedOrigins;
+
 /// A horizontally scalable real-time chat node.
 ///
 /// With no DATABASE_URL it keeps messages in an embedded SQLite file under --data-dir;
@@ -86,7 +88,7 @@ pub struct Config {
     pub presence_list_max: usize,
 
     /// Pushes that may wait for one session before it is closed as too slow.
-    #[arg(long, env = "CHAT_OUTBOUND_QUEUE", default_value_t = 256)]
+    #[arg(long, env = "CHAT_OUTBOUND_QUEUE", default_value_t = 1024)]
     pub outbound_queue: usize,
 
     /// How often each WebSocket is pinged.
@@ -139,6 +141,13 @@ pub struct Config {
     /// On SIGTERM, longest wait for in-flight messages to commit before exiting.
     #[arg(long, env = "CHAT_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_timeout: Duration,
+
+    /// Browser origins allowed to open a WebSocket, comma-separated
+    /// (`https://chat.example.com,http://localhost:5173`), or `*` for any. The node's own
+    /// origin is always allowed, and requests without `Origin` (programs, not browsers) are
+    /// let in; others are refused with 403.
+    #[arg(long, env = "CHAT_ALLOWED_ORIGINS", default_value = "")]
+    pub allowed_origins: AllowedOrigins,
 
     /// Log format: `text` for people, `json` for log collectors. Levels come from RUST_LOG.
     #[arg(long, env = "CHAT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]

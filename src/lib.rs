@@ -6,6 +6,8 @@
 //! - [`config`]: every setting, from flags and `CHAT_*` variables.
 //! - [`store`]: the two stores (SQLite, PostgreSQL) behind the actors' `Store` trait.
 //! - [`routes`]: the HTTP edge; [`error`] maps protocol errors to HTTP statuses.
+//! - [`security`]: the headers that confine pages in browsers, and the WebSocket `Origin`
+//!   policy; [`openapi`]: the REST API's OpenAPI document, generated from the handlers.
 //! - The actors themselves (sessions, rooms, registry, persistence) live in `chat-actors`.
 //!
 //! [`start`] runs a node inside the current actix system and hands back a [`Node`], so
@@ -13,8 +15,10 @@
 
 pub mod config;
 pub mod error;
+pub mod openapi;
 mod rest_limit;
 pub mod routes;
+pub mod security;
 pub mod state;
 pub mod store;
 pub mod telemetry;
@@ -110,6 +114,7 @@ pub async fn start(config: Config) -> Result<Node, StartError> {
         App::new()
             .app_data(state.clone())
             .wrap(actix_web::middleware::Compress::default())
+            .wrap(security::headers())
             .configure(|cfg| routes::configure(cfg, &static_dir))
     })
     .workers(config.workers())

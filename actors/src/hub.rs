@@ -20,8 +20,25 @@ use crate::persistence::PersistencePool;
 use crate::redis_bridge::{Goodbye, RedisBridge};
 use crate::registry::{Registry, ResolveRoom};
 use crate::room::{ListMembers, RoomActor, RoomError};
-use crate::session::{Reconnect, WsSession};
+use crate::session::{Heartbeat, Reconnect, WsSession};
 use crate::store::{Store, StoreError};
+
+/// Asks every session to check its connection once per `interval`, for as long as the hub
+/// lives: one timer for the node instead of one per session.
+async fn heartbeats(hub: std::sync::Weak<Hub>, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let Some(hub) = hub.upgrade() else {
+            return;
+        };
+        for session in hub.sessions.iter() {
+            session.value().do_send(Heartbeat);
+        }
+    }
+}
 
 /// Events that may wait for the Redis bridge.
 const BRIDGE_MAILBOX: usize = 64 * 1024;
@@ -136,6 +153,9 @@ impl Hub {
         let Some(hub) = hub else {
             unreachable!("Actor::create runs its closure synchronously")
         };
+        let weak = Arc::downgrade(&hub);
+        let interval = hub.limits.heartbeat_interval.max(Duration::from_millis(10));
+        hub.arbiters[0].spawn(heartbeats(weak, interval));
         if let (Some((_, rx)), Some(broker)) = (bridge_channel, broker) {
             let shared = Arc::clone(&hub);
             hub.arbiters[0].spawn_fn(move || {

@@ -59,7 +59,7 @@ impl Default for Limits {
             }),
             missed_max: 500,
             presence_list_max: 100,
-            outbound_queue: 256,
+            outbound_queue: 1024,
             heartbeat_interval: Duration::from_secs(10),
             client_timeout: Duration::from_secs(30),
             room_idle_timeout: Duration::from_secs(60),

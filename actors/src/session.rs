@@ -41,6 +41,13 @@ pub struct Deliver(pub ByteString);
 #[rtype(result = "()")]
 pub struct Evict;
 
+/// Time to check the connection: ping it, or close it if the client has been silent for
+/// longer than the timeout. Sent to every session by one timer of the hub, so that an idle
+/// session holds no timer of its own.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Heartbeat;
+
 /// Tells the client to reconnect (the node drains, or a room restarted), then closes the
 /// connection with 1012; the client resumes with `sinceId`.
 #[derive(Message)]
@@ -364,18 +371,6 @@ impl Actor for WsSession {
         ctx.set_mailbox_capacity(self.hub.limits.outbound_queue);
         self.hub.sessions.insert(self.id, ctx.address());
         metrics::gauge!(metric_names::SESSIONS).increment(1.0);
-        let (interval, timeout) = (
-            self.hub.limits.heartbeat_interval,
-            self.hub.limits.client_timeout,
-        );
-        ctx.run_interval(interval, move |act, ctx| {
-            if act.last_seen.elapsed() > timeout {
-                tracing::debug!(session = act.id, "client timed out");
-                act.close(ctx, CloseCode::Away, "heartbeat timeout");
-            } else {
-                ctx.ping(b"");
-            }
-        });
     }
 
     /// Leaving every room happens here, and only here, whatever closed the session.
@@ -417,6 +412,19 @@ impl Handler<Deliver> for WsSession {
 
     fn handle(&mut self, msg: Deliver, ctx: &mut Self::Context) {
         ctx.text(msg.0);
+    }
+}
+
+impl Handler<Heartbeat> for WsSession {
+    type Result = ();
+
+    fn handle(&mut self, _: Heartbeat, ctx: &mut Self::Context) {
+        if self.last_seen.elapsed() > self.hub.limits.client_timeout {
+            tracing::debug!(session = self.id, "client timed out");
+            self.close(ctx, CloseCode::Away, "heartbeat timeout");
+        } else {
+            ctx.ping(b"");
+        }
     }
 }
 

@@ -4,21 +4,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chat_actors::ids::{ClientId, Content, MessageId, Nickname, RoomCode};
 use chat_actors::room::{SendMessage, Sender};
 use chat_actors::{ChatError, ErrorCode};
-use serde::Deserialize;
-use serde_json::json;
 
 use crate::error::{ApiError, ApiResult};
+use crate::openapi::schemas::ErrorBody;
+use crate::routes::bodies::{HistoryPage, HistoryQuery, MessageStored, PostMessage};
 use crate::state::AppState;
-
-/// Query of `GET /api/messages`; numbers arrive as text so that a bad one is answered
-/// with our `bad_request`, not a generic parse error.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HistoryQuery {
-    room_code: Option<String>,
-    limit: Option<String>,
-    before_id: Option<String>,
-}
 
 fn parse_integer(name: &str, value: &str) -> Result<i64, ChatError> {
     value
@@ -44,6 +34,20 @@ pub async fn room_record(
 
 /// `GET /api/messages?roomCode=&limit=&beforeId=`: newest first; `nextBeforeId` is the
 /// cursor of the next older page, null exactly when no older message exists.
+#[utoipa::path(
+    get,
+    path = "/api/messages",
+    operation_id = "listMessages",
+    tag = "messages",
+    params(HistoryQuery),
+    responses(
+        (status = 200, description = "One page of history, newest first.", body = HistoryPage),
+        (status = 400, description = "`bad_request`: `roomCode` missing, or `limit` or `beforeId` not an integer.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such room.", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the store cannot answer now.", body = ErrorBody),
+        (status = 500, description = "`internal`.", body = ErrorBody),
+    )
+)]
 pub async fn list(
     state: web::Data<AppState>,
     query: web::Query<HistoryQuery>,
@@ -78,31 +82,50 @@ pub async fn list(
     } else {
         None
     };
-    Ok(HttpResponse::Ok().json(json!({
-        "ok": true,
-        "messages": page.messages,
-        "nextBeforeId": next_before_id,
-    })))
-}
-
-/// Body of `POST /api/messages`.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PostBody {
-    room_code: String,
-    sender: String,
-    content: String,
-    #[serde(default)]
-    client_id: Option<String>,
+    Ok(HttpResponse::Ok().json(HistoryPage {
+        ok: true,
+        messages: page.messages,
+        next_before_id,
+    }))
 }
 
 /// `POST /api/messages`: stores a message through the room's actor, exactly like a
 /// WebSocket send, so it is pushed to the room's members. 201 for a new message, 200 with
 /// the original for a repeated `clientId`.
+#[utoipa::path(
+    post,
+    path = "/api/messages",
+    operation_id = "postMessage",
+    tag = "messages",
+    request_body(content = PostMessage, content_type = "application/json",
+        description = "At most 64 KiB of JSON."),
+    responses(
+        (status = 201, description = "Stored and pushed to the room's members on every node.", body = MessageStored,
+            links(
+                ("RoomHistory" = (
+                    operation_id = "listMessages",
+                    parameters(("roomCode" = "$response.body#/message/roomCode")),
+                    description = "The room's history, which now holds the message."
+                )),
+                ("GetRoom" = (
+                    operation_id = "getRoom",
+                    parameters(("code" = "$response.body#/message/roomCode")),
+                    description = "The room the message went to."
+                ))
+            )
+        ),
+        (status = 200, description = "A repeated `clientId`: the original message, nothing new stored.", body = MessageStored),
+        (status = 400, description = "`bad_request` (malformed JSON, not `application/json`, missing or ill-typed field, blank content or sender) or `too_large` (content, sender, `clientId` or body over its limit).", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such room.", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: this address sent too many (only with `--rest-send-rate`).", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the store cannot take the write now; nothing was stored; retry with the same `clientId`.", body = ErrorBody),
+        (status = 500, description = "`internal`.", body = ErrorBody),
+    )
+)]
 pub async fn post(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<PostBody>,
+    body: web::Json<PostMessage>,
 ) -> ApiResult<HttpResponse> {
     let limits = &state.hub.limits;
     let code = RoomCode::parse(&body.room_code)?;
@@ -143,5 +166,8 @@ pub async fn post(
     } else {
         HttpResponse::Ok()
     };
-    Ok(response.json(json!({"ok": true, "message": outcome.message})))
+    Ok(response.json(MessageStored {
+        ok: true,
+        message: outcome.message,
+    }))
 }

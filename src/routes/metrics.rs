@@ -62,6 +62,7 @@ fn register_series() {
         names::SLOW_CONSUMERS,
         names::BROKER_PUBLISHED,
         names::BROKER_RECEIVED,
+        crate::security::ORIGIN_REJECTED_METRIC,
     ] {
         metrics::counter!(counter).increment(0);
     }
@@ -77,6 +78,16 @@ fn register_series() {
 }
 
 /// `GET /metrics`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    operation_id = "metrics",
+    tag = "probes",
+    responses(
+        (status = 200, description = "Prometheus text format.", body = String, content_type = "text/plain"),
+        (status = 503, description = "The metrics recorder could not be installed.", body = String, content_type = "text/plain"),
+    )
+)]
 pub async fn render() -> HttpResponse {
     match HANDLE.get().and_then(Option::as_ref) {
         Some(handle) => HttpResponse::Ok()

@@ -1,10 +1,12 @@
 //! The HTTP routes of PROTOCOL.md, one file per resource.
 
-mod health;
-mod messages;
-mod metrics;
+pub(crate) mod bodies;
+mod docs;
+pub(crate) mod health;
+pub(crate) mod messages;
+pub(crate) mod metrics;
 pub use metrics::install as install_metrics;
-mod rooms;
+pub(crate) mod rooms;
 mod static_files;
 mod ws;
 
@@ -26,18 +28,41 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
     .app_data(web::QueryConfig::default().error_handler(query_error))
     .service(
         web::scope("/api")
-            .route("/health", web::get().to(health::health))
-            .route("/ready", web::get().to(health::ready))
-            .route("/messages", web::get().to(messages::list))
-            .route("/messages", web::post().to(messages::post))
-            .route("/rooms", web::post().to(rooms::create))
-            .route("/rooms", web::get().to(rooms::list))
-            .route("/rooms/{code}", web::get().to(rooms::show))
+            .service(resource("/health", "GET").route(web::get().to(health::health)))
+            .service(resource("/ready", "GET").route(web::get().to(health::ready)))
+            .service(
+                resource("/messages", "GET, POST")
+                    .route(web::get().to(messages::list))
+                    .route(web::post().to(messages::post)),
+            )
+            .service(
+                resource("/rooms", "GET, POST")
+                    .route(web::post().to(rooms::create))
+                    .route(web::get().to(rooms::list)),
+            )
+            .service(resource("/rooms/{code}", "GET").route(web::get().to(rooms::show)))
+            .service(resource("/openapi.json", "GET").route(web::get().to(docs::spec)))
+            .service(resource("/docs", "GET").route(web::get().to(docs::page)))
             .default_service(web::to(not_found)),
     )
-    .route("/metrics", web::get().to(metrics::render))
+    .service(resource("/metrics", "GET").route(web::get().to(metrics::render)))
     .route("/ws", web::get().to(ws::upgrade));
     static_files::configure(cfg, static_dir);
+}
+
+/// A resource that answers its other methods with 405 and the `Allow` header (RFC 9110),
+/// so that a client learns what it may do instead of being told the path does not exist.
+fn resource(path: &str, allow: &'static str) -> actix_web::Resource {
+    web::resource(path).default_service(web::to(move || method_not_allowed(allow)))
+}
+
+async fn method_not_allowed(allow: &'static str) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::MethodNotAllowed()
+        .insert_header((actix_web::http::header::ALLOW, allow))
+        .json(serde_json::json!({
+            "ok": false,
+            "error": {"code": "bad_request", "message": format!("method not allowed; use {allow}")},
+        }))
 }
 
 fn json_error(error: JsonPayloadError, _: &HttpRequest) -> actix_web::Error {

@@ -2,32 +2,72 @@
 
 use actix_web::{web, HttpResponse};
 use chat_actors::ids::RoomCode;
-use serde_json::json;
-
 use chat_actors::ChatError;
 
 use crate::error::{ApiError, ApiResult};
+use crate::openapi::schemas::ErrorBody;
+use crate::routes::bodies::{RoomCreated, RoomDetail, RoomList, RoomOccupancy};
 use crate::routes::messages::room_record;
 use crate::state::AppState;
 
 /// `POST /api/rooms`: a new room with a fresh code.
+#[utoipa::path(
+    post,
+    path = "/api/rooms",
+    operation_id = "createRoom",
+    tag = "rooms",
+    responses(
+        (status = 201, description = "The new room; share its code.", body = RoomCreated,
+            links(
+                ("GetRoom" = (
+                    operation_id = "getRoom",
+                    parameters(("code" = "$response.body#/room/code")),
+                    description = "The room just created and its members."
+                )),
+                ("ListMessages" = (
+                    operation_id = "listMessages",
+                    parameters(("roomCode" = "$response.body#/room/code")),
+                    description = "The history of the room just created."
+                )),
+                ("PostMessage" = (
+                    operation_id = "postMessage",
+                    request_body = json!({"roomCode": "$response.body#/room/code"}),
+                    description = "Send a message to the room just created."
+                ))
+            )
+        ),
+        (status = 503, description = "`unavailable`: the store cannot take the write now.", body = ErrorBody),
+        (status = 500, description = "`internal`.", body = ErrorBody),
+    )
+)]
 pub async fn create(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let room = state.hub.create_room().await?;
-    Ok(HttpResponse::Created().json(json!({"ok": true, "room": room})))
+    Ok(HttpResponse::Created().json(RoomCreated { ok: true, room }))
 }
 
 /// `GET /api/rooms`: rooms with at least one member now, on any node.
+#[utoipa::path(
+    get,
+    path = "/api/rooms",
+    operation_id = "listRooms",
+    tag = "rooms",
+    responses(
+        (status = 200, description = "Occupied rooms, most members first.", body = RoomList),
+        (status = 503, description = "`unavailable`: Redis does not answer (several nodes).", body = ErrorBody),
+        (status = 500, description = "`internal`.", body = ErrorBody),
+    )
+)]
 pub async fn list(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let mut rooms = match &state.hub.broker {
         Some(broker) => broker.occupied_rooms().await.map_err(broker_down)?,
         None => state.hub.occupied_rooms(),
     };
     rooms.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    let rooms: Vec<_> = rooms
+    let rooms = rooms
         .into_iter()
-        .map(|(code, members)| json!({"code": code, "members": members}))
+        .map(|(code, members)| RoomOccupancy { code, members })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({"ok": true, "rooms": rooms})))
+    Ok(HttpResponse::Ok().json(RoomList { ok: true, rooms }))
 }
 
 fn broker_down(error: impl std::fmt::Display) -> ApiError {
@@ -39,6 +79,19 @@ fn broker_down(error: impl std::fmt::Display) -> ApiError {
 }
 
 /// `GET /api/rooms/{code}`: the room and who is in it, on every node.
+#[utoipa::path(
+    get,
+    path = "/api/rooms/{code}",
+    operation_id = "getRoom",
+    tag = "rooms",
+    params(("code" = String, Path, description = "The room's code, any case.", example = "K7QX2M")),
+    responses(
+        (status = 200, description = "The room and its members.", body = RoomDetail),
+        (status = 404, description = "`not_found`: no such room (or not a room code).", body = ErrorBody),
+        (status = 503, description = "`unavailable`: the store or Redis does not answer.", body = ErrorBody),
+        (status = 500, description = "`internal`.", body = ErrorBody),
+    )
+)]
 pub async fn show(state: web::Data<AppState>, code: web::Path<String>) -> ApiResult<HttpResponse> {
     let code = RoomCode::parse(&code)?;
     let record = room_record(&state, code).await?;
@@ -46,5 +99,9 @@ pub async fn show(state: web::Data<AppState>, code: web::Path<String>) -> ApiRes
         Some(broker) => broker.members(code).await.map_err(broker_down)?,
         None => state.hub.local_members(code).await,
     };
-    Ok(HttpResponse::Ok().json(json!({"ok": true, "room": record.room, "members": members})))
+    Ok(HttpResponse::Ok().json(RoomDetail {
+        ok: true,
+        room: record.room,
+        members,
+    }))
 }

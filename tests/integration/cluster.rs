@@ -28,7 +28,10 @@ impl Cluster {
                 .flag("redis-url", &redis.url())
                 .flag("node-id", &format!("node-{i}-{}", free_port()))
                 .flag("presence-ttl", PRESENCE_TTL)
-                .flag("send-rate", "0");
+                .flag("send-rate", "0")
+                // These tests are about order and loss, on a machine that runs three nodes,
+                // their stores and the clients on two cores: no client is slow by design.
+                .flag("outbound-queue", "8192");
             nodes.push(Some(spec.spawn(0).await));
             specs.push(spec);
         }
@@ -218,11 +221,25 @@ async fn concurrent_writers_on_three_nodes_see_one_gap_free_order() {
     };
     let apis: Vec<Api> = (0..3).map(|i| cluster.api(i)).collect();
     let code = apis[0].create_room().await;
+    let per_writer = 60;
+    let total = 6 * per_writer;
+    // Watchers read while the writers write (a member that stops reading is, rightly,
+    // closed as a slow consumer).
     let mut watchers = Vec::new();
     for (i, api) in apis.iter().enumerate() {
-        watchers.push(api.joined(&code, &format!("watcher{i}")).await);
+        let mut watcher = api.joined(&code, &format!("watcher{i}")).await;
+        watchers.push(tokio::spawn(async move {
+            let mut received = Vec::new();
+            while received.len() < total {
+                received.push(
+                    watcher.next_event("chat:message").await["data"]["id"]
+                        .as_i64()
+                        .unwrap(),
+                );
+            }
+            received
+        }));
     }
-    let per_writer = 60;
     let mut writers = Vec::new();
     for (i, api) in apis.iter().enumerate() {
         for w in 0..2 {
@@ -250,18 +267,11 @@ async fn concurrent_writers_on_three_nodes_see_one_gap_free_order() {
         writer.await.unwrap();
     }
     let stored = apis[0].all_messages(&code).await;
-    assert_eq!(stored.len(), 6 * per_writer);
+    assert_eq!(stored.len(), total);
     let ids: Vec<i64> = stored.iter().map(|m| m["id"].as_i64().unwrap()).collect();
     assert!(ids.windows(2).all(|w| w[0] < w[1]));
-    for watcher in &mut watchers {
-        let mut received = Vec::new();
-        while received.len() < stored.len() {
-            received.push(
-                watcher.next_event("chat:message").await["data"]["id"]
-                    .as_i64()
-                    .unwrap(),
-            );
-        }
+    for watcher in watchers {
+        let received = watcher.await.unwrap();
         assert_eq!(
             received, ids,
             "every node pushes the store's order, without gaps"
