@@ -69,7 +69,7 @@ NODES=1
 URLS=()
 for i in $(seq 0 $((NODES - 1))); do
   port=$((PORT + i))
-  args=(--bind "127.0.0.1:$port" --data-dir "$DATA/node$i" --send-rate 0
+  args=(--bind "127.0.0.1:$port" --data-dir "$DATA/node$i" --send-rate 0 --room-create-rate 0
         --static-dir /nonexistent --node-id "load$i")
   [ -n "$POSTGRES" ] && args+=(--database-url "$POSTGRES")
   [ -n "$REDIS" ] && args+=(--redis-url "$REDIS")

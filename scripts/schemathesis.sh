@@ -95,7 +95,7 @@ rm -rf "$OUT"
 mkdir -p "$OUT"
 log "starting chat-node on 127.0.0.1:$port (embedded store in $data_dir)"
 RUST_LOG=${RUST_LOG:-warn} "$NODE_BIN" --bind "127.0.0.1:$port" --data-dir "$data_dir" \
-    --node-id schemathesis --static-dir "$data_dir/no-client" >"$OUT/node.log" 2>&1 &
+    --node-id schemathesis --room-create-rate 0 --static-dir "$data_dir/no-client" >"$OUT/node.log" 2>&1 &
 node_pid=$!
 base="http://127.0.0.1:$port"
 for _ in $(seq 100); do

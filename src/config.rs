@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
+use chat_actors::guards::GuardLimits;
 use chat_actors::{Limits, SendRate};
 use clap::{Parser, ValueEnum};
 
@@ -50,6 +51,29 @@ pub struct Config {
     /// Per-client-address limit for REST POST /api/messages as COUNT/WINDOW; 0 = none.
     #[arg(long, env = "CHAT_REST_SEND_RATE", default_value = "0")]
     pub rest_send_rate: SendRateArg,
+
+    /// Most open sessions on this node; more are refused (503) so a load balancer sends
+    /// them elsewhere. 0 = no limit.
+    #[arg(long, env = "CHAT_MAX_SESSIONS", default_value_t = 100_000)]
+    pub max_sessions: usize,
+
+    /// Most open sessions from one client address (429). Leave at 0 (no limit) behind a
+    /// proxy or ingress, where every client shares its address; limit at the edge instead.
+    #[arg(long, env = "CHAT_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = 0)]
+    pub max_connections_per_address: u32,
+
+    /// Rooms one client address may create, as COUNT/WINDOW; 0 = no limit.
+    #[arg(long, env = "CHAT_ROOM_CREATE_RATE", default_value = "30/60s")]
+    pub room_create_rate: SendRateArg,
+
+    /// Joins of unknown rooms one client address may make, as COUNT/WINDOW; past it, its
+    /// joins are refused, so room codes cannot be found by brute force. 0 = no limit.
+    #[arg(long, env = "CHAT_FAILED_JOIN_RATE", default_value = "30/60s")]
+    pub failed_join_rate: SendRateArg,
+
+    /// Most members of one room, across all nodes (too_large past it); 0 = no limit.
+    #[arg(long, env = "CHAT_MAX_ROOM_MEMBERS", default_value_t = 10_000)]
+    pub max_room_members: usize,
 
     /// Longest message content, in characters after trimming.
     #[arg(long, env = "CHAT_CONTENT_MAX", default_value_t = 2000)]
@@ -224,6 +248,17 @@ impl Config {
             room_idle_timeout: self.room_idle_timeout,
             batch_max: self.batch_max.max(1),
             batch_delay: self.batch_delay,
+        }
+    }
+
+    /// The abuse limits the actors enforce.
+    pub fn guard_limits(&self) -> GuardLimits {
+        GuardLimits {
+            max_sessions: self.max_sessions,
+            max_connections_per_address: self.max_connections_per_address,
+            room_create_rate: self.room_create_rate.0,
+            failed_join_rate: self.failed_join_rate.0,
+            max_room_members: self.max_room_members,
         }
     }
 

@@ -16,7 +16,6 @@
 pub mod config;
 pub mod error;
 pub mod openapi;
-mod rest_limit;
 pub mod routes;
 pub mod security;
 pub mod state;
@@ -33,9 +32,9 @@ use chat_actors::hub::BrokerOptions;
 use chat_actors::{Hub, HubOptions};
 
 use crate::config::Config;
-use crate::rest_limit::RestLimiter;
 use crate::state::AppState;
 use crate::store::StoreError;
+use chat_actors::address_limit::AddressLimiter;
 
 /// A dead peer or one that stopped reading is dropped by the kernel after this long with
 /// unacknowledged data, which bounds how long a stuck client can hold its connection.
@@ -101,11 +100,12 @@ pub async fn start(config: Config) -> Result<Node, StartError> {
             url: url.clone(),
             presence_ttl: config.presence_ttl,
         }),
+        guards: config.guard_limits(),
     })
     .map_err(|error| StartError::Config(format!("REDIS_URL: {error}")))?;
     let state = web::Data::new(AppState {
         hub: Arc::clone(&hub),
-        rest_limiter: RestLimiter::new(config.rest_send_rate.0),
+        rest_limiter: AddressLimiter::new(config.rest_send_rate.0),
         config: config.clone(),
         started: Instant::now(),
     });

@@ -6,7 +6,7 @@ use std::time::Instant;
 use chat_actors::Hub;
 
 use crate::config::Config;
-use crate::rest_limit::RestLimiter;
+use chat_actors::address_limit::AddressLimiter;
 
 /// Shared by all workers through `web::Data`.
 pub struct AppState {
@@ -17,5 +17,5 @@ pub struct AppState {
     /// When the node started, for `uptime`.
     pub started: Instant,
     /// The per-address limit of REST sends, when configured.
-    pub rest_limiter: RestLimiter,
+    pub rest_limiter: AddressLimiter,
 }

@@ -12,6 +12,7 @@ use dashmap::DashMap;
 
 use crate::broker::Broker;
 use crate::error::ChatError;
+use crate::guards::{GuardLimits, Guards};
 use crate::ids::RoomCode;
 use crate::ids::SessionId;
 use crate::limits::Limits;
@@ -69,6 +70,8 @@ pub struct HubOptions {
     pub room_threads: usize,
     /// Redis, when this node is one of several.
     pub broker: Option<BrokerOptions>,
+    /// Abuse limits.
+    pub guards: GuardLimits,
 }
 
 /// How to reach the other nodes.
@@ -97,6 +100,8 @@ pub struct Hub {
     pub broker: Option<Arc<Broker>>,
     /// The Redis bridge actor, when this node is one of several.
     pub bridge: Option<Addr<RedisBridge>>,
+    /// Abuse limits.
+    pub guards: Guards,
     /// Open sessions of this node, so a draining node can tell each to reconnect.
     pub sessions: DashMap<SessionId, Addr<WsSession>>,
     draining: AtomicBool,
@@ -143,6 +148,7 @@ impl Hub {
                 registry: ctx.address(),
                 node_id: options.node_id,
                 sessions: DashMap::new(),
+                guards: Guards::new(options.guards),
                 draining: AtomicBool::new(false),
                 room_arbiters,
                 arbiters,

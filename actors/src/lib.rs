@@ -15,8 +15,10 @@
 //! Values are validated once, at the edge, into the types of [`ids`] and [`model`];
 //! failures are [`error::ChatError`]s carrying the protocol's error codes.
 
+pub mod address_limit;
 pub mod broker;
 pub mod error;
+pub mod guards;
 pub mod hub;
 pub mod ids;
 pub mod limits;

@@ -21,6 +21,17 @@ pub struct SendLimiter {
 impl SendLimiter {
     /// Takes a slot if the rate allows one more send now.
     pub fn try_acquire(&mut self, rate: Option<SendRate>, now: Instant) -> bool {
+        if !self.allows(rate, now) {
+            return false;
+        }
+        if rate.is_some() {
+            self.in_flight += 1;
+        }
+        true
+    }
+
+    /// Whether the rate allows one more send now (nothing is taken).
+    pub fn allows(&mut self, rate: Option<SendRate>, now: Instant) -> bool {
         let Some(rate) = rate else {
             return true;
         };
@@ -31,12 +42,7 @@ impl SendLimiter {
                 break;
             }
         }
-        if self.sent.len() as u64 + u64::from(self.in_flight) < u64::from(rate.count) {
-            self.in_flight += 1;
-            true
-        } else {
-            false
-        }
+        (self.sent.len() as u64 + u64::from(self.in_flight)) < u64::from(rate.count)
     }
 
     /// Settles a slot taken by `try_acquire`: counted at `now` if the send stored a new

@@ -610,6 +610,9 @@ impl Handler<Join> for RoomActor {
                         .filter(|(field, _)| broker::node_of(field) != broker.node_id)
                         .collect();
                 }
+                if !act.members.contains_key(&msg.session) {
+                    act.hub.guards.room_has_space(act.member_total())?;
+                }
                 act.add_member(msg.session, msg.addr, msg.nickname);
                 let (missed, has_more) =
                     page.map_or((Vec::new(), false), |p| (p.messages, p.has_more));

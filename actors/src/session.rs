@@ -10,6 +10,7 @@
 //! This is the only file that knows about `actix-web-actors` (deprecated upstream in
 //! favour of `actix-ws`), so a move stays local.
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
@@ -73,21 +74,28 @@ struct Fragments {
 pub struct WsSession {
     id: SessionId,
     hub: Arc<Hub>,
+    /// The client's address, for the per-address limits.
+    address: Option<IpAddr>,
     joined: Vec<RoomCode>,
     limiter: crate::rate_limit::SendLimiter,
     last_seen: Instant,
     fragments: Option<Box<Fragments>>,
 }
 
-/// Upgrades an HTTP request to a chat session.
+/// Upgrades an HTTP request to a chat session. The caller has admitted `address`
+/// ([`crate::guards::Guards::admit`]); the session gives the slot back when it stops, or
+/// this function does when the upgrade fails.
 pub fn start(
     hub: Arc<Hub>,
+    address: Option<IpAddr>,
     req: &HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, actix_web::Error> {
     let hard_cap = hub.limits.frame_hard_cap_bytes;
+    let guards = Arc::clone(&hub);
     let session = WsSession {
         id: NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed),
+        address,
         hub,
         joined: Vec::new(),
         limiter: Default::default(),
@@ -97,6 +105,7 @@ pub fn start(
     ws::WsResponseBuilder::new(session, req, payload)
         .frame_size(hard_cap)
         .start()
+        .inspect_err(|_| guards.guards.disconnected(address))
 }
 
 impl WsSession {
@@ -213,6 +222,9 @@ impl WsSession {
     }
 
     fn create_room(&mut self, reference: Option<Ref>, ctx: &mut ws::WebsocketContext<Self>) {
+        if let Err(error) = self.hub.guards.create_room(self.address) {
+            return self.respond::<Empty>(ctx, reference.as_ref(), Err(error));
+        }
         let hub = Arc::clone(&self.hub);
         let create = async move { hub.create_room().await };
         ctx.spawn(create.into_actor(self).map(move |result, act, ctx| {
@@ -232,6 +244,9 @@ impl WsSession {
         reference: Option<Ref>,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
+        if let Err(error) = self.hub.guards.may_join(self.address) {
+            return self.respond::<Empty>(ctx, reference.as_ref(), Err(error));
+        }
         let rejoin = self.joined.contains(&code);
         if !rejoin && self.joined.len() >= self.hub.limits.rooms_per_session {
             let error = ChatError::too_large(format!(
@@ -256,6 +271,9 @@ impl WsSession {
         ctx.wait(join.into_actor(self).map(move |result, act, ctx| {
             if result.is_err() && !rejoin {
                 act.joined.retain(|joined| *joined != code);
+            }
+            if matches!(&result, Err(error) if error.code == ErrorCode::NotFound) {
+                act.hub.guards.join_failed(act.address);
             }
             act.respond(ctx, reference.as_ref(), result);
         }));
@@ -377,6 +395,7 @@ impl Actor for WsSession {
     fn stopped(&mut self, _: &mut Self::Context) {
         metrics::gauge!(metric_names::SESSIONS).decrement(1.0);
         self.hub.sessions.remove(&self.id);
+        self.hub.guards.disconnected(self.address);
         for code in self.joined.drain(..) {
             if let Some(room) = self.hub.rooms.get(&code) {
                 room.addr.do_send(Leave { session: self.id });

@@ -66,6 +66,15 @@ fn register_series() {
     ] {
         metrics::counter!(counter).increment(0);
     }
+    for limit in [
+        "sessions",
+        "connections_per_address",
+        "room_create",
+        "failed_join",
+        "room_members",
+    ] {
+        metrics::counter!(names::LIMIT_REJECTIONS, "limit" => limit).increment(0);
+    }
     for code in ErrorCode::ALL {
         metrics::counter!(names::ERRORS, "code" => code.as_str()).increment(0);
     }

@@ -1,6 +1,6 @@
 //! `POST /api/rooms`, `GET /api/rooms` and `GET /api/rooms/{code}`.
 
-use actix_web::{web, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chat_actors::ids::RoomCode;
 use chat_actors::ChatError;
 
@@ -36,11 +36,14 @@ use crate::state::AppState;
                 ))
             )
         ),
+        (status = 429, description = "`rate_limited`: this address created too many rooms recently.", body = ErrorBody),
         (status = 503, description = "`unavailable`: the store cannot take the write now.", body = ErrorBody),
         (status = 500, description = "`internal`.", body = ErrorBody),
     )
 )]
-pub async fn create(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+pub async fn create(state: web::Data<AppState>, req: HttpRequest) -> ApiResult<HttpResponse> {
+    let address = req.peer_addr().map(|peer| peer.ip());
+    state.hub.guards.create_room(address)?;
     let room = state.hub.create_room().await?;
     Ok(HttpResponse::Created().json(RoomCreated { ok: true, room }))
 }

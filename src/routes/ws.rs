@@ -11,7 +11,8 @@ use crate::state::AppState;
 
 /// Starts a session actor for the connection. Refused with 403 before upgrading when a
 /// browser page of a foreign origin asks (`--allowed-origins`), and with 503 while the node
-/// drains, so clients go to another node.
+/// drains, so clients go to another node; and by the abuse limits: 503 when the node has
+/// its most sessions, 429 when the address has its most connections.
 pub async fn upgrade(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -35,5 +36,11 @@ pub async fn upgrade(
         ))
         .into());
     }
-    session::start(state.hub.clone(), &req, payload)
+    let address = req.peer_addr().map(|peer| peer.ip());
+    state
+        .hub
+        .guards
+        .admit(address, state.hub.sessions.len())
+        .map_err(ApiError)?;
+    session::start(state.hub.clone(), address, &req, payload)
 }

@@ -36,6 +36,7 @@ macro_rules! on_both_stores {
     };
 }
 
+mod abuse;
 mod bad_input;
 mod cluster;
 mod delivery;

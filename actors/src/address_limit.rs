@@ -1,26 +1,28 @@
-//! The optional per-client-address limit on REST sends (PROTOCOL.md, precise rule 10:
-//! REST is for trusted integrations and unlimited by default).
+//! Rate limits per client address: REST sends (optional: PROTOCOL.md, precise rule 10),
+//! room creation, and failed joins (so that room codes cannot be enumerated by brute
+//! force).
 
 use std::net::IpAddr;
 use std::time::Instant;
 
-use chat_actors::rate_limit::SendLimiter;
-use chat_actors::SendRate;
 use dashmap::DashMap;
+
+use crate::limits::SendRate;
+use crate::rate_limit::SendLimiter;
 
 /// Entries kept before idle ones are swept, so the map cannot grow without bound.
 const SWEEP_AT: usize = 10_000;
 
-/// Send limits per client address.
-pub struct RestLimiter {
+/// A sliding-window rate per client address.
+pub struct AddressLimiter {
     rate: Option<SendRate>,
     clients: DashMap<IpAddr, (SendLimiter, Instant)>,
 }
 
-impl RestLimiter {
+impl AddressLimiter {
     /// A limiter with the given rate; `None` allows everything.
     pub fn new(rate: Option<SendRate>) -> Self {
-        RestLimiter {
+        AddressLimiter {
             rate,
             clients: DashMap::new(),
         }
@@ -48,6 +50,24 @@ impl RestLimiter {
     pub fn release(&self, client: IpAddr, stored_new: bool) {
         if let Some(mut entry) = self.clients.get_mut(&client) {
             entry.0.release(self.rate, stored_new, Instant::now());
+        }
+    }
+
+    /// Whether `client` may do one more thing now, without counting it.
+    pub fn allows(&self, client: IpAddr) -> bool {
+        let Some(rate) = self.rate else {
+            return true;
+        };
+        match self.clients.get_mut(&client) {
+            Some(mut entry) => entry.0.allows(Some(rate), Instant::now()),
+            None => true,
+        }
+    }
+
+    /// Counts one event of `client` (a failed join, say).
+    pub fn record(&self, client: IpAddr) {
+        if self.try_acquire(client) {
+            self.release(client, true);
         }
     }
 
