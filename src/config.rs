@@ -115,6 +115,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_OUTBOUND_QUEUE", default_value_t = 1024)]
     pub outbound_queue: usize,
 
+    /// Kernel send buffer per connection, in bytes (0: the kernel's autotuning, up to
+    /// several MB per socket). Bounds what a client that stops reading can hold.
+    #[arg(long, env = "CHAT_SOCKET_SEND_BUFFER", default_value_t = 64 * 1024)]
+    pub socket_send_buffer: usize,
+
     /// How often each WebSocket is pinged.
     #[arg(long, env = "CHAT_HEARTBEAT_INTERVAL", default_value = "10s", value_parser = humantime::parse_duration)]
     pub heartbeat_interval: Duration,

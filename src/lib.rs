@@ -110,6 +110,7 @@ pub async fn start(config: Config) -> Result<Node, StartError> {
         started: Instant::now(),
     });
     let static_dir = config.static_dir.clone();
+    let send_buffer = config.socket_send_buffer;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
@@ -120,11 +121,18 @@ pub async fn start(config: Config) -> Result<Node, StartError> {
     .workers(config.workers())
     .disable_signals()
     .shutdown_timeout(config.shutdown_timeout.as_secs().max(1))
-    .on_connect(|connection, _| {
+    .on_connect(move |connection, _| {
         if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
             let socket = socket2::SockRef::from(tcp);
             if let Err(error) = socket.set_tcp_user_timeout(Some(TCP_USER_TIMEOUT)) {
                 tracing::debug!(%error, "TCP_USER_TIMEOUT not set");
+            }
+            // A fixed send buffer bounds the kernel memory a client that stops reading can
+            // hold; past it the session's own queue fills and it is closed as too slow.
+            if send_buffer > 0 {
+                if let Err(error) = socket.set_send_buffer_size(send_buffer) {
+                    tracing::debug!(%error, "SO_SNDBUF not set");
+                }
             }
         }
     })

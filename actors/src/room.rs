@@ -293,6 +293,8 @@ impl RoomActor {
             match sent {
                 Ok(()) => delivered += 1,
                 Err(SendError::Full(_)) => {
+                    // Counted here: a stuck session may never run its `Evict`.
+                    metrics::counter!(metric_names::SLOW_CONSUMERS).increment(1);
                     member.addr.do_send(Evict);
                     dropped.push(id);
                 }

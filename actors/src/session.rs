@@ -451,7 +451,6 @@ impl Handler<Evict> for WsSession {
     type Result = ();
 
     fn handle(&mut self, _: Evict, ctx: &mut Self::Context) {
-        metrics::counter!(metric_names::SLOW_CONSUMERS).increment(1);
         self.close(ctx, CloseCode::Again, "too slow: outbound queue full");
     }
 }

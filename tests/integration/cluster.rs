@@ -60,11 +60,6 @@ impl Cluster {
             node.kill();
         }
     }
-
-    #[allow(dead_code)]
-    fn spec(&self, i: usize) -> &NodeSpec {
-        &self.specs[i]
-    }
 }
 
 fn nicknames(members: &Value) -> Vec<String> {
@@ -563,5 +558,114 @@ async fn sigterm_drains_under_load_and_clients_move_without_loss() {
     assert_eq!(stored_ids.len(), stored.len());
     for message in &acked {
         assert!(stored.contains(message), "acked but not stored: {message}");
+    }
+}
+
+/// Sends `total` messages with client ids through whichever of `nodes` answers: when its
+/// node dies or drains it moves to the next one, resumes with sinceId and resends the
+/// message whose ack it did not get, with the same clientId. Returns what was acked.
+async fn roaming_sender(nodes: Vec<Api>, code: String, who: usize, total: usize) -> Vec<Value> {
+    let mut at = who % nodes.len();
+    let mut client = connect_any(&nodes, &mut at, &code, who, 0).await;
+    let (mut acked, mut highest) = (Vec::new(), 0i64);
+    let mut n = 0;
+    while n < total {
+        let client_id = format!("r{who}-{n}");
+        let sent = client
+            .try_emit(
+                "chat:send",
+                json!({"roomCode": code, "content": client_id, "clientId": client_id}),
+            )
+            .await;
+        let mut lost = sent.is_none();
+        while let Some(reference) = sent.filter(|_| !lost) {
+            match client.next().await {
+                Frame::Json(frame) if frame["event"] == "ack" && frame["ref"] == reference => {
+                    if frame["ok"] == true {
+                        acked.push(frame["data"]["message"].clone());
+                        n += 1;
+                    }
+                    break;
+                }
+                Frame::Json(frame) if frame["event"] == "chat:message" => {
+                    highest = highest.max(frame["data"]["id"].as_i64().unwrap_or(0));
+                }
+                Frame::Json(_) => {}
+                Frame::Closed(_) => lost = true,
+            }
+        }
+        if lost {
+            at += 1;
+            client = connect_any(&nodes, &mut at, &code, who, highest).await;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    acked
+}
+
+/// Connects to the first node from `at` on that accepts, and joins with `since`.
+async fn connect_any(nodes: &[Api], at: &mut usize, code: &str, who: usize, since: i64) -> Client {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let api = &nodes[*at % nodes.len()];
+        let url = format!("ws://{}/ws", api.addr);
+        if let Ok(Ok(_)) = tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio_tungstenite::connect_async(url),
+        )
+        .await
+        {
+            let mut client = api.connect().await;
+            let ack = client.join(code, &format!("r{who}"), Some(since)).await;
+            if ack["ok"] == true {
+                return client;
+            }
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no node accepted the client"
+        );
+        *at += 1;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn repeated_node_crashes_lose_no_acked_message() {
+    // CHAT_SOAK=1 runs the long version (10 kill cycles) of this test.
+    let cycles = if std::env::var("CHAT_SOAK").as_deref() == Ok("1") {
+        10
+    } else {
+        3
+    };
+    let Some(mut cluster) = Cluster::start(2).await else {
+        return;
+    };
+    let nodes: Vec<Api> = (0..2).map(|i| cluster.api(i)).collect();
+    let ports: Vec<u16> = nodes.iter().map(|n| n.addr.port()).collect();
+    let code = nodes[0].create_room().await;
+    let (clients, per_client) = (3, 40 * cycles);
+    let senders: Vec<_> = (0..clients)
+        .map(|who| tokio::spawn(roaming_sender(nodes.clone(), code.clone(), who, per_client)))
+        .collect();
+    for cycle in 0..cycles {
+        tokio::time::sleep(Duration::from_millis(600)).await;
+        let victim = cycle % 2;
+        cluster.kill(victim);
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        cluster.nodes[victim] = Some(cluster.specs[victim].spawn(ports[victim]).await);
+    }
+    let mut acked = Vec::new();
+    for sender in senders {
+        acked.extend(sender.await.unwrap());
+    }
+    let stored = nodes[0].all_messages(&code).await;
+    assert_eq!(
+        stored.len(),
+        clients * per_client,
+        "each clientId stored once"
+    );
+    for message in &acked {
+        assert!(stored.contains(message), "acked but lost: {message}");
     }
 }

@@ -237,6 +237,20 @@ impl ChildNode {
         Api::new(self.addr)
     }
 
+    /// Resident memory of the node process, in KiB (VmRSS).
+    pub fn rss_kib(&self) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|v| v.parse().ok())
+            })
+            .unwrap_or(0)
+    }
+
     /// SIGKILL: the crash that durability must survive.
     pub fn kill(mut self) {
         let _ = self.child.kill();
