@@ -3,26 +3,19 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use chat_actors::ids::{ClientId, RoomCode};
+use chat_actors::ids::RoomCode;
 use chat_actors::metric_names;
 use chat_actors::persistence::{Persist, PersistencePool};
-use chat_actors::store::{NewMessage, Outcome, Store};
+use chat_actors::store::{Outcome, Store};
 use chat_node::store::SqliteStore;
+use common::message;
 use metrics_util::debugging::{DebugValue, DebuggingRecorder, Snapshotter};
-
-fn message(room_id: i64, code: RoomCode, i: usize) -> NewMessage {
-    NewMessage {
-        room_id,
-        room_code: code,
-        sender: "ada".into(),
-        content: format!("m{i}"),
-        client_id: Some(ClientId::parse(&format!("c{i}")).unwrap()),
-    }
-}
 
 fn batch_sizes(snapshotter: &Snapshotter) -> Vec<f64> {
     snapshotter

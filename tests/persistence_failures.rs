@@ -4,25 +4,18 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use chat_actors::ids::{ClientId, RoomCode};
+use chat_actors::ids::RoomCode;
 use chat_actors::persistence::{Persist, PersistencePool};
-use chat_actors::store::{NewMessage, Outcome, Store};
+use chat_actors::store::{Outcome, Store};
 use chat_actors::ErrorCode;
 use chat_node::store::SqliteStore;
-
-fn message(room_id: i64, code: RoomCode, i: usize) -> NewMessage {
-    NewMessage {
-        room_id,
-        room_code: code,
-        sender: "ada".into(),
-        content: format!("m{i}"),
-        client_id: Some(ClientId::parse(&format!("c{i}")).unwrap()),
-    }
-}
+use common::message;
 
 #[actix_web::test]
 async fn a_failed_batch_fails_every_sender_and_stores_nothing() {

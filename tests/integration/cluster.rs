@@ -450,57 +450,6 @@ async fn through_nginx_a_client_chats_with_one_on_a_node_directly() {
     );
 }
 
-/// Sends `total` messages with client ids, one after another; when its node tells it to
-/// reconnect (or drops it), it moves to `fallback`, resumes with sinceId and resends the
-/// message whose ack it did not get, with the same clientId. Returns what was acked and
-/// whether it ended on the fallback node.
-async fn steady_sender(
-    home: Api,
-    fallback: Api,
-    code: String,
-    who: usize,
-    total: usize,
-) -> (Vec<Value>, bool) {
-    let mut client = home.joined(&code, &format!("s{who}")).await;
-    let (mut acked, mut moved, mut highest) = (Vec::new(), false, 0i64);
-    let mut n = 0;
-    while n < total {
-        let client_id = format!("s{who}-{n}");
-        let sent = client
-            .try_emit(
-                "chat:send",
-                json!({"roomCode": code, "content": client_id, "clientId": client_id}),
-            )
-            .await;
-        let mut reconnect = sent.is_none();
-        while let Some(reference) = sent.filter(|_| !reconnect) {
-            match client.next().await {
-                Frame::Json(frame) if frame["event"] == "ack" && frame["ref"] == reference => {
-                    if frame["ok"] == true {
-                        acked.push(frame["data"]["message"].clone());
-                        n += 1;
-                    }
-                    break;
-                }
-                Frame::Json(frame) if frame["event"] == "chat:message" => {
-                    highest = highest.max(frame["data"]["id"].as_i64().unwrap_or(0));
-                }
-                Frame::Json(_) => {}
-                Frame::Closed(_) => reconnect = true,
-            }
-        }
-        if reconnect {
-            assert!(!moved, "moved twice");
-            client = fallback.connect().await;
-            let ack = client.join(&code, &format!("s{who}"), Some(highest)).await;
-            assert_eq!(ack["ok"], true, "{ack}");
-            moved = true;
-        }
-        tokio::time::sleep(Duration::from_millis(15)).await;
-    }
-    (acked, moved)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_drains_under_load_and_clients_move_without_loss() {
     let Some(postgres) = Backend::postgres() else {
@@ -524,9 +473,9 @@ async fn sigterm_drains_under_load_and_clients_move_without_loss() {
     let (clients, per_client) = (4, 60);
     let senders: Vec<_> = (0..clients)
         .map(|who| {
-            tokio::spawn(steady_sender(
-                a.clone(),
-                b.clone(),
+            tokio::spawn(roaming_sender(
+                vec![a.clone(), b.clone()],
+                0,
                 code.clone(),
                 who,
                 per_client,
@@ -546,9 +495,10 @@ async fn sigterm_drains_under_load_and_clients_move_without_loss() {
     );
     let mut acked = Vec::new();
     for sender in senders {
-        let (mine, moved) = sender.await.unwrap();
-        assert!(moved, "every client ends up on the second node");
-        acked.extend(mine);
+        let roamed = sender.await.unwrap();
+        assert_eq!(roamed.moves, 1, "every client moved once");
+        assert_eq!(roamed.at, 1, "every client ends up on the second node");
+        acked.extend(roamed.acked);
     }
     // Every acked message is in the store exactly once, and nothing else is.
     let stored = b.all_messages(&code).await;
@@ -561,13 +511,29 @@ async fn sigterm_drains_under_load_and_clients_move_without_loss() {
     }
 }
 
-/// Sends `total` messages with client ids through whichever of `nodes` answers: when its
-/// node dies or drains it moves to the next one, resumes with sinceId and resends the
-/// message whose ack it did not get, with the same clientId. Returns what was acked.
-async fn roaming_sender(nodes: Vec<Api>, code: String, who: usize, total: usize) -> Vec<Value> {
-    let mut at = who % nodes.len();
+/// What a roaming sender went through.
+struct Roamed {
+    /// The messages acked to it.
+    acked: Vec<Value>,
+    /// How often it had to move to another node.
+    moves: usize,
+    /// The node it ended on.
+    at: usize,
+}
+
+/// Sends `total` messages with client ids through whichever of `nodes` answers, starting
+/// at `start`: when its node dies or drains it moves to the next one, resumes with sinceId
+/// and resends the message whose ack it did not get, with the same clientId.
+async fn roaming_sender(
+    nodes: Vec<Api>,
+    start: usize,
+    code: String,
+    who: usize,
+    total: usize,
+) -> Roamed {
+    let mut at = start;
     let mut client = connect_any(&nodes, &mut at, &code, who, 0).await;
-    let (mut acked, mut highest) = (Vec::new(), 0i64);
+    let (mut acked, mut highest, mut moves) = (Vec::new(), 0i64, 0);
     let mut n = 0;
     while n < total {
         let client_id = format!("r{who}-{n}");
@@ -596,11 +562,16 @@ async fn roaming_sender(nodes: Vec<Api>, code: String, who: usize, total: usize)
         }
         if lost {
             at += 1;
+            moves += 1;
             client = connect_any(&nodes, &mut at, &code, who, highest).await;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    acked
+    Roamed {
+        acked,
+        moves,
+        at: at % nodes.len(),
+    }
 }
 
 /// Connects to the first node from `at` on that accepts, and joins with `since`.
@@ -646,7 +617,15 @@ async fn repeated_node_crashes_lose_no_acked_message() {
     let code = nodes[0].create_room().await;
     let (clients, per_client) = (3, 40 * cycles);
     let senders: Vec<_> = (0..clients)
-        .map(|who| tokio::spawn(roaming_sender(nodes.clone(), code.clone(), who, per_client)))
+        .map(|who| {
+            tokio::spawn(roaming_sender(
+                nodes.clone(),
+                who,
+                code.clone(),
+                who,
+                per_client,
+            ))
+        })
         .collect();
     for cycle in 0..cycles {
         tokio::time::sleep(Duration::from_millis(600)).await;
@@ -657,7 +636,7 @@ async fn repeated_node_crashes_lose_no_acked_message() {
     }
     let mut acked = Vec::new();
     for sender in senders {
-        acked.extend(sender.await.unwrap());
+        acked.extend(sender.await.unwrap().acked);
     }
     let stored = nodes[0].all_messages(&code).await;
     assert_eq!(
