@@ -1,5 +1,8 @@
 #!/usr/bin/env python3
-"""Writes the hand-made seeds of both fuzz targets (fuzz/seeds/<target>/<name>)."""
+"""Writes the hand-made seeds of both fuzz targets (fuzz/seeds/<target>/<name>).
+
+Usage, from the repository root: python3 fuzz/make_seeds.py fuzz/seeds
+"""
 import json, os, sys
 
 root = sys.argv[1]

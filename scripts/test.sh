@@ -105,12 +105,25 @@ deploy_passed=${deploy_passed:-0}
 deploy_failed=${deploy_failed:-0}
 rm -f "$DLOG"
 
-total_passed=$((${rust_passed:-0} + client_passed + schema_passed + deploy_passed))
-total_failed=$((${rust_failed:-0} + client_failed + schema_failed + deploy_failed))
-if [[ $rust_status -ne 0 || $client_status -ne 0 || $schema_status -ne 0 || $deploy_status -ne 0 ]] && [[ $total_failed -eq 0 ]]; then
+# --- fuzzing: a short pass of each cargo-fuzz target on the kept corpus ----------------------
+log "fuzz (scripts/fuzz-short.sh)"
+FLOG=$(mktemp)
+set +e
+scripts/fuzz-short.sh 2>&1 | tee "$FLOG"
+fuzz_status=${PIPESTATUS[0]}
+set -e
+fuzz_passed=$(sed -nE 's/^fuzz: ([0-9]+) passed, [0-9]+ failed$/\1/p' "$FLOG" | tail -n 1)
+fuzz_failed=$(sed -nE 's/^fuzz: [0-9]+ passed, ([0-9]+) failed$/\1/p' "$FLOG" | tail -n 1)
+fuzz_passed=${fuzz_passed:-0}
+fuzz_failed=${fuzz_failed:-0}
+rm -f "$FLOG"
+
+total_passed=$((${rust_passed:-0} + client_passed + schema_passed + deploy_passed + fuzz_passed))
+total_failed=$((${rust_failed:-0} + client_failed + schema_failed + deploy_failed + fuzz_failed))
+if [[ $rust_status -ne 0 || $client_status -ne 0 || $schema_status -ne 0 || $deploy_status -ne 0 || $fuzz_status -ne 0 ]] && [[ $total_failed -eq 0 ]]; then
     total_failed=1
 fi
 echo
-echo "rust: ${rust_passed:-0} passed, ${rust_failed:-0} failed; client: $client_passed passed, $client_failed failed; schemathesis: $schema_passed passed, $schema_failed failed; deploy: $deploy_passed passed, $deploy_failed failed"
+echo "rust: ${rust_passed:-0} passed, ${rust_failed:-0} failed; client: $client_passed passed, $client_failed failed; schemathesis: $schema_passed passed, $schema_failed failed; deploy: $deploy_passed passed, $deploy_failed failed; fuzz: $fuzz_passed passed, $fuzz_failed failed"
 echo "total: $total_passed passed, $total_failed failed"
-[[ $rust_status -eq 0 && $client_status -eq 0 && $schema_status -eq 0 && $deploy_status -eq 0 ]]
+[[ $rust_status -eq 0 && $client_status -eq 0 && $schema_status -eq 0 && $deploy_status -eq 0 && $fuzz_status -eq 0 ]]

@@ -127,6 +127,12 @@ fn push_error(message: impl Into<String>) -> DecodeError {
 }
 
 fn parse_ref(raw: &RawValue) -> Result<Ref, DecodeError> {
+    // Only a string or a number can be a ref: anything else is refused before it is built
+    // (a large array or object would cost many times its size in memory).
+    let first = raw.get().as_bytes().first().copied().unwrap_or(b' ');
+    if !(first == b'"' || first == b'-' || first.is_ascii_digit()) {
+        return Err(push_error("ref must be an integer or a string"));
+    }
     match serde_json::from_str::<serde_json::Value>(raw.get()) {
         Ok(serde_json::Value::Number(n)) if n.is_i64() || n.is_u64() => Ok(Ref::Int(n)),
         Ok(serde_json::Value::String(s)) => Ok(Ref::Str(s)),
@@ -144,6 +150,10 @@ fn parse_data<'a, T: Deserialize<'a>>(
         error: ChatError::bad_request(format!("invalid data for {event}: {detail}")),
     };
     let raw = data.ok_or_else(|| fail("data is missing".into()))?;
+    // serde would also read a struct from a JSON array, by position; `data` is an object.
+    if !raw.get().starts_with('{') {
+        return Err(fail("data must be a JSON object".into()));
+    }
     serde_json::from_str(raw.get()).map_err(|e| fail(e.to_string()))
 }
 
@@ -353,6 +363,8 @@ mod tests {
             r#"{"event":"room:join","ref":1,"data":{"code":"K7QX2M","nickname":"x","sinceId":"5"}}"#,
             r#"{"event":"room:join","ref":1,"data":{"code":"K7QX2M","nickname":"x","sinceId":1.5}}"#,
             r#"{"event":"chat:send","ref":1}"#,
+            r#"{"event":"room:leave","ref":1,"data":["K7QX2M"]}"#,
+            r#"{"event":"room:join","ref":1,"data":["K7QX2M","ada",5]}"#,
             r#"{"event":7,"ref":1}"#,
             r#"{"ref":1}"#,
         ] {

@@ -10,7 +10,8 @@
 //!   string, is an `error` push (no ref), as docs/protocol.md says;
 //! - a frame that decodes agrees with a plain `serde_json::Value` reading of the same text
 //!   (event name, ref, and every data field);
-//! - the heap never grows by more than a linear bound of the frame's length (common/mod.rs).
+//! - while the session's steps run, the heap never grows by more than a linear bound of the
+//!   frame's length (common/mod.rs).
 #![no_main]
 
 mod common;
@@ -28,21 +29,25 @@ static ALLOCATOR: Counting = Counting;
 
 fuzz_target!(|data: &[u8]| {
     let limits = Limits::default();
-    within_allocation_bound(data.len(), "frame", || match std::str::from_utf8(data) {
+    let len = data.len();
+    match std::str::from_utf8(data) {
         Ok(text) => {
-            session_text_frame(text, &limits);
+            within_allocation_bound(len, "session", || session_text_frame(text, &limits));
             // `--frame-max` may be raised up to the 1 MiB hard cap, so the decoder must also
             // hold on frames that the default limit turns away unparsed.
             if text.len() > limits.frame_max_bytes {
-                decode_and_validate(text, &limits);
+                within_allocation_bound(len, "decode", || decode_and_validate(text, &limits));
             }
+            // Outside the allocation bound: the reference reading builds a whole `Value`.
+            check_against_value(text, &protocol::decode(text));
         }
         // The session never decodes these (the WebSocket layer closes the connection on
         // invalid UTF-8); the replacement-character version still tests the decoder.
         Err(_) => {
-            decode_and_validate(&String::from_utf8_lossy(data), &limits);
+            let text = String::from_utf8_lossy(data);
+            within_allocation_bound(len, "decode", || decode_and_validate(&text, &limits));
         }
-    });
+    }
 });
 
 /// What the session does with one text frame, up to the point where it would ask a room.
@@ -58,9 +63,7 @@ fn session_text_frame(text: &str, limits: &Limits) {
 }
 
 fn decode_and_validate(text: &str, limits: &Limits) {
-    let decoded = protocol::decode(text);
-    check_against_value(text, &decoded);
-    match decoded {
+    match protocol::decode(text) {
         Ok(request) => validate(request, limits),
         Err(fault) => respond(fault.reference.as_ref(), Err(fault.error)),
     }
@@ -106,7 +109,11 @@ fn respond(reference: Option<&Ref>, result: Result<(), ChatError>) {
             let map = parse_object(frame.as_bytes(), "failed ack");
             assert_eq!(map.get("event"), Some(&Value::from("ack")));
             assert_eq!(map.get("ok"), Some(&Value::Bool(false)));
-            assert_eq!(map.get("ref"), Some(&ref_value(reference)), "failed ack ref");
+            assert_eq!(
+                map.get("ref"),
+                Some(&ref_value(reference)),
+                "failed ack ref"
+            );
             assert_error_value(map.get("error"), &error, "failed ack");
         }
         (None, Ok(())) => {}
@@ -158,14 +165,19 @@ fn check_against_value(text: &str, decoded: &Result<Request, protocol::DecodeErr
         }
         return;
     }
-    let Ok(request) = decoded else {
-        // The fault's ref, if any, must be the frame's own.
-        if let Err(fault) = decoded {
+    let request = match decoded {
+        Ok(request) => request,
+        Err(fault) => {
+            // The fault's ref, if any, must be the frame's own.
             if let Some(reference) = &fault.reference {
-                assert_eq!(envelope.get("ref"), Some(&ref_value(reference)), "fault ref");
+                assert_eq!(
+                    envelope.get("ref"),
+                    Some(&ref_value(reference)),
+                    "fault ref"
+                );
             }
+            return;
         }
-        return;
     };
     match &request.reference {
         Some(reference) => assert_eq!(envelope.get("ref"), Some(&ref_value(reference))),
@@ -178,7 +190,11 @@ fn check_against_value(text: &str, decoded: &Result<Request, protocol::DecodeErr
         ClientEvent::Send(_) => "chat:send",
         ClientEvent::Typing(_) => "typing",
     };
-    assert_eq!(envelope.get("event"), Some(&Value::from(name)), "event name");
+    assert_eq!(
+        envelope.get("event"),
+        Some(&Value::from(name)),
+        "event name"
+    );
     // serde reads a struct from a JSON array too, by position, and the decoder guards only
     // the envelope against that: `"data": ["K7QX2M"]` is a `room:leave` of K7QX2M. So a
     // field is looked up by name in an object and by its declaration order in an array.
@@ -195,19 +211,34 @@ fn check_against_value(text: &str, decoded: &Result<Request, protocol::DecodeErr
         ClientEvent::CreateRoom => {}
         ClientEvent::JoinRoom(join) => {
             assert_eq!(field("code", 0), Some(&Value::from(join.code.as_str())));
-            assert_eq!(field("nickname", 1), Some(&Value::from(join.nickname.as_str())));
+            assert_eq!(
+                field("nickname", 1),
+                Some(&Value::from(join.nickname.as_str()))
+            );
             assert_eq!(field("sinceId", 2), join.since_id.map(Value::from).as_ref());
         }
         ClientEvent::LeaveRoom(leave) => {
             assert_eq!(field("code", 0), Some(&Value::from(leave.code.as_str())));
         }
         ClientEvent::Send(send) => {
-            assert_eq!(field("roomCode", 0), Some(&Value::from(send.room_code.as_str())));
-            assert_eq!(field("content", 1), Some(&Value::from(send.content.as_str())));
-            assert_eq!(field("clientId", 2), send.client_id.as_deref().map(Value::from).as_ref());
+            assert_eq!(
+                field("roomCode", 0),
+                Some(&Value::from(send.room_code.as_str()))
+            );
+            assert_eq!(
+                field("content", 1),
+                Some(&Value::from(send.content.as_str()))
+            );
+            assert_eq!(
+                field("clientId", 2),
+                send.client_id.as_deref().map(Value::from).as_ref()
+            );
         }
         ClientEvent::Typing(typing) => {
-            assert_eq!(field("roomCode", 0), Some(&Value::from(typing.room_code.as_str())));
+            assert_eq!(
+                field("roomCode", 0),
+                Some(&Value::from(typing.room_code.as_str()))
+            );
             assert_eq!(field("typing", 1), Some(&Value::Bool(typing.typing)));
         }
     }
