@@ -60,70 +60,42 @@ rust_passed=$(grep -E '^test result:' "$LOG" | sed -E 's/.* ([0-9]+) passed.*/\1
 rust_failed=$(grep -E '^test result:' "$LOG" | sed -E 's/.* ([0-9]+) failed.*/\1/' | paste -sd+ - | bc)
 rm -f "$LOG"
 
-# --- browser client: unit tests, build, end-to-end in Chromium ------------------------------
-client_passed=0
-client_failed=0
-client_status=0
-if [[ -z "${SKIP_CLIENT:-}" ]]; then
-    log "browser client"
-    CLOG=$(mktemp)
+# Each later step is a script that ends with `NAME: N passed, M failed`; its counts and exit
+# status are added to the totals here.
+total_passed=${rust_passed:-0}
+total_failed=${rust_failed:-0}
+status=$rust_status
+summary="rust: ${rust_passed:-0} passed, ${rust_failed:-0} failed"
+step() {
+    local name=$1 title=$2 out step_status passed failed
+    shift 2
+    log "$title"
+    out=$(mktemp)
     set +e
-    CHAT_NODE_BIN="$ROOT/target/debug/chat-node" scripts/test-client.sh 2>&1 | tee "$CLOG"
-    client_status=${PIPESTATUS[0]}
+    "$@" 2>&1 | tee "$out"
+    step_status=${PIPESTATUS[0]}
     set -e
-    line=$(grep -E '^client: [0-9]+ passed, [0-9]+ failed' "$CLOG" | tail -n 1 || true)
-    client_passed=$(echo "$line" | sed -E 's/^client: ([0-9]+) passed.*/\1/')
-    client_failed=$(echo "$line" | sed -E 's/.* ([0-9]+) failed.*/\1/')
-    client_passed=${client_passed:-0}
-    client_failed=${client_failed:-0}
-    rm -f "$CLOG"
+    passed=$(sed -nE "s/^$name: ([0-9]+) passed, [0-9]+ failed\$/\\1/p" "$out" | tail -n 1)
+    failed=$(sed -nE "s/^$name: [0-9]+ passed, ([0-9]+) failed\$/\\1/p" "$out" | tail -n 1)
+    rm -f "$out"
+    total_passed=$((total_passed + ${passed:-0}))
+    total_failed=$((total_failed + ${failed:-0}))
+    summary+="; $name: ${passed:-0} passed, ${failed:-0} failed"
+    [[ $step_status -eq 0 ]] || status=$step_status
+}
+
+export CHAT_NODE_BIN="$ROOT/target/debug/chat-node"
+if [[ -z "${SKIP_CLIENT:-}" ]]; then
+    step client "browser client: unit tests, build, end-to-end in Chromium" scripts/test-client.sh
 fi
+step schemathesis "schemathesis (REST API vs /api/openapi.json)" scripts/schemathesis.sh
+step deploy "deployment artifacts (Dockerfile, docker-compose.yml, k8s/)" scripts/validate-deploy.sh
+step fuzz "fuzz (scripts/fuzz-short.sh)" scripts/fuzz-short.sh
 
-# --- the REST API against its own OpenAPI document, attacked by schemathesis ----------------
-log "schemathesis (REST API vs /api/openapi.json)"
-SLOG=$(mktemp)
-set +e
-CHAT_NODE_BIN="$ROOT/target/debug/chat-node" scripts/schemathesis.sh 2>&1 | tee "$SLOG"
-schema_status=${PIPESTATUS[0]}
-set -e
-schema_passed=$(sed -nE 's/^schemathesis: ([0-9]+) passed.*/\1/p' "$SLOG" | tail -n 1)
-schema_failed=$(sed -nE 's/^schemathesis: [0-9]+ passed, ([0-9]+) failed$/\1/p' "$SLOG" | tail -n 1)
-schema_passed=${schema_passed:-0}
-schema_failed=${schema_failed:-0}
-rm -f "$SLOG"
-
-# --- deployment artifacts: Dockerfile (hadolint), compose schema, rendered k8s manifests ---
-log "deployment artifacts (Dockerfile, docker-compose.yml, k8s/)"
-DLOG=$(mktemp)
-set +e
-scripts/validate-deploy.sh 2>&1 | tee "$DLOG"
-deploy_status=${PIPESTATUS[0]}
-set -e
-deploy_passed=$(sed -nE 's/^deploy: ([0-9]+) passed.*/\1/p' "$DLOG" | tail -n 1)
-deploy_failed=$(sed -nE 's/^deploy: [0-9]+ passed, ([0-9]+) failed$/\1/p' "$DLOG" | tail -n 1)
-deploy_passed=${deploy_passed:-0}
-deploy_failed=${deploy_failed:-0}
-rm -f "$DLOG"
-
-# --- fuzzing: a short pass of each cargo-fuzz target on the kept corpus ----------------------
-log "fuzz (scripts/fuzz-short.sh)"
-FLOG=$(mktemp)
-set +e
-scripts/fuzz-short.sh 2>&1 | tee "$FLOG"
-fuzz_status=${PIPESTATUS[0]}
-set -e
-fuzz_passed=$(sed -nE 's/^fuzz: ([0-9]+) passed, [0-9]+ failed$/\1/p' "$FLOG" | tail -n 1)
-fuzz_failed=$(sed -nE 's/^fuzz: [0-9]+ passed, ([0-9]+) failed$/\1/p' "$FLOG" | tail -n 1)
-fuzz_passed=${fuzz_passed:-0}
-fuzz_failed=${fuzz_failed:-0}
-rm -f "$FLOG"
-
-total_passed=$((${rust_passed:-0} + client_passed + schema_passed + deploy_passed + fuzz_passed))
-total_failed=$((${rust_failed:-0} + client_failed + schema_failed + deploy_failed + fuzz_failed))
-if [[ $rust_status -ne 0 || $client_status -ne 0 || $schema_status -ne 0 || $deploy_status -ne 0 || $fuzz_status -ne 0 ]] && [[ $total_failed -eq 0 ]]; then
+if [[ $status -ne 0 && $total_failed -eq 0 ]]; then
     total_failed=1
 fi
 echo
-echo "rust: ${rust_passed:-0} passed, ${rust_failed:-0} failed; client: $client_passed passed, $client_failed failed; schemathesis: $schema_passed passed, $schema_failed failed; deploy: $deploy_passed passed, $deploy_failed failed; fuzz: $fuzz_passed passed, $fuzz_failed failed"
+echo "$summary"
 echo "total: $total_passed passed, $total_failed failed"
-[[ $rust_status -eq 0 && $client_status -eq 0 && $schema_status -eq 0 && $deploy_status -eq 0 && $fuzz_status -eq 0 ]]
+[[ $status -eq 0 ]]
