@@ -92,6 +92,7 @@ conformance!(
     a_missing_room_fails_the_whole_batch,
     data_survives_reopening,
     concurrent_writers_keep_each_room_a_chain,
+    an_abandoned_commit_is_all_or_nothing,
 );
 
 /// A room with a fresh random code.
@@ -480,6 +481,57 @@ async fn a_missing_room_fails_the_whole_batch(backend: &Backend) {
         .await
         .unwrap();
     assert_eq!(created(&retry[0]).prev_id, None);
+}
+
+/// A commit whose caller gives up half way (a timeout, a shutdown) either stored its
+/// whole batch or nothing, and leaves the store usable: the next batch of the room chains
+/// onto whatever is really there. Cut at many points, so that some cuts land between the
+/// store's round trips.
+async fn an_abandoned_commit_is_all_or_nothing(backend: &Backend) {
+    let store = backend.open().await;
+    let room = new_room(&*store).await;
+    for cut in 0..40u64 {
+        let keys: Vec<String> = (0..5).map(|i| format!("cut{cut}-{i}")).collect();
+        let batch: Vec<NewMessage> = keys
+            .iter()
+            .map(|key| message(&room, key, Some(key)))
+            .collect();
+        let give_up = std::time::Duration::from_micros(cut * 50);
+        let _ = tokio::time::timeout(give_up, store.commit_batch(&batch)).await;
+
+        // The next batch of the room waits for whatever of the abandoned one is still
+        // under way (the room's lock, the single writer), so after it the data is settled.
+        let next = store
+            .commit_batch(&[message(&room, "after the cut", None)])
+            .await
+            .unwrap();
+        let next = &created(&next[0]);
+        let before = store
+            .history(room.room.id, Some(next.message.id), 1)
+            .await
+            .unwrap()
+            .messages
+            .first()
+            .map(|m| m.id);
+        assert_eq!(next.prev_id, before, "cut {cut}: the chain continues");
+
+        let mut found = 0;
+        for key in &keys {
+            let id = ClientId::parse(key).unwrap();
+            if store
+                .find_by_client_id(room.room.id, &id)
+                .await
+                .unwrap()
+                .is_some()
+            {
+                found += 1;
+            }
+        }
+        assert!(
+            found == 0 || found == keys.len(),
+            "cut {cut}: {found} of 5 stored"
+        );
+    }
 }
 
 async fn data_survives_reopening(backend: &Backend) {

@@ -6,9 +6,12 @@
 //! locks until it commits: a later batch of the same room waits, then draws larger ids.
 //! The room row also carries `last_message_id`, which gives each message its `prev_id`.
 //!
-//! A batch costs a fixed number of round trips whatever its size: lock, look up clientIds,
-//! draw ids, insert (one multi-row `UNNEST` statement), advance the rooms, commit. Every
-//! statement is prepared once per connection, when the pool opens it.
+//! A batch costs two round trips whatever its size, because the statements of each step
+//! are pipelined (sent together, answered in order): first `BEGIN`, lock the rooms, look
+//! up clientIds and draw ids; then insert the new messages and advance the rooms (one
+//! statement) and `COMMIT`. The server runs pipelined statements one after the other, so
+//! the lock still comes before the ids. Every statement is prepared once per connection,
+//! when the pool opens it.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -41,16 +44,22 @@ struct PgConnection {
     client: Client,
     /// Everything the store runs, prepared on this connection.
     statements: Statements,
+    /// A transaction was begun and has not been seen to end. A commit whose future was
+    /// dropped half way (a timeout, shutdown) leaves this set, and the pool then closes
+    /// the connection — which ends the transaction on the server — rather than hand it
+    /// out mid-transaction.
+    in_transaction: bool,
 }
 
 /// The store's statements, prepared once per connection so the hot path never parses
 /// or plans SQL text.
 struct Statements {
+    begin: Statement,
+    commit: Statement,
     lock_rooms: Statement,
     find_originals: Statement,
     next_ids: Statement,
-    insert_messages: Statement,
-    advance_rooms: Statement,
+    insert_and_advance: Statement,
     create_room: Statement,
     find_room: Statement,
     find_by_client_id: Statement,
@@ -62,6 +71,8 @@ impl Statements {
     /// Prepares every statement on `client`.
     async fn prepare(client: &Client) -> Result<Statements, tokio_postgres::Error> {
         Ok(Statements {
+            begin: client.prepare("BEGIN").await?,
+            commit: client.prepare("COMMIT").await?,
             lock_rooms: client
                 .prepare(
                     "SELECT id, last_message_id FROM rooms WHERE id = ANY($1::bigint[]) \
@@ -81,19 +92,20 @@ impl Statements {
             next_ids: client
                 .prepare("SELECT nextval('messages_id_seq') FROM generate_series(1, $1::bigint)")
                 .await?,
-            insert_messages: client
+            // One statement, so that nothing can advance a room without its messages.
+            insert_and_advance: client
                 .prepare(
-                    "INSERT INTO messages \
-                         (id, room_id, sender, content, client_id, created_at, prev_id) \
-                     SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], \
-                                          $5::text[], $6::timestamptz[], $7::bigint[])",
-                )
-                .await?,
-            advance_rooms: client
-                .prepare(
-                    "UPDATE rooms SET last_message_id = v.last_id \
-                     FROM UNNEST($1::bigint[], $2::bigint[]) AS v (id, last_id) \
-                     WHERE rooms.id = v.id",
+                    "WITH inserted AS ( \
+                         INSERT INTO messages \
+                             (id, room_id, sender, content, client_id, created_at, prev_id) \
+                         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], \
+                                              $4::text[], $5::text[], $6::timestamptz[], \
+                                              $7::bigint[]) \
+                         RETURNING room_id, id) \
+                     UPDATE rooms SET last_message_id = v.last_id \
+                     FROM (SELECT room_id, max(id) AS last_id FROM inserted GROUP BY room_id) \
+                          AS v \
+                     WHERE rooms.id = v.room_id",
                 )
                 .await?,
             create_room: client
@@ -145,13 +157,17 @@ impl ManageConnection for Manager {
     async fn connect(&self) -> Result<PgConnection, ConnectionError> {
         let client = self.inner.connect().await?;
         let statements = Statements::prepare(&client).await?;
-        Ok(PgConnection { client, statements })
+        Ok(PgConnection {
+            client,
+            statements,
+            in_transaction: false,
+        })
     }
 
     /// Checked on every checkout, so it must not cost a round trip: a connection that
     /// the server closed is noticed locally by its I/O task.
     async fn is_valid(&self, conn: &mut PgConnection) -> Result<(), ConnectionError> {
-        if conn.client.is_closed() {
+        if conn.client.is_closed() || conn.in_transaction {
             Err(ConnectionError::Closed)
         } else {
             Ok(())
@@ -159,7 +175,7 @@ impl ManageConnection for Manager {
     }
 
     fn has_broken(&self, conn: &mut PgConnection) -> bool {
-        conn.client.is_closed()
+        conn.client.is_closed() || conn.in_transaction
     }
 }
 
@@ -271,24 +287,146 @@ impl PostgresStore {
     }
 }
 
-/// The body of [`Store::commit_batch`], on one connection, in one transaction.
+/// What the first round trip of a commit decided: each message's fate, and the rows of
+/// the new ones.
+struct Decided {
+    /// One per input message, in input order.
+    plans: Vec<Plan>,
+    /// The new messages, with their ids and `prev_id`s, ascending.
+    created: Vec<Committed>,
+}
+
+/// The body of [`Store::commit_batch`], on one connection, in one transaction of two
+/// pipelined round trips.
 async fn commit_on(
     conn: &mut PgConnection,
     batch: &[NewMessage],
 ) -> Result<Vec<Outcome>, StoreError> {
-    let statements = &conn.statements;
-    let tx = conn.client.transaction().await.map_err(unavailable)?;
-
-    // 1. Lock the rooms, in id order (the statement sorts), and learn their last ids.
     let mut room_ids: Vec<RoomId> = batch.iter().map(|m| m.room_id).collect();
     room_ids.sort_unstable();
     room_ids.dedup();
-    let mut last_ids: HashMap<RoomId, Option<MessageId>> = HashMap::with_capacity(room_ids.len());
-    for row in tx
-        .query(&statements.lock_rooms, &[&room_ids])
-        .await
-        .map_err(unavailable)?
-    {
+    let (key_rooms, key_ids): (Vec<RoomId>, Vec<&str>) = batch
+        .iter()
+        .filter_map(|m| m.client_id.as_ref().map(|id| (m.room_id, id.as_str())))
+        .unzip();
+    // Ids for every message: the ones that turn out to be duplicates leave gaps in the
+    // sequence, which is cheaper than a third round trip.
+    let count = i64::try_from(batch.len()).unwrap_or(i64::MAX);
+
+    // 1. BEGIN; lock the rooms in id order (the statement sorts) and learn their last ids;
+    //    find clientIds already stored (no other batch can store one of them now: the
+    //    rooms are locked); draw ids, after the lock, so they come after every id already
+    //    committed in these rooms.
+    conn.in_transaction = true;
+    let client = &conn.client;
+    let statements = &conn.statements;
+    let (begun, locked, originals, drawn) = futures_util::join!(
+        client.execute(&statements.begin, &[]),
+        async { client.query(&statements.lock_rooms, &[&room_ids]).await },
+        async {
+            if key_rooms.is_empty() {
+                Ok(Vec::new())
+            } else {
+                client
+                    .query(&statements.find_originals, &[&key_rooms, &key_ids])
+                    .await
+            }
+        },
+        async { client.query(&statements.next_ids, &[&count]).await },
+    );
+    let decided = begun.map_err(unavailable).and_then(|_| {
+        decide(
+            batch,
+            &room_ids,
+            &locked.map_err(unavailable)?,
+            &originals.map_err(unavailable)?,
+            &drawn.map_err(unavailable)?,
+        )
+    });
+    let Decided { plans, created } = match decided {
+        Ok(decided) => decided,
+        Err(error) => {
+            rollback(conn).await;
+            return Err(error);
+        }
+    };
+
+    // 2. Insert the new messages and advance their rooms (one statement), and COMMIT.
+    //    Should the insert fail, the server answers the COMMIT behind it with a rollback.
+    let ids: Vec<MessageId> = created.iter().map(|c| c.message.id).collect();
+    let rooms: Vec<RoomId> = created.iter().map(|c| c.message.room_id).collect();
+    let senders: Vec<&str> = created.iter().map(|c| c.message.sender.as_str()).collect();
+    let contents: Vec<&str> = created.iter().map(|c| c.message.content.as_str()).collect();
+    let client_ids: Vec<Option<&str>> = created
+        .iter()
+        .map(|c| c.message.client_id.as_deref())
+        .collect();
+    let times: Vec<DateTime<Utc>> = created.iter().map(|c| c.message.created_at).collect();
+    let prevs: Vec<Option<MessageId>> = created.iter().map(|c| c.prev_id).collect();
+    let (inserted, committed) = futures_util::join!(
+        async {
+            if created.is_empty() {
+                Ok(0)
+            } else {
+                client
+                    .execute(
+                        &statements.insert_and_advance,
+                        &[
+                            &ids,
+                            &rooms,
+                            &senders,
+                            &contents,
+                            &client_ids,
+                            &times,
+                            &prevs,
+                        ],
+                    )
+                    .await
+            }
+        },
+        client.execute(&statements.commit, &[]),
+    );
+    // Both were answered: the transaction is over, one way or the other (a connection
+    // that broke instead is dropped by the pool as closed).
+    conn.in_transaction = false;
+    let advanced = inserted.map_err(unavailable)?;
+    committed.map_err(unavailable)?;
+    let mut expected: Vec<RoomId> = rooms;
+    expected.sort_unstable();
+    expected.dedup();
+    if usize::try_from(advanced).ok() != Some(expected.len()) {
+        // The insert and the room update are one statement, so this cannot be a partial
+        // write; but it would mean the schema is not what the store expects.
+        return Err(corrupt(format!(
+            "advanced {advanced} rooms, expected {}",
+            expected.len()
+        )));
+    }
+
+    // 3. One outcome per input, in input order.
+    Ok(plans
+        .into_iter()
+        .filter_map(|plan| match plan {
+            Plan::Stored(original) => Some(Outcome::Duplicate(original)),
+            Plan::New(index) => created.get(index).cloned().map(Outcome::Created),
+            Plan::Repeat(index) => created
+                .get(index)
+                .map(|first| Outcome::Duplicate(first.message.clone())),
+        })
+        .collect())
+}
+
+/// Decides each message's fate from the first round trip's answers: duplicates point at
+/// their originals, new messages take ids in input order and chain onto their room.
+fn decide(
+    batch: &[NewMessage],
+    room_ids: &[RoomId],
+    locked: &[Row],
+    originals: &[Row],
+    drawn: &[Row],
+) -> Result<Decided, StoreError> {
+    let mut last_ids: HashMap<RoomId, Option<MessageId>> = HashMap::with_capacity(locked.len());
+    for row in locked {
         last_ids.insert(
             row.try_get(0).map_err(unavailable)?,
             row.try_get(1).map_err(unavailable)?,
@@ -298,31 +436,32 @@ async fn commit_on(
         return Err(StoreError::NoSuchRoom(*missing));
     }
 
-    // 2. Resolve clientIds already stored. The rooms are locked, so no other batch can
-    //    store one of them between this read and the commit.
-    let (key_rooms, key_ids): (Vec<RoomId>, Vec<&str>) = batch
-        .iter()
-        .filter_map(|m| m.client_id.as_ref().map(|id| (m.room_id, id.as_str())))
-        .unzip();
     let mut stored: HashMap<RoomId, HashMap<String, Message>> = HashMap::new();
-    if !key_rooms.is_empty() {
-        for row in tx
-            .query(&statements.find_originals, &[&key_rooms, &key_ids])
-            .await
-            .map_err(unavailable)?
-        {
-            let original = message_from(&row)?;
-            let client_id = original.client_id.clone().unwrap_or_default();
-            stored
-                .entry(original.room_id)
-                .or_default()
-                .insert(client_id, original);
-        }
+    for row in originals {
+        let original = message_from(row)?;
+        let client_id = original.client_id.clone().unwrap_or_default();
+        stored
+            .entry(original.room_id)
+            .or_default()
+            .insert(client_id, original);
     }
 
-    // 3. Decide each message's fate; repeats within the batch point at their first.
+    let mut ids = drawn
+        .iter()
+        .map(|row| row.try_get::<_, i64>(0))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(unavailable)?;
+    if ids.len() != batch.len() {
+        return Err(StoreError::Unavailable(
+            "postgres: the sequence returned too few ids".into(),
+        ));
+    }
+    ids.sort_unstable();
+    let mut ids = ids.into_iter();
+
+    let created_at: DateTime<Utc> = now_millis();
     let mut plans = Vec::with_capacity(batch.len());
-    let mut fresh: Vec<&NewMessage> = Vec::with_capacity(batch.len());
+    let mut created: Vec<Committed> = Vec::with_capacity(batch.len());
     let mut first_of: HashMap<(RoomId, &str), usize> = HashMap::new();
     for message in batch {
         let key = message
@@ -338,98 +477,38 @@ async fn commit_on(
                 plans.push(Plan::Repeat(index));
                 continue;
             }
-            first_of.insert(key, fresh.len());
+            first_of.insert(key, created.len());
         }
-        plans.push(Plan::New(fresh.len()));
-        fresh.push(message);
-    }
-
-    // 4. Draw ids for the new messages, ascending, and chain each room's messages.
-    let mut created = Vec::with_capacity(fresh.len());
-    if !fresh.is_empty() {
-        let count = i64::try_from(fresh.len()).unwrap_or(i64::MAX);
-        let mut ids = tx
-            .query(&statements.next_ids, &[&count])
-            .await
-            .map_err(unavailable)?
-            .iter()
-            .map(|row| row.try_get::<_, i64>(0))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(unavailable)?;
-        ids.sort_unstable();
-        let created_at: DateTime<Utc> = now_millis();
-        for (message, id) in fresh.iter().zip(ids) {
-            let last = last_ids.entry(message.room_id).or_insert(None);
-            let prev_id = last.replace(id);
-            created.push(Committed {
-                message: Message {
-                    id,
-                    room_id: message.room_id,
-                    room_code: message.room_code,
-                    sender: message.sender.clone(),
-                    content: message.content.clone(),
-                    created_at,
-                    client_id: message.client_id.as_ref().map(|c| c.as_str().to_owned()),
-                },
-                prev_id,
-            });
-        }
-        if created.len() != fresh.len() {
+        let Some(id) = ids.next() else {
             return Err(StoreError::Unavailable(
                 "postgres: the sequence returned too few ids".into(),
             ));
-        }
-
-        // 5. Insert them in one statement, then move the rooms' cursors.
-        let ids: Vec<MessageId> = created.iter().map(|c| c.message.id).collect();
-        let rooms: Vec<RoomId> = created.iter().map(|c| c.message.room_id).collect();
-        let senders: Vec<&str> = created.iter().map(|c| c.message.sender.as_str()).collect();
-        let contents: Vec<&str> = created.iter().map(|c| c.message.content.as_str()).collect();
-        let client_ids: Vec<Option<&str>> = created
-            .iter()
-            .map(|c| c.message.client_id.as_deref())
-            .collect();
-        let times: Vec<DateTime<Utc>> = vec![created_at; created.len()];
-        let prevs: Vec<Option<MessageId>> = created.iter().map(|c| c.prev_id).collect();
-        tx.execute(
-            &statements.insert_messages,
-            &[
-                &ids,
-                &rooms,
-                &senders,
-                &contents,
-                &client_ids,
-                &times,
-                &prevs,
-            ],
-        )
-        .await
-        .map_err(unavailable)?;
-
-        let mut advanced: Vec<RoomId> = rooms.clone();
-        advanced.sort_unstable();
-        advanced.dedup();
-        let newest: Vec<Option<MessageId>> = advanced
-            .iter()
-            .map(|room| last_ids.get(room).copied().flatten())
-            .collect();
-        tx.execute(&statements.advance_rooms, &[&advanced, &newest])
-            .await
-            .map_err(unavailable)?;
+        };
+        let last = last_ids.entry(message.room_id).or_insert(None);
+        let prev_id = last.replace(id);
+        plans.push(Plan::New(created.len()));
+        created.push(Committed {
+            message: Message {
+                id,
+                room_id: message.room_id,
+                room_code: message.room_code,
+                sender: message.sender.clone(),
+                content: message.content.clone(),
+                created_at,
+                client_id: message.client_id.as_ref().map(|c| c.as_str().to_owned()),
+            },
+            prev_id,
+        });
     }
-    tx.commit().await.map_err(unavailable)?;
+    Ok(Decided { plans, created })
+}
 
-    // 6. One outcome per input, in input order.
-    Ok(plans
-        .into_iter()
-        .filter_map(|plan| match plan {
-            Plan::Stored(original) => Some(Outcome::Duplicate(original)),
-            Plan::New(index) => created.get(index).cloned().map(Outcome::Created),
-            Plan::Repeat(index) => created
-                .get(index)
-                .map(|first| Outcome::Duplicate(first.message.clone())),
-        })
-        .collect())
+/// Ends a transaction that failed half way, so the connection can be used again. If even
+/// that fails, the connection stays marked as in a transaction and the pool closes it.
+async fn rollback(conn: &mut PgConnection) {
+    if conn.client.batch_execute("ROLLBACK").await.is_ok() {
+        conn.in_transaction = false;
+    }
 }
 
 #[async_trait]
