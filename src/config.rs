@@ -10,6 +10,7 @@ use chat_actors::guards::GuardLimits;
 use chat_actors::{Limits, SendRate};
 use clap::{Parser, ValueEnum};
 
+use crate::client_address::TrustedProxies;
 use crate::security::AllowedOrigins;
 
 /// A horizontally scalable real-time chat node.
@@ -177,6 +178,12 @@ pub struct Config {
     /// let in; others are refused with 403.
     #[arg(long, env = "CHAT_ALLOWED_ORIGINS", default_value = "")]
     pub allowed_origins: AllowedOrigins,
+
+    /// Reverse proxies whose `X-Forwarded-For` names the client for the per-address
+    /// limits: comma-separated addresses and CIDR blocks (e.g. `10.0.0.0/8`). Empty: the
+    /// connection's peer is the client, and the header is ignored (anyone can send it).
+    #[arg(long, env = "CHAT_TRUSTED_PROXIES", default_value = "")]
+    pub trusted_proxies: TrustedProxies,
 
     /// Log format: `text` for people, `json` for log collectors. Levels come from RUST_LOG.
     #[arg(long, env = "CHAT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]

@@ -13,6 +13,7 @@
 //! [`start`] runs a node inside the current actix system and hands back a [`Node`], so
 //! that `main.rs` and the integration tests start the server the same way.
 
+pub mod client_address;
 pub mod config;
 pub mod error;
 pub mod openapi;

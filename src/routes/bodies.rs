@@ -4,7 +4,11 @@
 
 use chat_actors::ids::{MessageId, RoomCode};
 use chat_actors::model::{Member, Message, Room};
-use serde::{Deserialize, Serialize};
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{value::MapAccessDeserializer, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::openapi::schemas::{MemberSchema, MessageSchema, RoomSchema};
@@ -62,6 +66,34 @@ pub struct HistoryPage {
     pub messages: Vec<Message>,
     /// Cursor of the next older page; null exactly when no older message exists.
     pub next_before_id: Option<MessageId>,
+}
+
+/// A request body that must be a JSON object. Serde's derived structs also accept their
+/// fields as an array, by position; the API documents objects, so anything else is a
+/// `bad_request` instead of a guess.
+pub struct JsonObject<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for JsonObject<T> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// Accepts a map and hands it to `T`; refuses every other JSON type.
+        struct ObjectVisitor<T>(PhantomData<T>);
+
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectVisitor<T> {
+            type Value = T;
+
+            fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+                formatter.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map))
+            }
+        }
+
+        deserializer
+            .deserialize_map(ObjectVisitor(PhantomData))
+            .map(JsonObject)
+    }
 }
 
 /// Body of `POST /api/messages`.

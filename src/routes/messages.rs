@@ -7,7 +7,7 @@ use chat_actors::{ChatError, ErrorCode};
 
 use crate::error::{ApiError, ApiResult};
 use crate::openapi::schemas::ErrorBody;
-use crate::routes::bodies::{HistoryPage, HistoryQuery, MessageStored, PostMessage};
+use crate::routes::bodies::{HistoryPage, HistoryQuery, JsonObject, MessageStored, PostMessage};
 use crate::state::AppState;
 
 fn parse_integer(name: &str, value: &str) -> Result<i64, ChatError> {
@@ -125,14 +125,15 @@ pub async fn list(
 pub async fn post(
     state: web::Data<AppState>,
     req: HttpRequest,
-    body: web::Json<PostMessage>,
+    body: web::Json<JsonObject<PostMessage>>,
 ) -> ApiResult<HttpResponse> {
+    let JsonObject(body) = body.into_inner();
     let limits = &state.hub.limits;
     let code = RoomCode::parse(&body.room_code)?;
     let sender = Nickname::parse(&body.sender, limits.nickname_max_chars)?;
     let content = Content::parse(&body.content, limits.content_max_chars)?;
     let client_id = body.client_id.as_deref().map(ClientId::parse).transpose()?;
-    let client = req.peer_addr().map(|addr| addr.ip());
+    let client = state.config.trusted_proxies.client_of(&req);
     let acquired = match client {
         Some(ip) => state.rest_limiter.try_acquire(ip),
         None => true,

@@ -42,7 +42,7 @@ use crate::state::AppState;
     )
 )]
 pub async fn create(state: web::Data<AppState>, req: HttpRequest) -> ApiResult<HttpResponse> {
-    let address = req.peer_addr().map(|peer| peer.ip());
+    let address = state.config.trusted_proxies.client_of(&req);
     state.hub.guards.create_room(address)?;
     let room = state.hub.create_room().await?;
     Ok(HttpResponse::Created().json(RoomCreated { ok: true, room }))

@@ -36,7 +36,7 @@ pub async fn upgrade(
         ))
         .into());
     }
-    let address = req.peer_addr().map(|peer| peer.ip());
+    let address = state.config.trusted_proxies.client_of(&req);
     state
         .hub
         .guards

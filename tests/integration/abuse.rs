@@ -25,6 +25,47 @@ async fn room_creation_is_limited_per_address_over_websocket_and_rest() {
     assert!(metric(&api, "chat_limit_rejections_total{limit=\"room_create\"}").await >= 2.0);
 }
 
+/// Behind a trusted proxy each forwarded client has its own budget; from anyone else the
+/// header is ignored, so a client cannot buy itself a fresh budget by inventing addresses.
+#[tokio::test]
+async fn per_address_limits_follow_x_forwarded_for_only_from_trusted_proxies() {
+    let behind_proxy = NodeSpec::new(&Backend::Sqlite)
+        .flag("room-create-rate", "2/60s")
+        .flag("trusted-proxies", "127.0.0.0/8")
+        .start();
+    let api = behind_proxy.api();
+    let create = |client: &'static str| {
+        let api = api.clone();
+        async move { api.post_forwarded("/api/rooms", json!({}), client).await.0 }
+    };
+    assert_eq!(create("198.51.100.1").await, 201);
+    assert_eq!(create("6.6.6.6, 198.51.100.1").await, 201);
+    assert_eq!(
+        create("198.51.100.1").await,
+        429,
+        "the same client, spoofed left part"
+    );
+    assert_eq!(
+        create("198.51.100.2").await,
+        201,
+        "another client has its own budget"
+    );
+
+    let direct = NodeSpec::new(&Backend::Sqlite)
+        .flag("room-create-rate", "2/60s")
+        .start();
+    let api = direct.api();
+    let mut statuses = Vec::new();
+    for invented in ["198.51.100.1", "198.51.100.2", "198.51.100.3"] {
+        statuses.push(
+            api.post_forwarded("/api/rooms", json!({}), invented)
+                .await
+                .0,
+        );
+    }
+    assert_eq!(statuses, [201, 201, 429], "an untrusted header is ignored");
+}
+
 #[tokio::test]
 async fn guessing_room_codes_locks_the_address_out_of_joins() {
     let node = NodeSpec::new(&Backend::Sqlite)

@@ -95,6 +95,8 @@ on_both_stores! {
             (json!({"roomCode": code, "sender": "bo\u{0}t", "content": "hi"}), 400, "bad_request"),
             (json!({"roomCode": code, "sender": "bot", "content": "hi", "clientId": "c".repeat(65)}), 400, "too_large"),
             (json!({"roomCode": "ZZZZZZ", "sender": "bot", "content": "hi"}), 404, "not_found"),
+            // The body is an object; the same values by position are not one.
+            (json!([code, "bot", "hi"]), 400, "bad_request"),
         ];
         for (body, status, error) in posts {
             let (got, answer) = api.post("/api/messages", body.clone()).await;

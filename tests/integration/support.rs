@@ -329,6 +329,24 @@ impl Api {
         read(response).await
     }
 
+    /// `POST path` with a JSON body, as relayed by a proxy for `forwarded_for`.
+    pub async fn post_forwarded(
+        &self,
+        path: &str,
+        body: Value,
+        forwarded_for: &str,
+    ) -> (u16, Value) {
+        let response = self
+            .http
+            .post(format!("http://{}{path}", self.addr))
+            .header("x-forwarded-for", forwarded_for)
+            .json(&body)
+            .send()
+            .await
+            .expect("POST");
+        read(response).await
+    }
+
     /// `POST path` with a raw body.
     pub async fn post_raw(&self, path: &str, body: &str) -> (u16, Value) {
         let response = self
