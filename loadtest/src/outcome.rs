@@ -101,6 +101,11 @@ pub struct Outcome {
     pub loadgen_cpu_percent: Option<f64>,
     /// Node CPU during the measured phase, % of one core (with `--server-pid`).
     pub server_cpu_percent: Option<f64>,
+    /// The whole machine's busy CPU during the measured phase, % of one core (200 = both
+    /// cores of a 2-core machine): what is left after the load generator and the node is
+    /// the database, Redis and anything else running.
+    #[serde(default)]
+    pub machine_cpu_percent: Option<f64>,
     /// Why the run failed; empty when it passed.
     pub failures: Vec<String>,
 }

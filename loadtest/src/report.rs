@@ -52,9 +52,11 @@ pub fn summary(o: &Outcome) -> String {
     let cpu = |v: Option<f64>| v.map_or("n/a".to_string(), |p| format!("{p:.0}%"));
     let _ = writeln!(
         s,
-        "  CPU (100% = one core): load generator {}, server {}",
+        "  CPU (100% = one core): load generator {}, server {}, whole machine {} of {}%",
         cpu(o.loadgen_cpu_percent),
-        cpu(o.server_cpu_percent)
+        cpu(o.server_cpu_percent),
+        cpu(o.machine_cpu_percent),
+        100 * std::thread::available_parallelism().map_or(1, |n| n.get())
     );
     let _ = writeln!(s, "  errors {}: {:?}", o.error_total, o.errors);
     if o.passed() {

@@ -19,7 +19,7 @@ use crate::client;
 use crate::error::LoadError;
 use crate::http;
 use crate::outcome::{ConnectionsSummary, Outcome};
-use crate::procfs::{self, CpuMeter};
+use crate::procfs::{self, CpuMeter, CpuOf};
 use crate::scenario::traffic::{error_kind, MAX_DURATION, MAX_SESSIONS};
 use crate::scenario::{progress_bar, unix_secs, Env};
 use crate::stats::{new_histogram, LatencySummary, TimePoint};
@@ -95,6 +95,7 @@ pub async fn run(env: &Env, config: &ConnectionsConfig) -> Result<Outcome, LoadE
     let permits = Arc::new(Semaphore::new(CONNECT_CONCURRENCY));
     let loadgen_cpu = CpuMeter::start(None);
     let server_cpu = env.server_pid.map(|p| CpuMeter::start(Some(p)));
+    let machine_cpu = CpuMeter::of(CpuOf::Machine);
 
     let bar = progress_bar(env.progress, config.sessions as u64, "joined");
     bar.set_prefix("connect");
@@ -189,6 +190,7 @@ pub async fn run(env: &Env, config: &ConnectionsConfig) -> Result<Outcome, LoadE
     bar.finish_and_clear();
     let loadgen_cpu_percent = loadgen_cpu.percent();
     let server_cpu_percent = server_cpu.and_then(|m| m.percent());
+    let machine_cpu_percent = machine_cpu.percent();
     let rss_end = env.server_pid.and_then(procfs::rss_kib);
     let _ = stop_tx.send(true);
     let collect = async { while tasks.join_next().await.is_some() {} };
@@ -240,6 +242,7 @@ pub async fn run(env: &Env, config: &ConnectionsConfig) -> Result<Outcome, LoadE
         server_rss_kib_end: rss_end,
         loadgen_cpu_percent,
         server_cpu_percent,
+        machine_cpu_percent,
         failures: Vec::new(),
     })
 }

@@ -23,7 +23,7 @@ use crate::error::LoadError;
 use crate::http;
 use crate::loss::{self, MemberLog};
 use crate::outcome::{Outcome, TrafficSummary};
-use crate::procfs::{self, CpuMeter};
+use crate::procfs::{self, CpuMeter, CpuOf};
 use crate::scenario::{progress_bar, unix_secs, Env};
 use crate::stats::{LatencySummary, Recorder, TimePoint, Window};
 use crate::target::NodeUrl;
@@ -252,6 +252,7 @@ pub async fn run(env: &Env, plan: &TrafficPlan) -> Result<Outcome, LoadError> {
     // Run.
     let loadgen_cpu = CpuMeter::start(None);
     let server_cpu = env.server_pid.map(|p| CpuMeter::start(Some(p)));
+    let machine_cpu = CpuMeter::of(CpuOf::Machine);
     let secs = plan.duration.as_secs_f64();
     let bar = progress_bar(env.progress, secs.ceil() as u64, "s");
     bar.set_prefix(plan.name.clone());
@@ -276,6 +277,7 @@ pub async fn run(env: &Env, plan: &TrafficPlan) -> Result<Outcome, LoadError> {
     let measured_s = start.elapsed().as_secs_f64();
     let loadgen_cpu_percent = loadgen_cpu.percent();
     let server_cpu_percent = server_cpu.and_then(|m| m.percent());
+    let machine_cpu_percent = machine_cpu.percent();
 
     // Drain: stop sending; wait for outstanding acks and every owed push, at most `grace`.
     let _ = phase_tx.send(Phase::Drain);
@@ -359,6 +361,7 @@ pub async fn run(env: &Env, plan: &TrafficPlan) -> Result<Outcome, LoadError> {
         server_rss_kib_end: rss_end,
         loadgen_cpu_percent,
         server_cpu_percent,
+        machine_cpu_percent,
         failures: Vec::new(),
     })
 }
