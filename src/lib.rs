@@ -124,6 +124,12 @@ pub async fn start(config: Config) -> Result<Node, StartError> {
     .shutdown_timeout(config.shutdown_timeout.as_secs().max(1))
     .on_connect(move |connection, _| {
         if let Some(tcp) = connection.downcast_ref::<actix_web::rt::net::TcpStream>() {
+            // Pushes are small writes that follow each other closely (an ack, then the
+            // message itself); with Nagle's algorithm the second waits for the client's
+            // delayed ACK, about 40 ms. Chat wants every frame on the wire at once.
+            if let Err(error) = tcp.set_nodelay(true) {
+                tracing::debug!(%error, "TCP_NODELAY not set");
+            }
             let socket = socket2::SockRef::from(tcp);
             if let Err(error) = socket.set_tcp_user_timeout(Some(TCP_USER_TIMEOUT)) {
                 tracing::debug!(%error, "TCP_USER_TIMEOUT not set");
