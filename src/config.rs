@@ -150,11 +150,11 @@ pub struct Config {
     #[arg(long, env = "CHAT_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,
 
-    /// HTTP worker threads [default: number of CPUs].
+    /// HTTP worker threads [default: half the CPUs, at least one].
     #[arg(long, env = "CHAT_WORKERS")]
     pub workers: Option<usize>,
 
-    /// Threads that run room actors [default: number of CPUs].
+    /// Threads that run room actors [default: half the CPUs, at least one].
     #[arg(long, env = "CHAT_ROOM_THREADS")]
     pub room_threads: Option<usize>,
 
@@ -279,14 +279,23 @@ impl Config {
         std::thread::available_parallelism().map_or(2, |n| n.get())
     }
 
+    /// Busy threads of each kind by default: workers and room threads together match the
+    /// CPUs. Fan-out hands every push from a room thread to a worker; with one of each per
+    /// core the threads outnumber the cores twice and spend their time waking each other
+    /// (on 2 cores: 239,000 pushes/s with one of each against 206,000–214,000 with two of
+    /// each, BENCHMARKS.md).
+    fn half_the_cpus() -> usize {
+        Self::cpus().div_ceil(2)
+    }
+
     /// HTTP workers to run.
     pub fn workers(&self) -> usize {
-        self.workers.unwrap_or_else(Self::cpus).max(1)
+        self.workers.unwrap_or_else(Self::half_the_cpus).max(1)
     }
 
     /// Room threads to run.
     pub fn room_threads(&self) -> usize {
-        self.room_threads.unwrap_or_else(Self::cpus).max(1)
+        self.room_threads.unwrap_or_else(Self::half_the_cpus).max(1)
     }
 
     /// Persistence shards to run.
