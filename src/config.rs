@@ -298,12 +298,21 @@ impl Config {
         self.room_threads.unwrap_or_else(Self::half_the_cpus).max(1)
     }
 
+    /// The PostgreSQL URL, when one is set; a blank `DATABASE_URL` means the embedded store,
+    /// as an unset one does.
+    pub fn postgres_url(&self) -> Option<&str> {
+        self.database_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|url| !url.is_empty())
+    }
+
     /// Persistence shards to run.
     pub fn persist_shards(&self) -> usize {
         // Fewer shards make larger batches, and PostgreSQL's cost is mostly per statement:
         // on 2 cores the closed loop ran 15,100/s with 1 or 2 shards against 8,800/s with 4
         // (BENCHMARKS.md). Two keep one slow commit from holding up every room.
-        let default = if self.database_url.is_some() { 2 } else { 1 };
+        let default = if self.postgres_url().is_some() { 2 } else { 1 };
         self.persist_shards.unwrap_or(default).max(1)
     }
 }
@@ -311,6 +320,16 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_blank_database_url_is_the_embedded_store() {
+        let blank = Config::parse_from(["chat-node", "--database-url", "  "]);
+        assert_eq!(blank.postgres_url(), None);
+        assert_eq!(blank.persist_shards(), 1);
+        let set = Config::parse_from(["chat-node", "--database-url", " postgres://db/chat "]);
+        assert_eq!(set.postgres_url(), Some("postgres://db/chat"));
+        assert_eq!(set.persist_shards(), 2);
+    }
 
     #[test]
     fn send_rates_parse() {

@@ -73,11 +73,7 @@ pub struct Node {
 /// Starts a node: opens and migrates the store, starts the actors, binds and serves.
 /// Must run inside an actix system (`#[actix_web::main]`, or `System::new().block_on`).
 pub async fn start(config: Config) -> Result<Node, StartError> {
-    let has_database = config
-        .database_url
-        .as_deref()
-        .is_some_and(|url| !url.trim().is_empty());
-    if config.redis_url.is_some() && !has_database {
+    if config.redis_url.is_some() && config.postgres_url().is_none() {
         return Err(StartError::Config(
             "REDIS_URL joins several nodes, which must share one PostgreSQL store: set \
              DATABASE_URL too (the embedded SQLite store belongs to a single node)"
@@ -85,12 +81,8 @@ pub async fn start(config: Config) -> Result<Node, StartError> {
         ));
     }
     telemetry::init_metrics();
-    let store = store::connect(
-        config.database_url.as_deref(),
-        &config.data_dir,
-        config.db_pool_size,
-    )
-    .await?;
+    let store =
+        store::connect(config.postgres_url(), &config.data_dir, config.db_pool_size).await?;
     let hub = Hub::start(HubOptions {
         store,
         limits: config.limits(),
@@ -152,7 +144,7 @@ pub async fn start(config: Config) -> Result<Node, StartError> {
     let server = server.run();
     let handle = server.handle();
     let running = actix_web::rt::spawn(server);
-    tracing::info!(%addr, node = %hub.node_id, store = if config.database_url.is_some() { "postgresql" } else { "sqlite" }, "chat node listening");
+    tracing::info!(%addr, node = %hub.node_id, store = if config.postgres_url().is_some() { "postgresql" } else { "sqlite" }, "chat node listening");
     Ok(Node {
         addr,
         hub,
