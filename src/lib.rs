@@ -88,6 +88,7 @@ pub async fn start(config: Config) -> Result<Node, StartError> {
         config.database_url.as_deref(),
         &config.data_dir,
         config.db_pool_size,
+        config.postgres_timeouts(),
     )
     .await?;
     let hub = Hub::start(HubOptions {

@@ -50,10 +50,14 @@ impl Backend {
     /// A new store instance on this backend's data.
     async fn open(&self) -> Arc<dyn Store> {
         match self {
-            Backend::Sqlite(dir) => store::connect(None, dir.path(), 4).await.unwrap(),
-            Backend::Postgres(url) => store::connect(Some(url), std::path::Path::new("."), 4)
+            Backend::Sqlite(dir) => store::connect(None, dir.path(), 4, Default::default())
                 .await
                 .unwrap(),
+            Backend::Postgres(url) => {
+                store::connect(Some(url), std::path::Path::new("."), 4, Default::default())
+                    .await
+                    .unwrap()
+            }
         }
     }
 }
@@ -612,7 +616,9 @@ async fn sqlite_uses_wal_and_migrates_once() {
     let dir = tempfile::tempdir().unwrap();
     let nested = dir.path().join("nested").join("data");
     for _ in 0..3 {
-        let store = store::connect(None, &nested, 2).await.unwrap();
+        let store = store::connect(None, &nested, 2, Default::default())
+            .await
+            .unwrap();
         store.ping().await.unwrap();
     }
     let conn = rusqlite::Connection::open(nested.join(store::SQLITE_FILE)).unwrap();
@@ -635,7 +641,9 @@ async fn sqlite_uses_wal_and_migrates_once() {
 #[tokio::test]
 async fn a_blank_database_url_means_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let store = store::connect(Some("  "), dir.path(), 1).await.unwrap();
+    let store = store::connect(Some("  "), dir.path(), 1, Default::default())
+        .await
+        .unwrap();
     store.ping().await.unwrap();
     assert!(dir.path().join(store::SQLITE_FILE).exists());
 }
