@@ -182,6 +182,14 @@ pub struct Config {
     #[arg(long, env = "CHAT_PRESENCE_TTL", default_value = "15s", value_parser = humantime::parse_duration)]
     pub presence_ttl: Duration,
 
+    /// With REDIS_URL: longest a Redis connection attempt or command may take, and the
+    /// TCP_USER_TIMEOUT of Redis sockets. The pub/sub connection is pinged every third of
+    /// the presence TTL; one that does not answer within this is dropped and reopened (a
+    /// silent partition, or a Redis that restarted behind one), and the node is not ready
+    /// until it has resubscribed.
+    #[arg(long, env = "CHAT_REDIS_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub redis_timeout: Duration,
+
     /// On SIGTERM, sessions are told to reconnect elsewhere spread over this window, so
     /// that they do not all land on the other nodes at once (SIGINT drains at once).
     #[arg(long, env = "CHAT_DRAIN_WINDOW", default_value = "10s", value_parser = humantime::parse_duration)]
@@ -310,6 +318,11 @@ impl Config {
         }
     }
 
+    /// How long the node waits on Redis.
+    pub fn redis_timeout(&self) -> Duration {
+        self.redis_timeout.max(MIN_TIMEOUT)
+    }
+
     /// Persistence shards to run.
     pub fn persist_shards(&self) -> usize {
         let default = if self.database_url.is_some() { 4 } else { 1 };
@@ -343,7 +356,7 @@ mod tests {
     }
 
     #[test]
-    fn store_timeouts_default_to_seconds_and_are_never_zero() {
+    fn timeouts_default_to_seconds_and_are_never_zero() {
         let defaults = Config::defaults();
         assert_eq!(
             defaults.postgres_timeouts(),
@@ -352,9 +365,18 @@ mod tests {
                 tcp: Duration::from_secs(10),
             }
         );
-        let zero =
-            Config::parse_from(["chat-node", "--db-timeout", "0s", "--db-tcp-timeout", "0s"]);
+        assert_eq!(defaults.redis_timeout(), Duration::from_secs(2));
+        let zero = Config::parse_from([
+            "chat-node",
+            "--db-timeout",
+            "0s",
+            "--db-tcp-timeout",
+            "0s",
+            "--redis-timeout",
+            "0s",
+        ]);
         assert_eq!(zero.postgres_timeouts().call, MIN_TIMEOUT);
         assert_eq!(zero.postgres_timeouts().tcp, MIN_TIMEOUT);
+        assert_eq!(zero.redis_timeout(), MIN_TIMEOUT);
     }
 }

@@ -100,6 +100,7 @@ pub async fn start(config: Config) -> Result<Node, StartError> {
         broker: config.redis_url.as_ref().map(|url| BrokerOptions {
             url: url.clone(),
             presence_ttl: config.presence_ttl,
+            timeout: config.redis_timeout(),
         }),
         guards: config.guard_limits(),
     })
