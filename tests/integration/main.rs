@@ -6,6 +6,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod netns;
+mod own_postgres;
+mod roamer;
 mod support;
 
 /// Defines each test twice: `sqlite::name` and `postgres::name`.
@@ -43,6 +46,7 @@ mod delivery;
 mod durability;
 mod faults;
 mod lifecycle;
+mod network;
 mod ordering;
 mod rest;
 mod rooms;
