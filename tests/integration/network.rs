@@ -173,9 +173,8 @@ struct Load {
 
 impl Load {
     /// Starts a sender on each node of `senders_at` and a listener on each of
-    /// `listeners_at` (indexes into `nodes`). Everyone joins before anyone sends: the
-    /// faults are what these tests are about (see docs/reliability.md on joining a room
-    /// whose first messages are committing).
+    /// `listeners_at` (indexes into `nodes`). Each sender starts sending as soon as it
+    /// has joined, so the later ones join a room whose messages are committing.
     async fn start(
         nodes: &[Api],
         code: &str,
@@ -184,23 +183,9 @@ impl Load {
     ) -> Load {
         let stop = Arc::new(AtomicBool::new(false));
         let acks = Arc::new(AtomicUsize::new(0));
-        let mut joined = Vec::new();
-        for (who, &at) in senders_at.iter().enumerate() {
-            joined.push(Roamer::join(nodes.to_vec(), at, code, &format!("s{who}")).await);
-        }
-        let mut listeners = Vec::new();
-        for (who, &at) in listeners_at.iter().enumerate() {
-            let mut roamer = Roamer::join(nodes.to_vec(), at, code, &format!("l{who}")).await;
-            let stop = Arc::clone(&stop);
-            listeners.push(tokio::spawn(async move {
-                while !stop.load(Ordering::Relaxed) {
-                    roamer.listen(Duration::from_millis(200)).await;
-                }
-                roamer
-            }));
-        }
         let mut senders = Vec::new();
-        for (who, mut roamer) in joined.into_iter().enumerate() {
+        for (who, &at) in senders_at.iter().enumerate() {
+            let mut roamer = Roamer::join(nodes.to_vec(), at, code, &format!("s{who}")).await;
             let (stop, acks) = (Arc::clone(&stop), Arc::clone(&acks));
             senders.push(tokio::spawn(async move {
                 let mut n = 0;
@@ -210,6 +195,17 @@ impl Load {
                     acks.fetch_add(1, Ordering::Relaxed);
                     n += 1;
                     roamer.listen(SEND_PAUSE).await;
+                }
+                roamer
+            }));
+        }
+        let mut listeners = Vec::new();
+        for (who, &at) in listeners_at.iter().enumerate() {
+            let mut roamer = Roamer::join(nodes.to_vec(), at, code, &format!("l{who}")).await;
+            let stop = Arc::clone(&stop);
+            listeners.push(tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    roamer.listen(Duration::from_millis(200)).await;
                 }
                 roamer
             }));
