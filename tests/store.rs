@@ -647,3 +647,49 @@ async fn a_blank_database_url_means_sqlite() {
     store.ping().await.unwrap();
     assert!(dir.path().join(store::SQLITE_FILE).exists());
 }
+
+/// A node cut off in the middle of a transaction leaves it open on the server, holding its
+/// room's row lock, and the server would wait for the dead client for hours (TCP
+/// keepalive). The store's sessions tell the server to end a transaction left idle past the
+/// call timeout, so that the other nodes can commit to that room again.
+#[tokio::test]
+async fn postgres_ends_a_transaction_its_node_abandoned() {
+    let Some(Backend::Postgres(url)) = Backend::postgres() else {
+        return;
+    };
+    let store = Backend::Postgres(url.clone()).open().await;
+    let room = store.create_room(RoomCode::random()).await.unwrap().room;
+    let lock = format!("SELECT id FROM rooms WHERE id = {} FOR UPDATE", room.id);
+    let timeouts = store::PostgresTimeouts {
+        call: std::time::Duration::from_millis(500),
+        ..Default::default()
+    };
+    let mut config: tokio_postgres::Config = url.parse().unwrap();
+    config.options(timeouts.session_options());
+    let (abandoned, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+    let abandoned_io = tokio::spawn(connection);
+    // A node's session locks the room, then falls silent, as behind a partition.
+    abandoned
+        .batch_execute(&format!("BEGIN; {lock}"))
+        .await
+        .unwrap();
+
+    let plain: tokio_postgres::Config = url.parse().unwrap();
+    let (other, connection) = plain.connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let started = std::time::Instant::now();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        other.batch_execute(&format!("BEGIN; {lock}; COMMIT")),
+    )
+    .await
+    .expect("the abandoned transaction still holds the room's lock")
+    .unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "the lock came free only after {:?}",
+        started.elapsed()
+    );
+    // The server ended the silent session.
+    assert!(abandoned_io.await.unwrap().is_err() || abandoned.is_closed());
+}

@@ -310,15 +310,23 @@ fn bound_connections(config: &mut Config, timeouts: PostgresTimeouts) {
     }
 }
 
-/// Tells the server the call bound, for the pool's connections (not for migrations, which
-/// may rightly take longer): it cancels a statement that runs past it (one waiting for a
-/// lock, say) and ends a session left idle inside a transaction past it, which is what a
-/// node cut off mid-transaction leaves behind. Options already in the URL come later, so
-/// they win.
+impl PostgresTimeouts {
+    /// The startup options that tell the server the call bound: it cancels a statement
+    /// that runs past it (one waiting for a lock, say) and ends a session left idle inside
+    /// a transaction past it, which is what a node cut off mid-transaction leaves behind,
+    /// holding its rooms' row locks. Public so that a test can open a session as the pool
+    /// does.
+    pub fn session_options(&self) -> String {
+        let millis = self.call.as_millis();
+        format!("-c statement_timeout={millis} -c idle_in_transaction_session_timeout={millis}")
+    }
+}
+
+/// Gives the pool's connections [`PostgresTimeouts::session_options`] (not the migration
+/// connection: migrations may rightly take longer). Options already in the URL come
+/// later, so they win.
 fn bound_sessions(config: &mut Config, timeouts: PostgresTimeouts) {
-    let millis = timeouts.call.as_millis();
-    let ours =
-        format!("-c statement_timeout={millis} -c idle_in_transaction_session_timeout={millis}");
+    let ours = timeouts.session_options();
     let options = match config.get_options() {
         Some(theirs) if !theirs.trim().is_empty() => format!("{ours} {theirs}"),
         _ => ours,
