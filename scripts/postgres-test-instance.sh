@@ -6,6 +6,10 @@
 #   scripts/postgres-test-instance.sh stop               # stops it and deletes its data
 #   scripts/postgres-test-instance.sh pause|resume       # an outage: crash it, start it again
 #
+#   PG_TEST_NETNS=ns PG_TEST_LISTEN=10.213.7.2 scripts/postgres-test-instance.sh start
+#       # runs it inside network namespace `ns` (made by the caller), listening on that
+#       # address of the namespace and accepting password logins from its subnet
+#
 # On a fresh Debian machine (as root) it installs PostgreSQL when no initdb is found,
 # creates a cluster in a temporary directory owned by a non-root user (postgres refuses
 # to run as root), and starts it on a free loopback port. fsync stays on, because the
@@ -19,6 +23,10 @@ set -euo pipefail
 STATE_FILE=${PG_TEST_STATE:-/tmp/chat-node-postgres-test.state}
 DB_NAME=${PG_TEST_DB:-chat_test}
 DB_USER=chat
+# Where the server runs and listens; `stop`, `pause` and `resume` read them from the state
+# file instead.
+NETNS=${PG_TEST_NETNS:-}
+LISTEN=${PG_TEST_LISTEN:-127.0.0.1}
 
 log() { echo "postgres-test-instance: $*" >&2; }
 
@@ -49,24 +57,41 @@ install_postgres() {
     apt-get install -y -qq postgresql >&2
 }
 
-# Runs a command as the user that owns the cluster.
-as_owner() {
-    if [[ "$RUN_AS" == "$(id -un)" ]]; then
-        "$@"
+# Runs a command inside the server's network namespace, if it has one.
+in_netns() {
+    if [[ -n "$NETNS" ]]; then
+        ip netns exec "$NETNS" "$@"
     else
-        # From /, which every user can enter (postgres tools complain about a cwd they
-        # cannot read, such as /root).
-        (cd / && runuser -u "$RUN_AS" -- "$@")
+        "$@"
     fi
 }
 
-# Whether something already listens on 127.0.0.1:$1.
+# Runs a command as the user that owns the cluster (in the server's namespace).
+as_owner() {
+    if [[ "$RUN_AS" == "$(id -un)" ]]; then
+        in_netns "$@"
+    else
+        # From /, which every user can enter (postgres tools complain about a cwd they
+        # cannot read, such as /root).
+        (cd / && in_netns runuser -u "$RUN_AS" -- "$@")
+    fi
+}
+
+# Whether something already listens on $LISTEN:$1.
 port_in_use() {
-    (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+    in_netns bash -c "exec 3<>/dev/tcp/$LISTEN/$1" 2>/dev/null
+}
+
+# Starts the server on $PORT (data, logs and socket in $DIR).
+start_server() {
+    as_owner "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 start -o \
+        "-c port=$PORT -c listen_addresses=$LISTEN -c unix_socket_directories=$DIR \
+         -c fsync=on -c synchronous_commit=on -c full_page_writes=on \
+         -c shared_buffers=32MB -c max_connections=200" >&2
 }
 
 print_exports() {
-    echo "export TEST_DATABASE_URL=postgres://$DB_USER:$DB_PASSWORD@127.0.0.1:$PORT/$DB_NAME"
+    echo "export TEST_DATABASE_URL=postgres://$DB_USER:$DB_PASSWORD@$LISTEN:$PORT/$DB_NAME"
     echo "export PG_TEST_DIR=$DIR"
 }
 
@@ -113,15 +138,17 @@ start() {
         --encoding=UTF8 --no-locale >"$DIR/initdb.log" 2>&1 \
         || { cat "$DIR/initdb.log" >&2; exit 1; }
     rm -f "$DIR/pwfile"
+    if [[ "$LISTEN" != 127.0.0.1 ]]; then
+        # Clients come from other hosts of the listen address's subnet (initdb admits only
+        # loopback ones).
+        echo "host all all samenet scram-sha-256" >>"$DIR/data/pg_hba.conf"
+    fi
 
     local attempt
     for attempt in $(seq 1 20); do
         PORT=$((20000 + RANDOM % 20000))
         port_in_use "$PORT" && continue
-        if as_owner "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 start -o \
-            "-c port=$PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$DIR \
-             -c fsync=on -c synchronous_commit=on -c full_page_writes=on \
-             -c shared_buffers=32MB -c max_connections=200" >&2; then
+        if start_server; then
             break
         fi
         log "start on port $PORT failed (attempt $attempt), trying another port"
@@ -141,9 +168,11 @@ PID=$PID
 BIN=$BIN
 RUN_AS=$RUN_AS
 DB_PASSWORD=$DB_PASSWORD
+NETNS=$NETNS
+LISTEN=$LISTEN
 EOF
     chmod 600 "$STATE_FILE"
-    log "running on 127.0.0.1:$PORT (pid $PID, data in $DIR)"
+    log "running on $LISTEN:$PORT${NETNS:+ in namespace $NETNS} (pid $PID, data in $DIR)"
     print_exports
 }
 
@@ -177,13 +206,10 @@ pause() {
 resume() {
     # shellcheck disable=SC1090
     source "$STATE_FILE"
-    as_owner "$BIN/pg_ctl" -D "$DIR/data" -l "$DIR/server.log" -w -t 60 start -o \
-        "-c port=$PORT -c listen_addresses=127.0.0.1 -c unix_socket_directories=$DIR \
-         -c fsync=on -c synchronous_commit=on -c full_page_writes=on \
-         -c shared_buffers=32MB -c max_connections=200" >&2
+    start_server
     PID=$(head -n 1 "$DIR/data/postmaster.pid")
     sed -i "s/^PID=.*/PID=$PID/" "$STATE_FILE"
-    log "resumed on 127.0.0.1:$PORT (pid $PID)"
+    log "resumed on $LISTEN:$PORT (pid $PID)"
 }
 
 case "${1:-}" in

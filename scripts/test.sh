@@ -8,8 +8,8 @@
 #
 # It installs what is missing (one `apt-get update`, then `apt-get install -y ...`), starts
 # a throwaway PostgreSQL on a free loopback port (the cluster tests start their own Redis
-# servers and nginx), and removes them afterwards. .ci/run calls
-# exactly this script.
+# servers and nginx; the network fault tests build network namespaces with `ip`, which
+# needs root), and removes them afterwards. .ci/run calls exactly this script.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
@@ -22,6 +22,7 @@ if ! command -v initdb >/dev/null 2>&1 && ! ls /usr/lib/postgresql/*/bin/initdb 
     missing+=(postgresql)
 fi
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v bc >/dev/null 2>&1 || missing+=(bc)
@@ -48,6 +49,7 @@ cleanup() { scripts/postgres-test-instance.sh stop >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 export CHAT_REQUIRE_POSTGRES=1
 export CHAT_REQUIRE_REDIS=1
+export CHAT_REQUIRE_NETNS=1
 cargo build --bin chat-node
 
 LOG=$(mktemp)

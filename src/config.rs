@@ -12,6 +12,10 @@ use clap::{Parser, ValueEnum};
 
 use crate::client_address::TrustedProxies;
 use crate::security::AllowedOrigins;
+use crate::store::PostgresTimeouts;
+
+/// The shortest timeout the node accepts: a zero one would fail every call.
+const MIN_TIMEOUT: Duration = Duration::from_millis(100);
 
 /// A horizontally scalable real-time chat node.
 ///
@@ -150,6 +154,22 @@ pub struct Config {
     #[arg(long, env = "CHAT_DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: u32,
 
+    /// Longest one store call may wait for a PostgreSQL connection, and then again for its
+    /// work on it (a read, or a batch's whole transaction up to its commit), before it
+    /// answers `unavailable`; a connection that overran is dropped. The server is given the
+    /// same bound (statement and idle-in-transaction timeouts), so that a transaction whose
+    /// node went silent releases its locks. A commit that overran may still have committed:
+    /// the sender got an error, never an ack, and its retry with the same clientId is
+    /// answered with the original.
+    #[arg(long, env = "CHAT_DB_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub db_timeout: Duration,
+
+    /// TCP keepalive and TCP_USER_TIMEOUT of PostgreSQL connections: a connection whose
+    /// server stopped answering (a silent network partition) is closed by the kernel after
+    /// about this long, instead of the system's default of many minutes.
+    #[arg(long, env = "CHAT_DB_TCP_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub db_tcp_timeout: Duration,
+
     /// HTTP worker threads [default: half the CPUs, at least one].
     #[arg(long, env = "CHAT_WORKERS")]
     pub workers: Option<usize>,
@@ -162,6 +182,14 @@ pub struct Config {
     /// last heartbeat (a node that died without saying goodbye).
     #[arg(long, env = "CHAT_PRESENCE_TTL", default_value = "15s", value_parser = humantime::parse_duration)]
     pub presence_ttl: Duration,
+
+    /// With REDIS_URL: longest a Redis connection attempt or command may take, and the
+    /// TCP_USER_TIMEOUT of Redis sockets. The pub/sub connection is pinged every third of
+    /// the presence TTL; one that does not answer within this is dropped and reopened (a
+    /// silent partition, or a Redis that restarted behind one), and the node is not ready
+    /// until it has resubscribed.
+    #[arg(long, env = "CHAT_REDIS_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub redis_timeout: Duration,
 
     /// On SIGTERM, sessions are told to reconnect elsewhere spread over this window, so
     /// that they do not all land on the other nodes at once (SIGINT drains at once).
@@ -307,6 +335,19 @@ impl Config {
             .filter(|url| !url.is_empty())
     }
 
+    /// How long the PostgreSQL store waits, and how soon it notices a dead connection.
+    pub fn postgres_timeouts(&self) -> PostgresTimeouts {
+        PostgresTimeouts {
+            call: self.db_timeout.max(MIN_TIMEOUT),
+            tcp: self.db_tcp_timeout.max(MIN_TIMEOUT),
+        }
+    }
+
+    /// How long the node waits on Redis.
+    pub fn redis_timeout(&self) -> Duration {
+        self.redis_timeout.max(MIN_TIMEOUT)
+    }
+
     /// Persistence shards to run.
     pub fn persist_shards(&self) -> usize {
         // Fewer shards make larger batches, and PostgreSQL's cost is mostly per statement:
@@ -350,5 +391,30 @@ mod tests {
         assert_eq!(limits.rooms_per_session, 16);
         assert_eq!(limits.missed_max, 500);
         assert_eq!(Config::defaults().bind.to_string(), "127.0.0.1:8080");
+    }
+
+    #[test]
+    fn timeouts_default_to_seconds_and_are_never_zero() {
+        let defaults = Config::defaults();
+        assert_eq!(
+            defaults.postgres_timeouts(),
+            PostgresTimeouts {
+                call: Duration::from_secs(5),
+                tcp: Duration::from_secs(10),
+            }
+        );
+        assert_eq!(defaults.redis_timeout(), Duration::from_secs(2));
+        let zero = Config::parse_from([
+            "chat-node",
+            "--db-timeout",
+            "0s",
+            "--db-tcp-timeout",
+            "0s",
+            "--redis-timeout",
+            "0s",
+        ]);
+        assert_eq!(zero.postgres_timeouts().call, MIN_TIMEOUT);
+        assert_eq!(zero.postgres_timeouts().tcp, MIN_TIMEOUT);
+        assert_eq!(zero.redis_timeout(), MIN_TIMEOUT);
     }
 }

@@ -81,8 +81,13 @@ pub async fn start(config: Config) -> Result<Node, StartError> {
         ));
     }
     telemetry::init_metrics();
-    let store =
-        store::connect(config.postgres_url(), &config.data_dir, config.db_pool_size).await?;
+    let store = store::connect(
+        config.postgres_url(),
+        &config.data_dir,
+        config.db_pool_size,
+        config.postgres_timeouts(),
+    )
+    .await?;
     let hub = Hub::start(HubOptions {
         store,
         limits: config.limits(),
@@ -92,6 +97,7 @@ pub async fn start(config: Config) -> Result<Node, StartError> {
         broker: config.redis_url.as_ref().map(|url| BrokerOptions {
             url: url.clone(),
             presence_ttl: config.presence_ttl,
+            timeout: config.redis_timeout(),
         }),
         guards: config.guard_limits(),
     })

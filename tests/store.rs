@@ -50,10 +50,14 @@ impl Backend {
     /// A new store instance on this backend's data.
     async fn open(&self) -> Arc<dyn Store> {
         match self {
-            Backend::Sqlite(dir) => store::connect(None, dir.path(), 4).await.unwrap(),
-            Backend::Postgres(url) => store::connect(Some(url), std::path::Path::new("."), 4)
+            Backend::Sqlite(dir) => store::connect(None, dir.path(), 4, Default::default())
                 .await
                 .unwrap(),
+            Backend::Postgres(url) => {
+                store::connect(Some(url), std::path::Path::new("."), 4, Default::default())
+                    .await
+                    .unwrap()
+            }
         }
     }
 }
@@ -664,7 +668,9 @@ async fn sqlite_uses_wal_and_migrates_once() {
     let dir = tempfile::tempdir().unwrap();
     let nested = dir.path().join("nested").join("data");
     for _ in 0..3 {
-        let store = store::connect(None, &nested, 2).await.unwrap();
+        let store = store::connect(None, &nested, 2, Default::default())
+            .await
+            .unwrap();
         store.ping().await.unwrap();
     }
     let conn = rusqlite::Connection::open(nested.join(store::SQLITE_FILE)).unwrap();
@@ -687,7 +693,55 @@ async fn sqlite_uses_wal_and_migrates_once() {
 #[tokio::test]
 async fn a_blank_database_url_means_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let store = store::connect(Some("  "), dir.path(), 1).await.unwrap();
+    let store = store::connect(Some("  "), dir.path(), 1, Default::default())
+        .await
+        .unwrap();
     store.ping().await.unwrap();
     assert!(dir.path().join(store::SQLITE_FILE).exists());
+}
+
+/// A node cut off in the middle of a transaction leaves it open on the server, holding its
+/// room's row lock, and the server would wait for the dead client for hours (TCP
+/// keepalive). The store's sessions tell the server to end a transaction left idle past the
+/// call timeout, so that the other nodes can commit to that room again.
+#[tokio::test]
+async fn postgres_ends_a_transaction_its_node_abandoned() {
+    let Some(Backend::Postgres(url)) = Backend::postgres() else {
+        return;
+    };
+    let store = Backend::Postgres(url.clone()).open().await;
+    let room = store.create_room(RoomCode::random()).await.unwrap().room;
+    let lock = format!("SELECT id FROM rooms WHERE id = {} FOR UPDATE", room.id);
+    let timeouts = store::PostgresTimeouts {
+        call: std::time::Duration::from_millis(500),
+        ..Default::default()
+    };
+    let mut config: tokio_postgres::Config = url.parse().unwrap();
+    config.options(timeouts.session_options());
+    let (abandoned, connection) = config.connect(tokio_postgres::NoTls).await.unwrap();
+    let abandoned_io = tokio::spawn(connection);
+    // A node's session locks the room, then falls silent, as behind a partition.
+    abandoned
+        .batch_execute(&format!("BEGIN; {lock}"))
+        .await
+        .unwrap();
+
+    let plain: tokio_postgres::Config = url.parse().unwrap();
+    let (other, connection) = plain.connect(tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    let started = std::time::Instant::now();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        other.batch_execute(&format!("BEGIN; {lock}; COMMIT")),
+    )
+    .await
+    .expect("the abandoned transaction still holds the room's lock")
+    .unwrap();
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "the lock came free only after {:?}",
+        started.elapsed()
+    );
+    // The server ended the silent session.
+    assert!(abandoned_io.await.unwrap().is_err() || abandoned.is_closed());
 }

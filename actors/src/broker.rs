@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bb8_redis::RedisConnectionManager;
-use redis::AsyncCommands;
+use redis::{AsyncCommands, IntoConnectionInfo};
 use serde::{Deserialize, Serialize};
 
 use crate::ids::{Nickname, RoomCode, SessionId};
@@ -102,12 +102,14 @@ pub fn node_of(field: &str) -> &str {
 pub struct Broker {
     /// Command connections.
     pub pool: bb8::Pool<RedisConnectionManager>,
-    /// The Redis URL, for the bridge's dedicated pub/sub connection.
-    pub url: String,
+    /// Opens the bridge's dedicated pub/sub connection (same address and TCP settings).
+    pub client: redis::Client,
     /// This node's id.
     pub node_id: String,
     /// How long a node's presence outlives its last heartbeat.
     pub presence_ttl: Duration,
+    /// Longest a connection attempt, a command or a pub/sub health check may take.
+    pub timeout: Duration,
     up: AtomicBool,
 }
 
@@ -116,22 +118,29 @@ pub type BrokerResult<T> = Result<T, bb8::RunError<redis::RedisError>>;
 
 impl Broker {
     /// Sets up the pool (connections are made on demand, so a node starts while Redis is
-    /// down and catches up when it comes back).
+    /// down and catches up when it comes back). Every socket gets `timeout` as its
+    /// `TCP_USER_TIMEOUT`: one whose peer went silent is closed by the kernel then, rather
+    /// than after many minutes of retransmissions.
     pub fn new(
         url: &str,
         node_id: &str,
         presence_ttl: Duration,
+        timeout: Duration,
     ) -> Result<Broker, redis::RedisError> {
-        let manager = RedisConnectionManager::new(url)?;
+        let info = url.into_connection_info()?;
+        let tcp = info.tcp_settings().clone().set_user_timeout(timeout);
+        let info = info.set_tcp_settings(tcp);
+        let manager = RedisConnectionManager::new(info.clone())?;
         let pool = bb8::Pool::builder()
             .max_size(8)
-            .connection_timeout(Duration::from_secs(2))
+            .connection_timeout(timeout)
             .build_unchecked(manager);
         Ok(Broker {
             pool,
-            url: url.to_owned(),
+            client: redis::Client::open(info)?,
             node_id: node_id.to_owned(),
             presence_ttl,
+            timeout,
             up: AtomicBool::new(false),
         })
     }

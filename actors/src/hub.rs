@@ -80,6 +80,8 @@ pub struct BrokerOptions {
     pub url: String,
     /// How long a node's members outlive its last heartbeat.
     pub presence_ttl: Duration,
+    /// Longest a Redis connection attempt, command or health check may take.
+    pub timeout: Duration,
 }
 
 /// Shared state of the node's actors.
@@ -118,6 +120,7 @@ impl Hub {
                 &b.url,
                 &options.node_id,
                 b.presence_ttl,
+                b.timeout,
             )?)),
             None => None,
         };

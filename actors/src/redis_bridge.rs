@@ -9,6 +9,13 @@
 //! When Redis is down, local delivery goes on; room actors poll the store now and then, so
 //! cross-node messages arrive late rather than never. The bridge reconnects with backoff,
 //! resubscribes, and has each room re-announce its members and catch up.
+//!
+//! A pub/sub connection only ever reads, so a silent network partition (no FIN, no RST)
+//! would leave it waiting forever, and so would a Redis that restarted behind one: the
+//! node would believe itself subscribed while it receives nothing. The bridge therefore
+//! pings its pub/sub connection on every heartbeat, and bounds every connection attempt
+//! and subscription by the broker's timeout; a connection that misses one is dropped and
+//! reopened, and the node is not ready until it has resubscribed.
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -96,6 +103,13 @@ pub struct RedisBridge {
     broker: Arc<Broker>,
     wanted: HashSet<RoomCode>,
     sink: Option<PubSubSink>,
+    /// The pub/sub stream being read, to cancel when its connection is given up.
+    stream: Option<SpawnHandle>,
+    /// Counts pub/sub connections, so that the late answer of a ping or subscription made
+    /// on an earlier connection cannot tear down the current one.
+    generation: u64,
+    /// A health-check ping is in flight.
+    pinging: bool,
     connecting: bool,
     backoff: Duration,
     outbox: Vec<Write>,
@@ -113,6 +127,9 @@ impl RedisBridge {
             broker,
             wanted: HashSet::new(),
             sink: None,
+            stream: None,
+            generation: 0,
+            pinging: false,
             connecting: false,
             backoff: Duration::from_millis(100),
             outbox: Vec::new(),
@@ -131,15 +148,20 @@ impl RedisBridge {
             return;
         }
         self.connecting = true;
-        let url = self.broker.url.clone();
+        let client = self.broker.client.clone();
+        let timeout = self.broker.timeout;
         let channels: Vec<String> = self.wanted.iter().map(|c| broker::channel(*c)).collect();
         let connect = async move {
-            let client = redis::Client::open(url)?;
             let (mut sink, stream) = client.get_async_pubsub().await?.split();
             if !channels.is_empty() {
                 sink.subscribe(&channels).await?;
             }
             Ok::<_, redis::RedisError>((sink, stream))
+        };
+        let connect = async move {
+            tokio::time::timeout(timeout, connect)
+                .await
+                .unwrap_or_else(|_| Err(timed_out("connecting", timeout)))
         };
         ctx.spawn(connect.into_actor(self).map(|result, act, ctx| {
             act.connecting = false;
@@ -151,9 +173,10 @@ impl RedisBridge {
                         act.sweep_own_leftovers(ctx);
                     }
                     act.sink = Some(sink);
+                    act.generation += 1;
                     act.backoff = Duration::from_millis(100);
                     act.broker.set_up(true);
-                    ctx.add_stream(stream);
+                    act.stream = Some(ctx.add_stream(stream));
                     act.heartbeat(ctx);
                     let codes: Vec<RoomCode> = act.wanted.iter().copied().collect();
                     for code in codes {
@@ -166,6 +189,48 @@ impl RedisBridge {
                     ctx.run_later(act.backoff, |act, ctx| act.connect(ctx));
                     act.backoff = (act.backoff * 2).min(BACKOFF_MAX);
                 }
+            }
+        }));
+    }
+
+    /// Gives up the pub/sub connection of `generation` (if it is still the current one) and
+    /// reconnects after the backoff; everything wanted is subscribed again then.
+    fn lost(&mut self, generation: u64, why: &str, ctx: &mut Context<Self>) {
+        if generation != self.generation || self.sink.is_none() {
+            return;
+        }
+        tracing::warn!(why, retry_in = ?self.backoff, "lost the Redis pub/sub connection; reconnecting");
+        self.sink = None;
+        if let Some(stream) = self.stream.take() {
+            ctx.cancel_future(stream);
+        }
+        self.broker.set_up(false);
+        ctx.run_later(self.backoff, |act, ctx| act.connect(ctx));
+        self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
+    }
+
+    /// Pings the pub/sub connection: reading alone cannot tell a quiet channel from a
+    /// connection that a silent partition has cut.
+    fn check_pubsub(&mut self, ctx: &mut Context<Self>) {
+        if self.pinging {
+            return;
+        }
+        let Some(mut sink) = self.sink.clone() else {
+            return;
+        };
+        self.pinging = true;
+        let (generation, timeout) = (self.generation, self.broker.timeout);
+        let ping = async move {
+            match tokio::time::timeout(timeout, sink.ping::<redis::Value>()).await {
+                Ok(Ok(_)) => Ok(()),
+                Ok(Err(error)) => Err(error),
+                Err(_) => Err(timed_out("ping", timeout)),
+            }
+        };
+        ctx.spawn(ping.into_actor(self).map(move |result, act, ctx| {
+            act.pinging = false;
+            if let Err(error) = result {
+                act.lost(generation, &error.to_string(), ctx);
             }
         }));
     }
@@ -401,6 +466,7 @@ impl Actor for RedisBridge {
         ctx.run_interval(beat, |act, ctx| {
             if act.sink.is_some() {
                 act.heartbeat(ctx);
+                act.check_pubsub(ctx);
             }
         });
     }
@@ -442,10 +508,7 @@ impl StreamHandler<redis::Msg> for RedisBridge {
     }
 
     fn finished(&mut self, ctx: &mut Self::Context) {
-        tracing::warn!("lost the Redis pub/sub connection; reconnecting");
-        self.sink = None;
-        self.broker.set_up(false);
-        ctx.run_later(self.backoff, |act, ctx| act.connect(ctx));
+        self.lost(self.generation, "the server closed it", ctx);
     }
 }
 
@@ -487,13 +550,23 @@ impl Handler<Subscribe> for RedisBridge {
             return;
         };
         let code = msg.code;
-        let subscribe = async move { sink.subscribe(broker::channel(code)).await };
+        let (generation, timeout) = (self.generation, self.broker.timeout);
+        let subscribe = async move {
+            tokio::time::timeout(timeout, sink.subscribe(broker::channel(code)))
+                .await
+                .unwrap_or_else(|_| Err(timed_out("subscribe", timeout)))
+        };
         ctx.spawn(
             subscribe
                 .into_actor(self)
                 .map(move |result, act, ctx| match result {
                     Ok(()) => act.sync_room(code, ctx),
-                    Err(error) => tracing::warn!(%error, %code, "subscribe failed"),
+                    // Whether the server has the subscription is unknown: start over on a
+                    // new connection, which subscribes to everything wanted.
+                    Err(error) => {
+                        tracing::warn!(%error, %code, "subscribe failed");
+                        act.lost(generation, "a subscription failed", ctx);
+                    }
                 }),
         );
     }
@@ -535,4 +608,13 @@ impl Handler<Goodbye> for RedisBridge {
             }
         })
     }
+}
+
+/// The error of a Redis call that took longer than `timeout`.
+fn timed_out(what: &'static str, timeout: Duration) -> redis::RedisError {
+    redis::RedisError::from((
+        redis::ErrorKind::Io,
+        "no answer from Redis",
+        format!("{what} took longer than {timeout:?}"),
+    ))
 }

@@ -564,41 +564,47 @@ impl Handler<Join> for RoomActor {
     /// else (an atomic response), and the member is added only after that read: every later
     /// message reaches the joiner as a push, so `missed` followed by the pushes has no gap
     /// and no overlap, and a failed read leaves no half-joined member behind.
+    ///
+    /// The last pushed id is taken once the atomic part runs, not in the handler: between a
+    /// handler that starts a wait and the first poll of that wait, actix still polls one
+    /// spawned future of the actor, and a commit finishing there would push a message that
+    /// is neither in a `missed` read up to an older id nor pushed to the not-yet-added
+    /// member.
     fn handle(&mut self, msg: Join, _: &mut Self::Context) -> Self::Result {
         if self.closed {
             return AtomicResponse::new(Box::pin(fut::ready(Err(RoomError::Gone))));
         }
-        let read = match (msg.since_id, self.last_pushed_id) {
-            (Some(since), Some(last)) if last > since => {
-                let store = Arc::clone(&self.hub.store);
-                let (room_id, limit) = (self.room.id, self.hub.limits.missed_max);
-                Some(async move { store.range(room_id, since, last, limit).await })
-            }
-            _ => None,
-        };
-        // The first local member also needs the members on other nodes; later ones find
-        // them kept up to date by the broker's events.
-        let roster = match &self.hub.broker {
-            Some(broker) if self.members.is_empty() && broker.is_up() => {
-                let broker = Arc::clone(broker);
-                let code = self.room.code;
-                Some(async move { broker.roster(code).await })
-            }
-            _ => None,
-        };
-        let read = async move {
-            let page = match read {
-                Some(read) => read.await.map(Some),
-                None => Ok(None),
+        let atomic = fut::ready(()).then(move |(), act: &mut Self, _| {
+            let read = match (msg.since_id, act.last_pushed_id) {
+                (Some(since), Some(last)) if last > since => {
+                    let store = Arc::clone(&act.hub.store);
+                    let (room_id, limit) = (act.room.id, act.hub.limits.missed_max);
+                    Some(async move { store.range(room_id, since, last, limit).await })
+                }
+                _ => None,
             };
-            let roster = match roster {
-                Some(roster) => roster.await.ok().map(|(live, _)| live),
-                None => None,
+            // The first local member also needs the members on other nodes; later ones
+            // find them kept up to date by the broker's events.
+            let roster = match &act.hub.broker {
+                Some(broker) if act.members.is_empty() && broker.is_up() => {
+                    let broker = Arc::clone(broker);
+                    let code = act.room.code;
+                    Some(async move { broker.roster(code).await })
+                }
+                _ => None,
             };
-            (page, roster)
-        };
-        AtomicResponse::new(Box::pin(read.into_actor(self).map(
-            move |(page, roster), act, _| {
+            let read = async move {
+                let page = match read {
+                    Some(read) => read.await.map(Some),
+                    None => Ok(None),
+                };
+                let roster = match roster {
+                    Some(roster) => roster.await.ok().map(|(live, _)| live),
+                    None => None,
+                };
+                (page, roster)
+            };
+            read.into_actor(act).map(move |(page, roster), act, _| {
                 if act.closed {
                     return Err(RoomError::Gone);
                 }
@@ -624,8 +630,9 @@ impl Handler<Join> for RoomActor {
                     missed,
                     has_more,
                 })
-            },
-        )))
+            })
+        });
+        AtomicResponse::new(Box::pin(atomic))
     }
 }
 

@@ -185,9 +185,23 @@ async fn measure(
     };
     let store = match (target, &scratch) {
         (Target::Postgres(url), _) => {
-            store::connect(Some(url), ".".as_ref(), options.pool_size).await?
+            store::connect(
+                Some(url),
+                ".".as_ref(),
+                options.pool_size,
+                store::PostgresTimeouts::default(),
+            )
+            .await?
         }
-        (Target::Sqlite, Some(dir)) => store::connect(None, &dir.0, options.pool_size).await?,
+        (Target::Sqlite, Some(dir)) => {
+            store::connect(
+                None,
+                &dir.0,
+                options.pool_size,
+                store::PostgresTimeouts::default(),
+            )
+            .await?
+        }
         (Target::Sqlite, None) => return Err("no scratch directory".into()),
     };
 

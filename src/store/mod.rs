@@ -28,7 +28,7 @@ use std::sync::Arc;
 
 pub use chat_actors::store::{NewMessage, Outcome, Page, Store, StoreError};
 
-pub use postgres::PostgresStore;
+pub use postgres::{PostgresStore, PostgresTimeouts};
 pub use sqlite::SqliteStore;
 
 /// Name of the SQLite database file inside the data directory.
@@ -38,15 +38,19 @@ pub const SQLITE_FILE: &str = "chat.db";
 /// not blank), else SQLite in `<data_dir>/chat.db`, creating the directory.
 ///
 /// `pool_size` bounds the PostgreSQL connections of this node, or the SQLite reader
-/// connections (SQLite always has one writer). The schema is migrated before this
+/// connections (SQLite always has one writer); `timeouts` bound PostgreSQL calls (the
+/// embedded store has no network to wait on). The schema is migrated before this
 /// returns, so a node never serves against an old schema.
 pub async fn connect(
     database_url: Option<&str>,
     data_dir: &Path,
     pool_size: u32,
+    timeouts: PostgresTimeouts,
 ) -> Result<Arc<dyn Store>, StoreError> {
     match database_url.map(str::trim).filter(|url| !url.is_empty()) {
-        Some(url) => Ok(Arc::new(PostgresStore::connect(url, pool_size).await?)),
+        Some(url) => Ok(Arc::new(
+            PostgresStore::connect(url, pool_size, timeouts).await?,
+        )),
         None => {
             let path = data_dir.join(SQLITE_FILE);
             Ok(Arc::new(SqliteStore::open(path, pool_size).await?))

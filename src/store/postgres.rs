@@ -12,12 +12,19 @@
 //! statement) and `COMMIT`. The server runs pipelined statements one after the other, so
 //! the lock still comes before the ids. Every statement is prepared once per connection,
 //! when the pool opens it.
+//!
+//! Every call is bounded in time ([`PostgresTimeouts`]): a network partition must turn into
+//! `unavailable` answers within seconds, not into sends that hang while TCP retransmits for
+//! a quarter of an hour. A connection whose call overran is dropped, since what it was
+//! doing is unknown, and the server is told the same bound, so that it ends a transaction
+//! whose node went silent (releasing the rows it locked) instead of waiting for it.
 
 use std::collections::HashMap;
+use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bb8::{ManageConnection, Pool, RunError};
+use bb8::{ManageConnection, Pool, PooledConnection, RunError};
 use bb8_postgres::PostgresConnectionManager;
 use chat_actors::ids::{ClientId, MessageId, RoomCode, RoomId};
 use chat_actors::model::{now_millis, Committed, Message, Room, RoomRecord};
@@ -27,15 +34,38 @@ use tokio_postgres::{Client, Config, NoTls, Row, Statement};
 
 use super::{describe, migrate, NewMessage, Outcome, Page, Store, StoreError};
 
-/// How long a call waits for a pooled connection (or to open one) before it answers
-/// unavailable: a send should fail fast and be retried, not hang while the database is
-/// away.
-const CONNECTION_TIMEOUT: Duration = Duration::from_secs(5);
+/// tokio-postgres's keepalive idle time when the URL sets none (two hours, as the kernel).
+const DEFAULT_KEEPALIVES_IDLE: Duration = Duration::from_secs(2 * 60 * 60);
+
+/// How long the store waits on PostgreSQL, and how soon a dead connection is noticed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PostgresTimeouts {
+    /// Longest a call waits for a pooled connection (or to open one), and then again for
+    /// its work on it, before it answers unavailable: a send should fail fast and be
+    /// retried, not hang while the database is unreachable. Also the server's
+    /// `statement_timeout` and `idle_in_transaction_session_timeout` on pooled connections.
+    pub call: Duration,
+    /// TCP keepalive idle time and `TCP_USER_TIMEOUT` of every connection, so that a socket
+    /// whose server went silent is closed by the kernel in bounded time (an abandoned
+    /// connection's I/O task ends with it).
+    pub tcp: Duration,
+}
+
+impl Default for PostgresTimeouts {
+    fn default() -> Self {
+        PostgresTimeouts {
+            call: Duration::from_secs(5),
+            tcp: Duration::from_secs(10),
+        }
+    }
+}
 
 /// A [`Store`] on a PostgreSQL database.
 pub struct PostgresStore {
     /// This node's connections.
     pool: Pool<Manager>,
+    /// Bound of each call's work once it has a connection.
+    call_timeout: Duration,
 }
 
 /// A pooled connection with its prepared statements.
@@ -49,6 +79,26 @@ struct PgConnection {
     /// the connection — which ends the transaction on the server — rather than hand it
     /// out mid-transaction.
     in_transaction: bool,
+    /// A call on it overran its bound: whatever it was waiting for may still arrive, so
+    /// the pool must not hand it out again.
+    abandoned: bool,
+}
+
+impl PgConnection {
+    /// The result of a call bounded by `limit`; one that overran answers unavailable and
+    /// marks this connection for the pool to drop.
+    fn settle<T>(
+        &mut self,
+        result: Result<Result<T, StoreError>, tokio::time::error::Elapsed>,
+        limit: Duration,
+    ) -> Result<T, StoreError> {
+        result.unwrap_or_else(|_| {
+            self.abandoned = true;
+            Err(StoreError::Unavailable(format!(
+                "postgres: no answer within {limit:?}; connection dropped"
+            )))
+        })
+    }
 }
 
 /// The store's statements, prepared once per connection so the hot path never parses
@@ -161,6 +211,7 @@ impl ManageConnection for Manager {
             client,
             statements,
             in_transaction: false,
+            abandoned: false,
         })
     }
 
@@ -175,7 +226,7 @@ impl ManageConnection for Manager {
     }
 
     fn has_broken(&self, conn: &mut PgConnection) -> bool {
-        conn.client.is_closed() || conn.in_transaction
+        conn.abandoned || conn.in_transaction || conn.client.is_closed()
     }
 }
 
@@ -253,16 +304,61 @@ enum Plan {
     Repeat(usize),
 }
 
+/// Sets the client side of `timeouts` on `config`, where the URL does not set its own.
+fn bound_connections(config: &mut Config, timeouts: PostgresTimeouts) {
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(timeouts.call);
+    }
+    if config.get_tcp_user_timeout().is_none() {
+        config.tcp_user_timeout(timeouts.tcp);
+    }
+    if config.get_keepalives() && config.get_keepalives_idle() == DEFAULT_KEEPALIVES_IDLE {
+        config.keepalives_idle(timeouts.tcp);
+        if config.get_keepalives_interval().is_none() {
+            config.keepalives_interval((timeouts.tcp / 3).max(Duration::from_secs(1)));
+        }
+        if config.get_keepalives_retries().is_none() {
+            config.keepalives_retries(3);
+        }
+    }
+}
+
+impl PostgresTimeouts {
+    /// The startup options that tell the server the call bound: it cancels a statement
+    /// that runs past it (one waiting for a lock, say) and ends a session left idle inside
+    /// a transaction past it, which is what a node cut off mid-transaction leaves behind,
+    /// holding its rooms' row locks. Public so that a test can open a session as the pool
+    /// does.
+    pub fn session_options(&self) -> String {
+        let millis = self.call.as_millis();
+        format!("-c statement_timeout={millis} -c idle_in_transaction_session_timeout={millis}")
+    }
+}
+
+/// Gives the pool's connections [`PostgresTimeouts::session_options`] (not the migration
+/// connection: migrations may rightly take longer). Options already in the URL come
+/// later, so they win.
+fn bound_sessions(config: &mut Config, timeouts: PostgresTimeouts) {
+    let ours = timeouts.session_options();
+    let options = match config.get_options() {
+        Some(theirs) if !theirs.trim().is_empty() => format!("{ours} {theirs}"),
+        _ => ours,
+    };
+    config.options(&options);
+}
+
 impl PostgresStore {
     /// Connects to `url`, migrates the schema, and opens a pool of at most `pool_size`
-    /// connections (at least one).
-    pub async fn connect(url: &str, pool_size: u32) -> Result<PostgresStore, StoreError> {
+    /// connections (at least one), bounded by `timeouts`.
+    pub async fn connect(
+        url: &str,
+        pool_size: u32,
+        timeouts: PostgresTimeouts,
+    ) -> Result<PostgresStore, StoreError> {
         let mut config: Config = url.parse().map_err(|e: tokio_postgres::Error| {
             StoreError::Unavailable(format!("invalid database URL: {}", describe(&e)))
         })?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(CONNECTION_TIMEOUT);
-        }
+        bound_connections(&mut config, timeouts);
         if config.get_application_name().is_none() {
             config.application_name("chat-node");
         }
@@ -275,15 +371,33 @@ impl PostgresStore {
         let _ = io.await;
         tracing::info!(applied, "postgres store ready");
 
+        bound_sessions(&mut config, timeouts);
         let pool = Pool::builder()
             .max_size(pool_size.max(1))
-            .connection_timeout(CONNECTION_TIMEOUT)
+            .connection_timeout(timeouts.call)
             .build(Manager {
                 inner: PostgresConnectionManager::new(config, NoTls),
             })
             .await
             .map_err(|e| StoreError::Unavailable(format!("postgres: {}", describe(&e))))?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore {
+            pool,
+            call_timeout: timeouts.call,
+        })
+    }
+
+    /// A pooled connection, or unavailable once the pool's timeout has passed.
+    async fn checkout(&self) -> Result<PooledConnection<'_, Manager>, StoreError> {
+        self.pool.get().await.map_err(no_connection)
+    }
+
+    /// Runs `work` (which uses a connection checked out just before) within the call
+    /// bound; the result is for [`PgConnection::settle`].
+    async fn bounded<T>(
+        &self,
+        work: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<Result<T, StoreError>, tokio::time::error::Elapsed> {
+        tokio::time::timeout(self.call_timeout, work).await
     }
 }
 
@@ -514,43 +628,59 @@ async fn rollback(conn: &mut PgConnection) {
 #[async_trait]
 impl Store for PostgresStore {
     async fn create_room(&self, code: RoomCode) -> Result<RoomRecord, StoreError> {
-        let conn = self.pool.get().await.map_err(no_connection)?;
+        let mut conn = self.checkout().await?;
         let created_at = now_millis();
-        match conn
-            .client
-            .query_one(&conn.statements.create_room, &[&code.as_str(), &created_at])
-            .await
-        {
-            Ok(row) => Ok(RoomRecord {
-                room: Room {
-                    id: row.try_get(0).map_err(unavailable)?,
-                    code,
-                    created_at,
-                },
-                last_message_id: None,
-            }),
-            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Err(StoreError::CodeTaken),
-            Err(e) => Err(unavailable(e)),
-        }
+        let result = self
+            .bounded(async {
+                match conn
+                    .client
+                    .query_one(&conn.statements.create_room, &[&code.as_str(), &created_at])
+                    .await
+                {
+                    Ok(row) => Ok(RoomRecord {
+                        room: Room {
+                            id: row.try_get(0).map_err(unavailable)?,
+                            code,
+                            created_at,
+                        },
+                        last_message_id: None,
+                    }),
+                    Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                        Err(StoreError::CodeTaken)
+                    }
+                    Err(e) => Err(unavailable(e)),
+                }
+            })
+            .await;
+        conn.settle(result, self.call_timeout)
     }
 
     async fn find_room(&self, code: RoomCode) -> Result<Option<RoomRecord>, StoreError> {
-        let conn = self.pool.get().await.map_err(no_connection)?;
-        conn.client
-            .query_opt(&conn.statements.find_room, &[&code.as_str()])
-            .await
-            .map_err(unavailable)?
-            .as_ref()
-            .map(room_from)
-            .transpose()
+        let mut conn = self.checkout().await?;
+        let result = self
+            .bounded(async {
+                conn.client
+                    .query_opt(&conn.statements.find_room, &[&code.as_str()])
+                    .await
+                    .map_err(unavailable)?
+                    .as_ref()
+                    .map(room_from)
+                    .transpose()
+            })
+            .await;
+        conn.settle(result, self.call_timeout)
     }
 
+    /// A commit that overran its bound is ambiguous: it may have committed after all. The
+    /// senders are told `unavailable` (never a false ack), and their retries with the same
+    /// clientIds are answered with the originals if it did.
     async fn commit_batch(&self, batch: &[NewMessage]) -> Result<Vec<Outcome>, StoreError> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let mut conn = self.pool.get().await.map_err(no_connection)?;
-        commit_on(&mut conn, batch).await
+        let mut conn = self.checkout().await?;
+        let result = self.bounded(commit_on(&mut conn, batch)).await;
+        conn.settle(result, self.call_timeout)
     }
 
     async fn find_by_client_id(
@@ -558,17 +688,22 @@ impl Store for PostgresStore {
         room_id: RoomId,
         client_id: &ClientId,
     ) -> Result<Option<Message>, StoreError> {
-        let conn = self.pool.get().await.map_err(no_connection)?;
-        conn.client
-            .query_opt(
-                &conn.statements.find_by_client_id,
-                &[&room_id, &client_id.as_str()],
-            )
-            .await
-            .map_err(unavailable)?
-            .as_ref()
-            .map(message_from)
-            .transpose()
+        let mut conn = self.checkout().await?;
+        let result = self
+            .bounded(async {
+                conn.client
+                    .query_opt(
+                        &conn.statements.find_by_client_id,
+                        &[&room_id, &client_id.as_str()],
+                    )
+                    .await
+                    .map_err(unavailable)?
+                    .as_ref()
+                    .map(message_from)
+                    .transpose()
+            })
+            .await;
+        conn.settle(result, self.call_timeout)
     }
 
     async fn history(
@@ -577,17 +712,22 @@ impl Store for PostgresStore {
         before_id: Option<MessageId>,
         limit: u32,
     ) -> Result<Page, StoreError> {
-        let conn = self.pool.get().await.map_err(no_connection)?;
+        let mut conn = self.checkout().await?;
         let before = before_id.unwrap_or(MessageId::MAX);
-        let rows = conn
-            .client
-            .query(
-                &conn.statements.history,
-                &[&room_id, &before, &(i64::from(limit) + 1)],
-            )
-            .await
-            .map_err(unavailable)?;
-        Ok(page_of(messages_from(&rows)?, limit))
+        let result = self
+            .bounded(async {
+                let rows = conn
+                    .client
+                    .query(
+                        &conn.statements.history,
+                        &[&room_id, &before, &(i64::from(limit) + 1)],
+                    )
+                    .await
+                    .map_err(unavailable)?;
+                Ok(page_of(messages_from(&rows)?, limit))
+            })
+            .await;
+        conn.settle(result, self.call_timeout)
     }
 
     async fn range(
@@ -597,27 +737,37 @@ impl Store for PostgresStore {
         up_to_id: MessageId,
         limit: u32,
     ) -> Result<Page, StoreError> {
-        let conn = self.pool.get().await.map_err(no_connection)?;
-        // Newest first so that LIMIT keeps the newest; reversed to ascending below.
-        let rows = conn
-            .client
-            .query(
-                &conn.statements.range,
-                &[&room_id, &after_id, &up_to_id, &(i64::from(limit) + 1)],
-            )
-            .await
-            .map_err(unavailable)?;
-        let mut page = page_of(messages_from(&rows)?, limit);
-        page.messages.reverse();
-        Ok(page)
+        let mut conn = self.checkout().await?;
+        let result = self
+            .bounded(async {
+                // Newest first so that LIMIT keeps the newest; reversed to ascending below.
+                let rows = conn
+                    .client
+                    .query(
+                        &conn.statements.range,
+                        &[&room_id, &after_id, &up_to_id, &(i64::from(limit) + 1)],
+                    )
+                    .await
+                    .map_err(unavailable)?;
+                let mut page = page_of(messages_from(&rows)?, limit);
+                page.messages.reverse();
+                Ok(page)
+            })
+            .await;
+        conn.settle(result, self.call_timeout)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let conn = self.pool.get().await.map_err(no_connection)?;
-        conn.client
-            .simple_query("SELECT 1")
-            .await
-            .map(|_| ())
-            .map_err(unavailable)
+        let mut conn = self.checkout().await?;
+        let result = self
+            .bounded(async {
+                conn.client
+                    .simple_query("SELECT 1")
+                    .await
+                    .map(|_| ())
+                    .map_err(unavailable)
+            })
+            .await;
+        conn.settle(result, self.call_timeout)
     }
 }

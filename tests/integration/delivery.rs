@@ -144,6 +144,44 @@ on_both_stores! {
         }
     }
 
+    async fn members_joining_while_messages_commit_miss_none(backend) {
+        let node = NodeSpec::new(&backend).flag("send-rate", "0").start();
+        let api = node.api();
+        let code = api.create_room().await;
+        // Two senders keep the room committing while members join one after another: a
+        // joiner's `missed` followed by its pushes must be the room's whole sequence.
+        let (sending, per_sender) = (6, 60);
+        let mut senders = Vec::new();
+        for s in 0..sending {
+            let (api, code) = (api.clone(), code.clone());
+            senders.push(tokio::spawn(async move {
+                let mut client = api.joined(&code, &format!("s{s}")).await;
+                for m in 0..per_sender {
+                    assert_eq!(client.say(&code, &format!("{s}.{m}")).await["ok"], true);
+                }
+            }));
+        }
+        let mut joiners = Vec::new();
+        for j in 0..40 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let mut client = api.connect().await;
+            let ack = client.join(&code, &format!("j{j}"), Some(0)).await;
+            let missed: Vec<i64> = ack["data"]["missed"].as_array().unwrap().iter().map(id).collect();
+            joiners.push((client, missed));
+        }
+        for sender in senders {
+            sender.await.unwrap();
+        }
+        let ids: Vec<i64> = api.all_messages(&code).await.iter().map(id).collect();
+        assert_eq!(ids.len(), sending * per_sender);
+        for (j, (mut client, mut seen)) in joiners.into_iter().enumerate() {
+            while seen.len() < ids.len() && seen.last() != ids.last() {
+                seen.push(id(&client.next_event("chat:message").await["data"]));
+            }
+            assert_eq!(seen, ids, "joiner {j} (missed, then pushes)");
+        }
+    }
+
     async fn rate_limit_counts_new_messages_and_spares_known_client_ids(backend) {
         let node = NodeSpec::new(&backend).flag("send-rate", "3/10s").start();
         let api = node.api();

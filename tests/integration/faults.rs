@@ -1,72 +1,12 @@
 //! Faults of the parts around a node: the store goes away and comes back.
 
 use std::collections::HashMap;
-use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
+use crate::own_postgres::OwnPostgres;
 use crate::support::*;
-
-/// A PostgreSQL server of this test's own, which it can crash and restart.
-struct OwnPostgres {
-    state: tempfile::TempDir,
-    url: String,
-}
-
-impl OwnPostgres {
-    fn script(&self, action: &str) -> std::process::Output {
-        Command::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/scripts/postgres-test-instance.sh"
-        ))
-        .arg(action)
-        .env("PG_TEST_STATE", self.state.path().join("pg.state"))
-        .output()
-        .expect("run postgres-test-instance.sh")
-    }
-
-    /// Starts one, when PostgreSQL tests are enabled at all.
-    fn start() -> Option<OwnPostgres> {
-        Backend::postgres()?;
-        let mut pg = OwnPostgres {
-            state: tempfile::tempdir().unwrap(),
-            url: String::new(),
-        };
-        let out = pg.script("start");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let exports = String::from_utf8_lossy(&out.stdout);
-        pg.url = exports
-            .lines()
-            .find_map(|l| l.strip_prefix("export TEST_DATABASE_URL="))
-            .expect("url")
-            .to_owned();
-        Some(pg)
-    }
-
-    fn pause(&self) {
-        assert!(self.script("pause").status.success());
-    }
-
-    fn resume(&self) {
-        let out = self.script("resume");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-impl Drop for OwnPostgres {
-    fn drop(&mut self) {
-        let _ = self.script("stop");
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_postgres_outage_never_gives_a_false_ack_and_loses_nothing() {

@@ -6,7 +6,13 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod audit;
+mod lab;
+mod netns;
+mod own_postgres;
+mod roamer;
 mod support;
+mod traffic;
 
 /// Defines each test twice: `sqlite::name` and `postgres::name`.
 macro_rules! on_both_stores {
@@ -43,6 +49,7 @@ mod delivery;
 mod durability;
 mod faults;
 mod lifecycle;
+mod network;
 mod ordering;
 mod rest;
 mod rooms;

@@ -2,7 +2,7 @@
 //! process), and speak the protocol to it over real WebSocket and HTTP connections.
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -57,6 +57,8 @@ pub struct NodeSpec {
     pub data_dir: PathBuf,
     /// Extra command-line flags.
     pub flags: Vec<String>,
+    /// The network namespace the node runs in, and its address there.
+    netns: Option<(String, Ipv4Addr)>,
     tmp: Arc<tempfile::TempDir>,
 }
 
@@ -68,6 +70,7 @@ impl NodeSpec {
             backend: backend.clone(),
             data_dir: tmp.path().join("data"),
             flags: Vec::new(),
+            netns: None,
             tmp: Arc::new(tmp),
         }
     }
@@ -76,6 +79,13 @@ impl NodeSpec {
     pub fn flag(mut self, name: &str, value: &str) -> NodeSpec {
         self.flags.push(format!("--{name}"));
         self.flags.push(value.to_owned());
+        self
+    }
+
+    /// Runs the node (as a child process) inside network namespace `netns`, listening on
+    /// `ip` there.
+    pub fn in_netns(mut self, netns: &str, ip: Ipv4Addr) -> NodeSpec {
+        self.netns = Some((netns.to_owned(), ip));
         self
     }
 
@@ -110,11 +120,30 @@ impl NodeSpec {
         node
     }
 
-    /// Starts the real binary as a child process on `port` (0 picks a free one).
+    /// Starts the real binary as a child process on `port` (0 picks a free one; in a
+    /// namespace of its own, 8080).
     pub async fn spawn(&self, port: u16) -> ChildNode {
-        let port = if port == 0 { free_port() } else { port };
-        let args = self.args(&format!("127.0.0.1:{port}"));
-        let child = Command::new(env!("CARGO_BIN_EXE_chat-node"))
+        let ip = self
+            .netns
+            .as_ref()
+            .map_or(Ipv4Addr::LOCALHOST, |(_, ip)| *ip);
+        let port = match (port, &self.netns) {
+            (0, None) => free_port(),
+            (0, Some(_)) => 8080,
+            (port, _) => port,
+        };
+        let args = self.args(&format!("{ip}:{port}"));
+        let binary = env!("CARGO_BIN_EXE_chat-node");
+        // `ip netns exec` execs the node (no fork), so the child is the node itself.
+        let mut command = match &self.netns {
+            Some((netns, _)) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", netns, binary]);
+                command
+            }
+            None => Command::new(binary),
+        };
+        let child = command
             .args(&args[1..])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -124,7 +153,7 @@ impl NodeSpec {
         let node = ChildNode {
             _tmp: Arc::clone(&self.tmp),
             child,
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            addr: SocketAddr::new(IpAddr::V4(ip), port),
         };
         wait_healthy(node.addr).await;
         node
@@ -388,6 +417,20 @@ impl Api {
         }
     }
 
+    /// Opens a WebSocket session, or `None` if that fails or takes longer than `wait` (the
+    /// node is down or cut off).
+    pub async fn try_connect(&self, wait: Duration) -> Option<Client> {
+        let url = format!("ws://{}/ws", self.addr);
+        match tokio::time::timeout(wait, tokio_tungstenite::connect_async(url)).await {
+            Ok(Ok((ws, _))) => Some(Client {
+                ws,
+                next_ref: 1,
+                kept: VecDeque::new(),
+            }),
+            _ => None,
+        }
+    }
+
     /// Opens a session and joins `code` as `nickname`.
     pub async fn joined(&self, code: &str, nickname: &str) -> Client {
         let mut client = self.connect().await;
@@ -548,6 +591,14 @@ impl Client {
             .expect("a frame within the patience")
     }
 
+    /// The next frame (kept ones first) within `wait`, or `None`.
+    pub async fn poll_next(&mut self, wait: Duration) -> Option<Frame> {
+        match self.kept.pop_front() {
+            Some(frame) => Some(Frame::Json(frame)),
+            None => self.next_within(wait).await,
+        }
+    }
+
     /// The next frame within `wait`, or `None`.
     pub async fn next_within(&mut self, wait: Duration) -> Option<Frame> {
         let deadline = tokio::time::Instant::now() + wait;
@@ -626,10 +677,15 @@ impl Client {
     }
 }
 
-/// A throwaway Redis server on a free loopback port, for cluster tests.
+/// A throwaway Redis server on a free loopback port (or in a network namespace of its
+/// own), for cluster tests.
 pub struct RedisServer {
     /// Its port.
     pub port: u16,
+    /// Its address.
+    pub ip: Ipv4Addr,
+    /// The network namespace it runs in, if not the test's.
+    netns: Option<String>,
     child: Option<Child>,
 }
 
@@ -637,6 +693,16 @@ impl RedisServer {
     /// Starts one, or `None` (skip) when `redis-server` is not installed; fails when
     /// `CHAT_REQUIRE_REDIS=1`, so CI cannot pass without the cluster tests.
     pub async fn start() -> Option<RedisServer> {
+        Self::start_at(None, Ipv4Addr::LOCALHOST).await
+    }
+
+    /// Starts one inside network namespace `netns`, on `ip` port 6379 there; `None` as
+    /// [`RedisServer::start`].
+    pub async fn start_in(netns: &str, ip: Ipv4Addr) -> Option<RedisServer> {
+        Self::start_at(Some(netns.to_owned()), ip).await
+    }
+
+    async fn start_at(netns: Option<String>, ip: Ipv4Addr) -> Option<RedisServer> {
         let installed = Command::new("redis-server")
             .arg("--version")
             .stdout(Stdio::null())
@@ -650,24 +716,44 @@ impl RedisServer {
             eprintln!("redis-server not installed: skipping a cluster test");
             return None;
         }
+        let port = if netns.is_some() { 6379 } else { free_port() };
         let mut server = RedisServer {
-            port: free_port(),
+            port,
+            ip,
+            netns,
             child: None,
         };
         server.run().await;
         Some(server)
     }
 
+    /// `redis-server ARGS`, or `ip netns exec NETNS redis-server ARGS`.
+    fn command(&self, program: &str) -> Command {
+        match &self.netns {
+            Some(netns) => {
+                let mut command = Command::new("ip");
+                command.args(["netns", "exec", netns, program]);
+                command
+            }
+            None => Command::new(program),
+        }
+    }
+
     async fn run(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
+        let (port, ip) = (self.port.to_string(), self.ip.to_string());
+        let mut command = self.command("redis-server");
+        command
+            .args(["--port", &port, "--bind", &ip])
             .args(["--save", "", "--appendonly", "no"])
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("start redis-server");
+            .stdout(Stdio::null());
+        if self.netns.is_some() {
+            // Its clients are other hosts (of the test's own network).
+            command.args(["--protected-mode", "no"]);
+        }
+        let child = command.spawn().expect("start redis-server");
         self.child = Some(child);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", self.port)).await.is_err() {
+        while !self.answers().await {
             assert!(
                 tokio::time::Instant::now() < deadline,
                 "redis did not start"
@@ -676,9 +762,28 @@ impl RedisServer {
         }
     }
 
-    /// `redis://127.0.0.1:PORT`.
+    /// Whether it accepts connections; in a namespace, asked from inside it, so that this
+    /// works while its link is cut.
+    async fn answers(&self) -> bool {
+        if self.netns.is_none() {
+            return TcpStream::connect((self.ip, self.port)).await.is_ok();
+        }
+        let mut ping = tokio::process::Command::from(self.command("redis-cli"));
+        ping.args([
+            "-h",
+            &self.ip.to_string(),
+            "-p",
+            &self.port.to_string(),
+            "ping",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+        ping.status().await.is_ok_and(|s| s.success())
+    }
+
+    /// `redis://IP:PORT`.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        format!("redis://{}:{}", self.ip, self.port)
     }
 
     /// Kills the server (SIGKILL: it loses everything, as `--save ""` keeps nothing).
