@@ -191,6 +191,12 @@ pub struct Config {
     #[arg(long, env = "CHAT_REDIS_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
     pub redis_timeout: Duration,
 
+    /// Longest `/api/ready` waits for the store and Redis to answer before it says 503:
+    /// shorter than a load balancer's probe timeout (Kubernetes: 3 s in k8s/), so that an
+    /// unreachable database reads as "not ready" rather than as a probe that hung.
+    #[arg(long, env = "CHAT_READY_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub ready_timeout: Duration,
+
     /// On SIGTERM, sessions are told to reconnect elsewhere spread over this window, so
     /// that they do not all land on the other nodes at once (SIGINT drains at once).
     #[arg(long, env = "CHAT_DRAIN_WINDOW", default_value = "10s", value_parser = humantime::parse_duration)]
@@ -341,6 +347,11 @@ impl Config {
             call: self.db_timeout.max(MIN_TIMEOUT),
             tcp: self.db_tcp_timeout.max(MIN_TIMEOUT),
         }
+    }
+
+    /// How long `/api/ready` waits for its checks.
+    pub fn ready_timeout(&self) -> Duration {
+        self.ready_timeout.max(MIN_TIMEOUT)
     }
 
     /// How long the node waits on Redis.

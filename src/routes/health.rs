@@ -48,15 +48,20 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     if state.hub.is_draining() {
         return unavailable("the node is shutting down".into());
     }
-    if let Err(error) = state.hub.store.ping().await {
-        return unavailable(format!("store: {error}"));
+    let limit = state.config.ready_timeout();
+    let deadline = tokio::time::Instant::now() + limit;
+    match tokio::time::timeout_at(deadline, state.hub.store.ping()).await {
+        Ok(Ok(())) => {}
+        Ok(Err(error)) => return unavailable(format!("store: {error}")),
+        Err(_) => return unavailable(format!("store: no answer within {limit:?}")),
     }
     let broker = match &state.hub.broker {
         None => None,
-        Some(broker) => match broker.ping().await {
-            Ok(()) if broker.is_up() => Some("ok".to_string()),
-            Ok(()) => return unavailable("broker: not subscribed yet".into()),
-            Err(error) => return unavailable(format!("broker: {error}")),
+        Some(broker) => match tokio::time::timeout_at(deadline, broker.ping()).await {
+            Ok(Ok(())) if broker.is_up() => Some("ok".to_string()),
+            Ok(Ok(())) => return unavailable("broker: not subscribed yet".into()),
+            Ok(Err(error)) => return unavailable(format!("broker: {error}")),
+            Err(_) => return unavailable(format!("broker: no answer within {limit:?}")),
         },
     };
     HttpResponse::Ok().json(Ready {

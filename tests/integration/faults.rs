@@ -69,3 +69,45 @@ async fn a_postgres_outage_never_gives_a_false_ack_and_loses_nothing() {
     }
     assert_eq!(failed.len(), 5);
 }
+
+/// A database that hangs (its processes frozen: connections stay open, nothing answers)
+/// makes `/api/ready` say 503 within `--ready-timeout`, inside a load balancer's probe
+/// timeout, however long the store itself would wait; once the database runs again the
+/// node is ready again by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_answers_in_time_while_the_database_hangs() {
+    let Some(pg) = OwnPostgres::start() else {
+        return;
+    };
+    let node = NodeSpec::new(&Backend::Postgres(pg.url.clone()))
+        .flag("db-timeout", "10s")
+        .flag("ready-timeout", "1s")
+        .spawn(0)
+        .await;
+    let api = node.api();
+    assert_eq!(api.get("/api/ready").await.0, 200);
+
+    pg.freeze();
+    let probe = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let answer = probe
+        .get(format!("http://{}/api/ready", api.addr))
+        .send()
+        .await;
+    let waited = started.elapsed();
+    pg.thaw();
+
+    let response = answer.expect("/api/ready answers while the database hangs");
+    assert_eq!(response.status().as_u16(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    assert!(waited < Duration::from_secs(3), "503 only after {waited:?}");
+    eventually("the node is ready again", || {
+        let api = api.clone();
+        async move { api.get("/api/ready").await.0 == 200 }
+    })
+    .await;
+}

@@ -69,6 +69,38 @@ impl OwnPostgres {
             .success());
     }
 
+    /// Freezes every process of the server (SIGSTOP): connections stay open and nothing
+    /// answers, as with a database host that hangs.
+    pub fn freeze(&self) {
+        self.signal_all("STOP");
+    }
+
+    /// Lets a frozen server run again (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal_all("CONT");
+    }
+
+    /// Sends `signal` to the postmaster and all of its children.
+    fn signal_all(&self, signal: &str) {
+        let state = std::fs::read_to_string(self.state.path().join("pg.state")).unwrap();
+        let pid = state
+            .lines()
+            .find_map(|l| l.strip_prefix("PID="))
+            .expect("PID in the state file")
+            .trim()
+            .to_owned();
+        let children = Command::new("pkill")
+            .args([&format!("-{signal}"), "-P", &pid])
+            .status()
+            .unwrap();
+        assert!(children.success(), "pkill -{signal} -P {pid}");
+        let postmaster = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status()
+            .unwrap();
+        assert!(postmaster.success(), "kill -{signal} {pid}");
+    }
+
     /// Starts it again on the same data and port.
     pub fn resume(&self) {
         let out = Self::script(self.state.path(), "resume", None);
