@@ -38,6 +38,7 @@ pub fn install() {
         match handle {
             Ok(Ok(handle)) => {
                 register_series();
+                start_upkeep(handle.clone());
                 Some(handle)
             }
             Ok(Err(error)) => {
@@ -50,6 +51,25 @@ pub fn install() {
             }
         }
     });
+}
+
+/// How often histogram samples are folded into their buckets when nobody scrapes.
+const UPKEEP_INTERVAL: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Folds recorded histogram samples into their buckets every few seconds. The exporter
+/// keeps each sample until a scrape or an upkeep drains it, and `install_recorder` starts
+/// no upkeep of its own: on a node nobody scrapes, every message's commit-time sample
+/// stayed in memory (heap +14 bytes per message, found in a soak run).
+fn start_upkeep(handle: PrometheusHandle) {
+    let started = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || loop {
+            std::thread::sleep(UPKEEP_INTERVAL);
+            handle.run_upkeep();
+        });
+    if let Err(error) = started {
+        tracing::warn!(%error, "metrics upkeep thread not started; scrape /metrics to drain histograms");
+    }
 }
 
 fn register_series() {
