@@ -2,6 +2,7 @@
 //! and PostgreSQL, in `src/store/`); the actors never know which one they talk to.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 
 use crate::ids::{ClientId, MessageId, RoomCode, RoomId};
 use crate::model::{Committed, Message, RoomRecord};
@@ -34,6 +35,22 @@ pub struct NewMessage {
     pub content: String,
     /// The idempotency key, if any.
     pub client_id: Option<ClientId>,
+}
+
+impl NewMessage {
+    /// The message as the store keeps it, once it has been given `id` at `created_at`;
+    /// every store builds its answer with this, so they cannot disagree on a field.
+    pub fn stored_as(&self, id: MessageId, created_at: DateTime<Utc>) -> Message {
+        Message {
+            id,
+            room_id: self.room_id,
+            room_code: self.room_code,
+            sender: self.sender.clone(),
+            content: self.content.clone(),
+            created_at,
+            client_id: self.client_id.as_ref().map(|c| c.as_str().to_owned()),
+        }
+    }
 }
 
 /// What became of one message of a batch.

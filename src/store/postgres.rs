@@ -20,11 +20,10 @@
 //! whose node went silent (releasing the rows it locked) instead of waiting for it.
 
 use std::collections::HashMap;
-use std::future::Future;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use bb8::{ManageConnection, Pool, PooledConnection, RunError};
+use bb8::{ManageConnection, Pool, RunError};
 use bb8_postgres::PostgresConnectionManager;
 use chat_actors::ids::{ClientId, MessageId, RoomCode, RoomId};
 use chat_actors::model::{now_millis, Committed, Message, Room, RoomRecord};
@@ -386,18 +385,16 @@ impl PostgresStore {
         })
     }
 
-    /// A pooled connection, or unavailable once the pool's timeout has passed.
-    async fn checkout(&self) -> Result<PooledConnection<'_, Manager>, StoreError> {
-        self.pool.get().await.map_err(no_connection)
-    }
-
-    /// Runs `work` (which uses a connection checked out just before) within the call
-    /// bound; the result is for [`PgConnection::settle`].
-    async fn bounded<T>(
+    /// Runs `work` on a pooled connection within the call bound (the checkout has its own,
+    /// the pool's). A call that overran answers unavailable and leaves its connection for
+    /// the pool to drop.
+    async fn call<T>(
         &self,
-        work: impl Future<Output = Result<T, StoreError>>,
-    ) -> Result<Result<T, StoreError>, tokio::time::error::Elapsed> {
-        tokio::time::timeout(self.call_timeout, work).await
+        work: impl AsyncFnOnce(&mut PgConnection) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.pool.get().await.map_err(no_connection)?;
+        let result = tokio::time::timeout(self.call_timeout, work(&mut conn)).await;
+        conn.settle(result, self.call_timeout)
     }
 }
 
@@ -602,15 +599,7 @@ fn decide(
         let prev_id = last.replace(id);
         plans.push(Plan::New(created.len()));
         created.push(Committed {
-            message: Message {
-                id,
-                room_id: message.room_id,
-                room_code: message.room_code,
-                sender: message.sender.clone(),
-                content: message.content.clone(),
-                created_at,
-                client_id: message.client_id.as_ref().map(|c| c.as_str().to_owned()),
-            },
+            message: message.stored_as(id, created_at),
             prev_id,
         });
     }
@@ -628,47 +617,41 @@ async fn rollback(conn: &mut PgConnection) {
 #[async_trait]
 impl Store for PostgresStore {
     async fn create_room(&self, code: RoomCode) -> Result<RoomRecord, StoreError> {
-        let mut conn = self.checkout().await?;
         let created_at = now_millis();
-        let result = self
-            .bounded(async {
-                match conn
-                    .client
-                    .query_one(&conn.statements.create_room, &[&code.as_str(), &created_at])
-                    .await
-                {
-                    Ok(row) => Ok(RoomRecord {
-                        room: Room {
-                            id: row.try_get(0).map_err(unavailable)?,
-                            code,
-                            created_at,
-                        },
-                        last_message_id: None,
-                    }),
-                    Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-                        Err(StoreError::CodeTaken)
-                    }
-                    Err(e) => Err(unavailable(e)),
+        self.call(async |conn| {
+            match conn
+                .client
+                .query_one(&conn.statements.create_room, &[&code.as_str(), &created_at])
+                .await
+            {
+                Ok(row) => Ok(RoomRecord {
+                    room: Room {
+                        id: row.try_get(0).map_err(unavailable)?,
+                        code,
+                        created_at,
+                    },
+                    last_message_id: None,
+                }),
+                Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
+                    Err(StoreError::CodeTaken)
                 }
-            })
-            .await;
-        conn.settle(result, self.call_timeout)
+                Err(e) => Err(unavailable(e)),
+            }
+        })
+        .await
     }
 
     async fn find_room(&self, code: RoomCode) -> Result<Option<RoomRecord>, StoreError> {
-        let mut conn = self.checkout().await?;
-        let result = self
-            .bounded(async {
-                conn.client
-                    .query_opt(&conn.statements.find_room, &[&code.as_str()])
-                    .await
-                    .map_err(unavailable)?
-                    .as_ref()
-                    .map(room_from)
-                    .transpose()
-            })
-            .await;
-        conn.settle(result, self.call_timeout)
+        self.call(async |conn| {
+            conn.client
+                .query_opt(&conn.statements.find_room, &[&code.as_str()])
+                .await
+                .map_err(unavailable)?
+                .as_ref()
+                .map(room_from)
+                .transpose()
+        })
+        .await
     }
 
     /// A commit that overran its bound is ambiguous: it may have committed after all. The
@@ -678,9 +661,7 @@ impl Store for PostgresStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        let mut conn = self.checkout().await?;
-        let result = self.bounded(commit_on(&mut conn, batch)).await;
-        conn.settle(result, self.call_timeout)
+        self.call(async |conn| commit_on(conn, batch).await).await
     }
 
     async fn find_by_client_id(
@@ -688,22 +669,19 @@ impl Store for PostgresStore {
         room_id: RoomId,
         client_id: &ClientId,
     ) -> Result<Option<Message>, StoreError> {
-        let mut conn = self.checkout().await?;
-        let result = self
-            .bounded(async {
-                conn.client
-                    .query_opt(
-                        &conn.statements.find_by_client_id,
-                        &[&room_id, &client_id.as_str()],
-                    )
-                    .await
-                    .map_err(unavailable)?
-                    .as_ref()
-                    .map(message_from)
-                    .transpose()
-            })
-            .await;
-        conn.settle(result, self.call_timeout)
+        self.call(async |conn| {
+            conn.client
+                .query_opt(
+                    &conn.statements.find_by_client_id,
+                    &[&room_id, &client_id.as_str()],
+                )
+                .await
+                .map_err(unavailable)?
+                .as_ref()
+                .map(message_from)
+                .transpose()
+        })
+        .await
     }
 
     async fn history(
@@ -712,22 +690,19 @@ impl Store for PostgresStore {
         before_id: Option<MessageId>,
         limit: u32,
     ) -> Result<Page, StoreError> {
-        let mut conn = self.checkout().await?;
         let before = before_id.unwrap_or(MessageId::MAX);
-        let result = self
-            .bounded(async {
-                let rows = conn
-                    .client
-                    .query(
-                        &conn.statements.history,
-                        &[&room_id, &before, &(i64::from(limit) + 1)],
-                    )
-                    .await
-                    .map_err(unavailable)?;
-                Ok(page_of(messages_from(&rows)?, limit))
-            })
-            .await;
-        conn.settle(result, self.call_timeout)
+        self.call(async |conn| {
+            let rows = conn
+                .client
+                .query(
+                    &conn.statements.history,
+                    &[&room_id, &before, &(i64::from(limit) + 1)],
+                )
+                .await
+                .map_err(unavailable)?;
+            Ok(page_of(messages_from(&rows)?, limit))
+        })
+        .await
     }
 
     async fn range(
@@ -737,37 +712,31 @@ impl Store for PostgresStore {
         up_to_id: MessageId,
         limit: u32,
     ) -> Result<Page, StoreError> {
-        let mut conn = self.checkout().await?;
-        let result = self
-            .bounded(async {
-                // Newest first so that LIMIT keeps the newest; reversed to ascending below.
-                let rows = conn
-                    .client
-                    .query(
-                        &conn.statements.range,
-                        &[&room_id, &after_id, &up_to_id, &(i64::from(limit) + 1)],
-                    )
-                    .await
-                    .map_err(unavailable)?;
-                let mut page = page_of(messages_from(&rows)?, limit);
-                page.messages.reverse();
-                Ok(page)
-            })
-            .await;
-        conn.settle(result, self.call_timeout)
+        self.call(async |conn| {
+            // Newest first so that LIMIT keeps the newest; reversed to ascending below.
+            let rows = conn
+                .client
+                .query(
+                    &conn.statements.range,
+                    &[&room_id, &after_id, &up_to_id, &(i64::from(limit) + 1)],
+                )
+                .await
+                .map_err(unavailable)?;
+            let mut page = page_of(messages_from(&rows)?, limit);
+            page.messages.reverse();
+            Ok(page)
+        })
+        .await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let mut conn = self.checkout().await?;
-        let result = self
-            .bounded(async {
-                conn.client
-                    .simple_query("SELECT 1")
-                    .await
-                    .map(|_| ())
-                    .map_err(unavailable)
-            })
-            .await;
-        conn.settle(result, self.call_timeout)
+        self.call(async |conn| {
+            conn.client
+                .simple_query("SELECT 1")
+                .await
+                .map(|_| ())
+                .map_err(unavailable)
+        })
+        .await
     }
 }

@@ -296,15 +296,7 @@ fn commit_in(conn: &mut Connection, batch: &[NewMessage]) -> Result<Vec<Outcome>
                 .map_err(unavailable)?;
             let id = tx.last_insert_rowid();
             *last = Some(id);
-            let committed = Message {
-                id,
-                room_id: message.room_id,
-                room_code: message.room_code,
-                sender: message.sender.clone(),
-                content: message.content.clone(),
-                created_at,
-                client_id: client_id.map(str::to_owned),
-            };
+            let committed = message.stored_as(id, created_at);
             if let Some(id) = client_id {
                 originals.insert((message.room_id, id), committed.clone());
             }
