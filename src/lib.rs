@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpServer};
-use chat_actors::hub::BrokerOptions;
-use chat_actors::{Hub, HubOptions};
+use chat_actors::cluster::BrokerOptions;
+use chat_actors::{Hub, NodeActors, NodeOptions};
 
 use crate::config::Config;
 use crate::state::AppState;
@@ -63,7 +63,7 @@ pub enum StartError {
 /// A running node.
 pub struct Node {
     addr: SocketAddr,
-    hub: Arc<Hub>,
+    actors: NodeActors,
     server: ServerHandle,
     shutdown_timeout: Duration,
     drain_window: Duration,
@@ -88,7 +88,7 @@ pub async fn start(config: Config) -> Result<Node, StartError> {
         config.postgres_timeouts(),
     )
     .await?;
-    let hub = Hub::start(HubOptions {
+    let actors = NodeActors::start(NodeOptions {
         store,
         limits: config.limits(),
         node_id: config.node_id(),
@@ -103,7 +103,7 @@ pub async fn start(config: Config) -> Result<Node, StartError> {
     })
     .map_err(|error| StartError::Config(format!("REDIS_URL: {error}")))?;
     let state = web::Data::new(AppState {
-        hub: Arc::clone(&hub),
+        hub: Arc::clone(actors.hub()),
         rest_limiter: AddressLimiter::new(config.rest_send_rate.0),
         config: config.clone(),
         started: Instant::now(),
@@ -150,10 +150,10 @@ pub async fn start(config: Config) -> Result<Node, StartError> {
     let server = server.run();
     let handle = server.handle();
     let running = actix_web::rt::spawn(server);
-    tracing::info!(%addr, node = %hub.node_id, store = if config.postgres_url().is_some() { "postgresql" } else { "sqlite" }, "chat node listening");
+    tracing::info!(%addr, node = %actors.hub().node_id, store = if config.postgres_url().is_some() { "postgresql" } else { "sqlite" }, "chat node listening");
     Ok(Node {
         addr,
-        hub,
+        actors,
         server: handle,
         shutdown_timeout: config.shutdown_timeout,
         drain_window: config.drain_window,
@@ -169,7 +169,7 @@ impl Node {
 
     /// The actors' shared state.
     pub fn hub(&self) -> &Arc<Hub> {
-        &self.hub
+        self.actors.hub()
     }
 
     /// Runs until SIGTERM (an orchestrator: drain over the drain window) or SIGINT (a
@@ -196,13 +196,13 @@ impl Node {
     /// the sender is still connected); queued broker events are written and this node's
     /// heartbeat removed.
     pub async fn shutdown_over(self, window: Duration) {
-        self.hub.start_draining();
-        self.hub.drain_sessions(window).await;
+        self.actors.hub().start_draining();
+        self.actors.drain_sessions(window).await;
         self.server.stop(true).await;
-        self.hub.flush(self.shutdown_timeout).await;
-        self.hub.leave_cluster(self.shutdown_timeout).await;
+        self.actors.flush(self.shutdown_timeout).await;
+        self.actors.leave_cluster(self.shutdown_timeout).await;
         let _ = self.running.await;
-        self.hub.stop_threads();
+        self.actors.stop_threads();
         tracing::info!("chat node stopped");
     }
 }

@@ -100,6 +100,14 @@ impl ChatError {
         )
     }
 
+    /// `rate_limited` for a session over its send rate.
+    pub fn send_rate_limited() -> Self {
+        Self::new(
+            ErrorCode::RateLimited,
+            "too many messages; wait a moment before sending again",
+        )
+    }
+
     /// `internal` with a message; the details belong in the log, not here.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::Internal, message)

@@ -1,88 +1,30 @@
-//! The hub: what every actor and request handler of the node shares — the store, the
-//! persistence shards, the room directory, the registry and the limits — in one cloneable
-//! `Arc`, so a session costs one pointer for all of it.
+//! The hub: what the node's request handlers and sessions share (the store, the room
+//! directory, the registry, the cluster, the limits and the open sessions) in one
+//! cloneable `Arc`, so a session costs one pointer for all of it, and the lookups made
+//! through it. Starting and stopping it is [`crate::lifecycle`]'s job.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
 
 use actix::prelude::*;
 use dashmap::DashMap;
 
-use crate::broker::Broker;
+use crate::cluster::{BrokerResult, Cluster};
+use crate::directory::RoomDirectory;
 use crate::error::ChatError;
-use crate::guards::{GuardLimits, Guards};
-use crate::ids::RoomCode;
-use crate::ids::SessionId;
+use crate::guards::Guards;
+use crate::ids::{RoomCode, SessionId};
 use crate::limits::Limits;
 use crate::model::{Member, Room};
+use crate::outbound::Outbox;
 use crate::persistence::PersistencePool;
-use crate::redis_bridge::{Goodbye, RedisBridge};
 use crate::registry::{Registry, ResolveRoom};
 use crate::room::{ListMembers, RoomActor, RoomError};
-use crate::session::{Heartbeat, Reconnect, WsSession};
 use crate::store::{Store, StoreError};
-
-/// Asks every session to check its connection once per `interval`, for as long as the hub
-/// lives: one timer for the node instead of one per session.
-async fn heartbeats(hub: std::sync::Weak<Hub>, interval: Duration) {
-    let mut ticks = tokio::time::interval(interval);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    ticks.tick().await;
-    loop {
-        ticks.tick().await;
-        let Some(hub) = hub.upgrade() else {
-            return;
-        };
-        for session in hub.sessions.iter() {
-            session.value().do_send(Heartbeat);
-        }
-    }
-}
-
-/// Events that may wait for the Redis bridge.
-const BRIDGE_MAILBOX: usize = 64 * 1024;
 
 /// How many random codes to try before giving up on creating a room.
 const CREATE_ROOM_ATTEMPTS: usize = 8;
-
-/// A live room in the directory.
-#[derive(Clone)]
-pub struct RoomHandle {
-    /// The room actor.
-    pub addr: Addr<RoomActor>,
-    /// Its local member count, kept by the room actor, read for room listings.
-    pub members: Arc<AtomicUsize>,
-}
-
-/// How the hub is set up.
-pub struct HubOptions {
-    /// The store.
-    pub store: Arc<dyn Store>,
-    /// Limits and timings.
-    pub limits: Limits,
-    /// This node's id, for logs and cross-node events.
-    pub node_id: String,
-    /// Persistence shards (concurrent batches).
-    pub persistence_shards: usize,
-    /// Threads that run room actors.
-    pub room_threads: usize,
-    /// Redis, when this node is one of several.
-    pub broker: Option<BrokerOptions>,
-    /// Abuse limits.
-    pub guards: GuardLimits,
-}
-
-/// How to reach the other nodes.
-pub struct BrokerOptions {
-    /// The Redis URL.
-    pub url: String,
-    /// How long a node's members outlive its last heartbeat.
-    pub presence_ttl: Duration,
-    /// Longest a Redis connection attempt, command or health check may take.
-    pub timeout: Duration,
-}
 
 /// Shared state of the node's actors.
 pub struct Hub {
@@ -93,98 +35,55 @@ pub struct Hub {
     /// Limits and timings.
     pub limits: Limits,
     /// Live rooms of this node, by code; written only by the registry.
-    pub rooms: DashMap<RoomCode, RoomHandle>,
+    pub rooms: Arc<RoomDirectory>,
     /// The registry actor.
     pub registry: Addr<Registry>,
     /// This node's id.
     pub node_id: String,
-    /// Redis connections, when this node is one of several.
-    pub broker: Option<Arc<Broker>>,
-    /// The Redis bridge actor, when this node is one of several.
-    pub bridge: Option<Addr<RedisBridge>>,
+    /// The other nodes (a no-op handle on a single node).
+    pub cluster: Cluster,
     /// Abuse limits.
-    pub guards: Guards,
+    pub guards: Arc<Guards>,
     /// Open sessions of this node, so a draining node can tell each to reconnect.
-    pub sessions: DashMap<SessionId, Addr<WsSession>>,
+    pub sessions: DashMap<SessionId, Outbox>,
     draining: AtomicBool,
-    room_arbiters: Vec<ArbiterHandle>,
-    arbiters: Vec<Arbiter>,
+}
+
+/// Everything a hub is made of; see [`crate::lifecycle`].
+pub struct HubParts {
+    /// The message store.
+    pub store: Arc<dyn Store>,
+    /// The persistence shards.
+    pub persistence: PersistencePool,
+    /// Limits and timings.
+    pub limits: Limits,
+    /// The room directory the registry keeps.
+    pub rooms: Arc<RoomDirectory>,
+    /// The registry.
+    pub registry: Addr<Registry>,
+    /// This node's id.
+    pub node_id: String,
+    /// The other nodes.
+    pub cluster: Cluster,
+    /// Abuse limits.
+    pub guards: Arc<Guards>,
 }
 
 impl Hub {
-    /// Starts the registry, the persistence shards, the room threads and, with a broker,
-    /// the Redis bridge. Must be called inside an actix system.
-    pub fn start(options: HubOptions) -> Result<Arc<Hub>, redis::RedisError> {
-        let broker = match &options.broker {
-            Some(b) => Some(Arc::new(Broker::new(
-                &b.url,
-                &options.node_id,
-                b.presence_ttl,
-                b.timeout,
-            )?)),
-            None => None,
-        };
-        // The bridge's address exists before the hub so that rooms can reach it; the
-        // actor itself starts once the hub does.
-        let bridge_channel = broker
-            .as_ref()
-            .map(|_| actix::dev::channel::channel(BRIDGE_MAILBOX));
-        let room_threads = options.room_threads.max(1);
-        let arbiters: Vec<Arbiter> = (0..room_threads + 1).map(|_| Arbiter::new()).collect();
-        let room_arbiters: Vec<ArbiterHandle> = arbiters[1..].iter().map(Arbiter::handle).collect();
-        let persistence = PersistencePool::start(
-            Arc::clone(&options.store),
-            options.persistence_shards,
-            options.limits.batch_max,
-            options.limits.batch_delay,
-            &arbiters[0].handle(),
-        );
-        let mut hub = None;
-        Registry::create(|ctx| {
-            let shared = Arc::new(Hub {
-                broker: broker.clone(),
-                bridge: bridge_channel.as_ref().map(|(tx, _)| Addr::new(tx.clone())),
-                store: options.store,
-                persistence,
-                limits: options.limits,
-                rooms: DashMap::new(),
-                registry: ctx.address(),
-                node_id: options.node_id,
-                sessions: DashMap::new(),
-                guards: Guards::new(options.guards),
-                draining: AtomicBool::new(false),
-                room_arbiters,
-                arbiters,
-            });
-            hub = Some(Arc::clone(&shared));
-            Registry::new(shared)
-        });
-        let Some(hub) = hub else {
-            unreachable!("Actor::create runs its closure synchronously")
-        };
-        let weak = Arc::downgrade(&hub);
-        let interval = hub.limits.heartbeat_interval.max(Duration::from_millis(10));
-        hub.arbiters[0].spawn(heartbeats(weak, interval));
-        if let (Some((_, rx)), Some(broker)) = (bridge_channel, broker) {
-            let shared = Arc::clone(&hub);
-            hub.arbiters[0].spawn_fn(move || {
-                Context::with_receiver(rx).run(RedisBridge::new(shared, broker));
-            });
+    /// A hub over running actors.
+    pub fn new(parts: HubParts) -> Hub {
+        Hub {
+            store: parts.store,
+            persistence: parts.persistence,
+            limits: parts.limits,
+            rooms: parts.rooms,
+            registry: parts.registry,
+            node_id: parts.node_id,
+            cluster: parts.cluster,
+            guards: parts.guards,
+            sessions: DashMap::new(),
+            draining: AtomicBool::new(false),
         }
-        Ok(hub)
-    }
-
-    /// Says goodbye to the other nodes: writes out queued events and removes this node's
-    /// heartbeat. Part of a graceful shutdown, after the sessions were drained.
-    pub async fn leave_cluster(&self, timeout: Duration) {
-        if let Some(bridge) = &self.bridge {
-            let _ = tokio::time::timeout(timeout, bridge.send(Goodbye)).await;
-        }
-    }
-
-    /// The threads room actors run on.
-    pub fn room_arbiters(&self) -> &[ArbiterHandle] {
-        &self.room_arbiters
     }
 
     /// Whether the node is shutting down (readiness fails, new sessions are refused).
@@ -197,35 +96,6 @@ impl Hub {
         self.draining.store(true, Ordering::Relaxed);
     }
 
-    /// Tells every open session to reconnect to another node and closes it (1012), spread
-    /// evenly over `window`.
-    pub async fn drain_sessions(&self, window: Duration) {
-        const SLICES: u32 = 20;
-        let sessions: Vec<Addr<WsSession>> =
-            self.sessions.iter().map(|s| s.value().clone()).collect();
-        if sessions.is_empty() {
-            return;
-        }
-        let per_slice = sessions.len().div_ceil(SLICES as usize).max(1);
-        for (i, slice) in sessions.chunks(per_slice).enumerate() {
-            if i > 0 {
-                tokio::time::sleep(window / SLICES).await;
-            }
-            for session in slice {
-                session.do_send(Reconnect {
-                    reason: "node is shutting down",
-                });
-            }
-        }
-    }
-
-    /// Stops the room and persistence threads; the last step of a shutdown.
-    pub fn stop_threads(&self) {
-        for arbiter in &self.arbiters {
-            arbiter.stop();
-        }
-    }
-
     /// The room actor for a code: from the directory when live, else through the registry
     /// (which loads the room from the store, or answers `not_found`).
     pub async fn room(
@@ -234,10 +104,8 @@ impl Hub {
         stale: Option<Addr<RoomActor>>,
     ) -> Result<Addr<RoomActor>, ChatError> {
         if stale.is_none() {
-            if let Some(handle) = self.rooms.get(&code) {
-                if handle.addr.connected() {
-                    return Ok(handle.addr.clone());
-                }
+            if let Some(addr) = self.rooms.live(&code) {
+                return Ok(addr);
             }
         }
         self.registry
@@ -264,9 +132,8 @@ impl Hub {
     {
         let queued = self
             .rooms
-            .get(&code)
-            .filter(|handle| handle.addr.connected())
-            .map(|handle| (handle.addr.clone(), handle.addr.send(make())));
+            .live(&code)
+            .map(|addr| (addr.clone(), addr.send(make())));
         let hub = Arc::clone(self);
         async move {
             let mut stale = None;
@@ -289,24 +156,28 @@ impl Hub {
         }
     }
 
+    /// Members of a room on every node (through Redis when there are several nodes).
+    pub async fn room_members(&self, code: RoomCode) -> BrokerResult<Vec<Member>> {
+        match self.cluster.broker() {
+            Some(broker) => broker.members(code).await,
+            None => Ok(self.local_members(code).await),
+        }
+    }
+
     /// Members of a room on this node; empty when the room has no live actor.
     pub async fn local_members(&self, code: RoomCode) -> Vec<Member> {
-        let addr = self.rooms.get(&code).map(|h| h.addr.clone());
-        match addr {
-            Some(addr) => addr.send(ListMembers).await.unwrap_or_default(),
+        match self.rooms.get(&code) {
+            Some(handle) => handle.addr.send(ListMembers).await.unwrap_or_default(),
             None => Vec::new(),
         }
     }
 
-    /// Rooms with at least one member on this node, with their member counts.
-    pub fn occupied_rooms(&self) -> Vec<(RoomCode, usize)> {
-        self.rooms
-            .iter()
-            .filter_map(|entry| {
-                let count = entry.value().members.load(Ordering::Relaxed);
-                (count > 0).then_some((*entry.key(), count))
-            })
-            .collect()
+    /// Rooms with at least one member on any node, with their member counts.
+    pub async fn occupied_rooms(&self) -> BrokerResult<Vec<(RoomCode, usize)>> {
+        match self.cluster.broker() {
+            Some(broker) => broker.occupied_rooms().await,
+            None => Ok(self.rooms.occupied()),
+        }
     }
 
     /// Creates a room with a fresh random code, retrying on the rare collision.
@@ -323,10 +194,5 @@ impl Hub {
             }
         }
         Err(ChatError::internal("no free room code found"))
-    }
-
-    /// Commits everything the persistence shards hold; for shutdown.
-    pub async fn flush(&self, timeout: Duration) {
-        let _ = tokio::time::timeout(timeout, self.persistence.flush()).await;
     }
 }

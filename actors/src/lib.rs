@@ -2,32 +2,41 @@
 //!
 //! # Layout
 //!
-//! A chat message travels through these files, in this order:
+//! Read top-down; no file imports one above it.
 //!
-//! - [`session`]: one actor per WebSocket; decodes frames ([`protocol`]), applies limits
-//!   ([`limits`], [`rate_limit`]) and writes acks and pushes.
-//! - [`registry`]: finds or starts the [`room`] actor for a code and supervises it.
-//! - [`room`]: one actor per live room; members, presence, typing, and pushes in id order.
+//! - [`lifecycle`]: starts and stops everything below (threads, registry, bridge,
+//!   heartbeats, drain, flush).
+//! - [`session`]: one actor per WebSocket; decodes and validates frames ([`protocol`]),
+//!   applies limits ([`limits`], [`rate_limit`]) and writes acks and pushes
+//!   ([`protocol::push`]). It is told things through [`outbound`].
+//! - [`hub`]: what sessions and REST handlers share (store, directory, registry, cluster,
+//!   limits, open sessions) and the lookups made through it.
+//! - [`registry`]: finds or starts the [`room`] actor for a code, supervises it, and keeps
+//!   the [`directory`] of live rooms.
+//! - [`room`]: one actor per live room; members, presence, typing, and pushes in id order
+//!   ([`room::order`]); its cross-node handlers are in `room/cluster.rs`.
 //! - [`persistence`]: group commit of messages into the [`store`].
-//! - [`redis_bridge`]: relays room events between nodes through Redis ([`broker`]).
-//! - [`hub`]: what they all share (store, persistence shards, room directory, limits).
+//! - [`cluster`]: the link to other nodes, a no-op handle on one node; the Redis bridge
+//!   actor ([`cluster::bridge`]) and what nodes tell each other ([`cluster::broker`]).
 //!
-//! Values are validated once, at the edge, into the types of [`ids`] and [`model`];
-//! failures are [`error::ChatError`]s carrying the protocol's error codes.
+//! Values are validated once, at the edge ([`protocol`]), into the types of [`ids`] and
+//! [`model`]; failures are [`error::ChatError`]s carrying the protocol's error codes.
 
 pub mod address_limit;
-pub mod broker;
+pub mod cluster;
+pub mod directory;
 pub mod error;
 pub mod guards;
 pub mod hub;
 pub mod ids;
+pub mod lifecycle;
 pub mod limits;
 pub mod metric_names;
 pub mod model;
+pub mod outbound;
 pub mod persistence;
 pub mod protocol;
 pub mod rate_limit;
-pub mod redis_bridge;
 pub mod registry;
 pub mod room;
 pub mod session;
@@ -35,5 +44,6 @@ pub mod spawn;
 pub mod store;
 
 pub use error::{ChatError, ErrorCode};
-pub use hub::{Hub, HubOptions};
+pub use hub::Hub;
+pub use lifecycle::{NodeActors, NodeOptions};
 pub use limits::{Limits, SendRate};

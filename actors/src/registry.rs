@@ -1,12 +1,12 @@
 //! The registry actor: finds or starts the room actor for a code, and forgets rooms that
 //! stopped.
 //!
-//! Lookups of live rooms do not pass through here: the room directory in the [`Hub`] is a
-//! concurrent map that sessions read directly. The registry is the only writer, so one
-//! code never gets two room actors on one node. It supervises them: a room actor that
-//! fails (its in-memory order can no longer be trusted) tells its members to reconnect
-//! and stops, and the registry starts a fresh one from the store. Rooms are spread over
-//! the room arbiters so that fan-out uses every core.
+//! Lookups of live rooms do not pass through here: the [`RoomDirectory`] is a concurrent
+//! map that sessions read directly. The registry is its only writer, so one code never
+//! gets two room actors on one node. It supervises them: a room actor that fails (its
+//! in-memory order can no longer be trusted) tells its members to reconnect and stops,
+//! and the registry starts a fresh one from the store. Rooms are spread over the room
+//! arbiters so that fan-out uses every core.
 
 use std::collections::HashMap;
 use std::sync::atomic::AtomicUsize;
@@ -15,11 +15,11 @@ use std::sync::Arc;
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
+use crate::directory::{RoomDirectory, RoomHandle};
 use crate::error::ChatError;
-use crate::hub::{Hub, RoomHandle};
 use crate::ids::RoomCode;
 use crate::model::RoomRecord;
-use crate::room::RoomActor;
+use crate::room::{RoomActor, RoomDeps, RoomStopped};
 use crate::spawn::start_on;
 
 /// Finds the room actor for a code, starting it if the room exists in the store.
@@ -32,19 +32,6 @@ pub struct ResolveRoom {
     pub stale: Option<Addr<RoomActor>>,
 }
 
-/// A room actor stopped: forget it if it is still the registered one, and start a fresh
-/// one if it failed.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RoomStopped {
-    /// The room.
-    pub code: RoomCode,
-    /// The actor that stopped.
-    pub addr: Addr<RoomActor>,
-    /// It stopped because it failed, not because it was idle.
-    pub failed: bool,
-}
-
 /// Messages that may wait for one room actor before senders are made to wait.
 const ROOM_MAILBOX: usize = 4096;
 
@@ -52,16 +39,26 @@ type Waiter = oneshot::Sender<Result<Addr<RoomActor>, ChatError>>;
 
 /// Supervises this node's room actors.
 pub struct Registry {
-    hub: Arc<Hub>,
+    directory: Arc<RoomDirectory>,
+    /// What each room is given; made once the registry's own address exists.
+    deps: Arc<RoomDeps>,
+    arbiters: Vec<ArbiterHandle>,
     loading: HashMap<RoomCode, Vec<Waiter>>,
     next_arbiter: usize,
 }
 
 impl Registry {
-    /// A registry for the rooms of `hub`.
-    pub fn new(hub: Arc<Hub>) -> Self {
+    /// A registry that keeps `directory`, starting rooms with `deps` on `arbiters`
+    /// (round robin; at least one).
+    pub fn new(
+        directory: Arc<RoomDirectory>,
+        deps: Arc<RoomDeps>,
+        arbiters: Vec<ArbiterHandle>,
+    ) -> Self {
         Registry {
-            hub,
+            directory,
+            deps,
+            arbiters,
             loading: HashMap::new(),
             next_arbiter: 0,
         }
@@ -76,7 +73,7 @@ impl Registry {
         if already_loading {
             return;
         }
-        let store = Arc::clone(&self.hub.store);
+        let store = Arc::clone(&self.deps.store);
         let load = async move { store.find_room(code).await };
         ctx.spawn(load.into_actor(self).map(move |found, act, _| {
             let result = match found {
@@ -94,23 +91,20 @@ impl Registry {
     }
 
     fn start_room(&mut self, record: RoomRecord) -> Addr<RoomActor> {
-        let arbiters = self.hub.room_arbiters();
-        let arbiter = &arbiters[self.next_arbiter % arbiters.len()];
+        let arbiter = &self.arbiters[self.next_arbiter % self.arbiters.len()];
         self.next_arbiter = self.next_arbiter.wrapping_add(1);
         let members = Arc::new(AtomicUsize::new(0));
-        let hub = Arc::clone(&self.hub);
+        let deps = Arc::clone(&self.deps);
         let counter = Arc::clone(&members);
         let code = record.room.code;
         let addr = start_on(arbiter, ROOM_MAILBOX, move || {
-            RoomActor::new(record.room, record.last_message_id, counter, hub)
+            RoomActor::new(record.room, record.last_message_id, counter, deps)
         });
-        self.hub.rooms.insert(
-            code,
-            RoomHandle {
-                addr: addr.clone(),
-                members,
-            },
-        );
+        let handle = RoomHandle {
+            addr: addr.clone(),
+            members,
+        };
+        self.directory.insert(code, handle);
         addr
     }
 }
@@ -129,15 +123,10 @@ impl Handler<ResolveRoom> for Registry {
     fn handle(&mut self, msg: ResolveRoom, ctx: &mut Self::Context) -> Self::Result {
         let ResolveRoom { code, stale } = msg;
         if let Some(stale) = stale {
-            self.hub
-                .rooms
-                .remove_if(&code, |_, handle| handle.addr == stale);
+            self.directory.remove_if_is(&code, &stale);
         }
-        if let Some(handle) = self.hub.rooms.get(&code) {
-            if handle.addr.connected() {
-                let addr = handle.addr.clone();
-                return Box::pin(async move { Ok(addr) });
-            }
+        if let Some(addr) = self.directory.live(&code) {
+            return Box::pin(async move { Ok(addr) });
         }
         let (tx, rx) = oneshot::channel();
         self.load(code, Some(tx), ctx);
@@ -152,11 +141,7 @@ impl Handler<RoomStopped> for Registry {
     type Result = ();
 
     fn handle(&mut self, msg: RoomStopped, ctx: &mut Self::Context) {
-        let removed = self
-            .hub
-            .rooms
-            .remove_if(&msg.code, |_, handle| handle.addr == msg.addr)
-            .is_some();
+        let removed = self.directory.remove_if_is(&msg.code, &msg.addr);
         if msg.failed && removed {
             self.load(msg.code, None, ctx);
         }

@@ -1,10 +1,11 @@
 //! The WebSocket session actor: one per connection.
 //!
-//! It turns each text frame into a typed request once, applies the frame-size and rate
-//! limits, answers every request (an ack, or an `error` push), and writes the pushes that
-//! rooms deliver. Its mailbox is its outbound queue: rooms deliver with `try_send`, so when
-//! a client cannot keep up the queue fills, the room drops the member, and the session is
-//! closed instead of buffering without bound. Its per-connection state is kept small: a
+//! It turns each text frame into a validated [`Command`] once (the validators live in
+//! [`crate::protocol`]), applies the frame-size and rate limits, answers every request (an
+//! ack, or an `error` push), and writes what the rest of the node tells it
+//! ([`Outbound`]). Its mailbox is its outbound queue: rooms deliver with `try_send`, so
+//! when a client cannot keep up the queue fills, the room drops the member, and the
+//! session is closed instead of buffering without bound. Its per-connection state is kept small: a
 //! few words plus the codes of the rooms it joined.
 //!
 //! This is the only file that knows about `actix-web-actors` (deprecated upstream in
@@ -20,49 +21,18 @@ use actix_http::ws::Item;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws::{self, CloseCode, CloseReason, ProtocolError};
 use bytes::{Bytes, BytesMut};
-use bytestring::ByteString;
 use serde::Serialize;
 
 use crate::error::{ChatError, ErrorCode};
 use crate::hub::Hub;
-use crate::ids::{ClientId, Content, MessageId, Nickname, RoomCode, SessionId};
+use crate::ids::{RoomCode, SessionId};
 use crate::metric_names;
-use crate::protocol::{self, ClientEvent, CreatedRoom, Empty, Ref, Request, Sent};
+use crate::outbound::Outbound;
+use crate::protocol::push::{self, CreatedRoom, Empty, Sent};
+use crate::protocol::{self, Command, JoinRoom, Ref, Request, SendChat};
 use crate::room::{Join, Leave, SendMessage, Sender, Typing};
 
 static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
-
-/// A frame for the client, already encoded; shared by every recipient of a push.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Deliver(pub ByteString);
-
-/// The session's outbound queue overflowed: close it as a slow consumer.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Evict;
-
-/// Time to check the connection: ping it, or close it if the client has been silent for
-/// longer than the timeout. Sent to every session by one timer of the hub, so that an idle
-/// session holds no timer of its own.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Heartbeat;
-
-/// Tells the client to reconnect (the node drains, or a room restarted), then closes the
-/// connection with 1012; the client resumes with `sinceId`.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct Reconnect {
-    /// Why, for the client's log.
-    pub reason: &'static str,
-}
-
-/// `reconnect` push data.
-#[derive(Serialize)]
-struct ReconnectPush<'a> {
-    reason: &'a str,
-}
 
 /// A fragmented frame being reassembled.
 struct Fragments {
@@ -117,15 +87,15 @@ impl WsSession {
         result: Result<T, ChatError>,
     ) {
         match (reference, result) {
-            (Some(reference), Ok(data)) => ctx.text(protocol::ack_ok(reference, data)),
+            (Some(reference), Ok(data)) => ctx.text(push::ack_ok(reference, data)),
             (Some(reference), Err(error)) => {
                 error.count();
-                ctx.text(protocol::ack_err(reference, &error));
+                ctx.text(push::ack_err(reference, &error));
             }
             (None, Ok(_)) => {}
             (None, Err(error)) => {
                 error.count();
-                ctx.text(protocol::error_push(&error));
+                ctx.text(push::error(&error));
             }
         }
     }
@@ -153,10 +123,7 @@ impl WsSession {
     fn handle_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
         metrics::counter!(metric_names::FRAMES_IN).increment(1);
         if text.len() > self.hub.limits.frame_max_bytes {
-            let error = ChatError::too_large(format!(
-                "frame is larger than {} bytes",
-                self.hub.limits.frame_max_bytes
-            ));
+            let error = protocol::frame_too_large(&self.hub.limits);
             return self.respond::<Empty>(ctx, None, Err(error));
         }
         match protocol::decode(text) {
@@ -167,58 +134,36 @@ impl WsSession {
 
     fn handle_request(&mut self, request: Request, ctx: &mut ws::WebsocketContext<Self>) {
         let Request { reference, event } = request;
-        match event {
-            ClientEvent::CreateRoom => self.create_room(reference, ctx),
-            ClientEvent::JoinRoom(data) => {
-                let parsed = RoomCode::parse(&data.code).and_then(|code| {
-                    let nickname =
-                        Nickname::parse(&data.nickname, self.hub.limits.nickname_max_chars)?;
-                    let since_id = data
-                        .since_id
-                        .map(MessageId::try_from)
-                        .transpose()
-                        .map_err(|_| ChatError::bad_request("sinceId is too large"))?;
-                    Ok((code, nickname, since_id))
-                });
-                match parsed {
-                    Ok((code, nickname, since_id)) => {
-                        self.join(code, nickname, since_id, reference, ctx)
-                    }
-                    Err(error) => self.respond::<Empty>(ctx, reference.as_ref(), Err(error)),
-                }
-            }
-            ClientEvent::LeaveRoom(data) => match RoomCode::parse(&data.code) {
-                Ok(code) => self.leave(code, reference, ctx),
-                Err(error) => self.respond::<Empty>(ctx, reference.as_ref(), Err(error)),
-            },
-            ClientEvent::Send(data) => {
-                let limits = &self.hub.limits;
-                let parsed = RoomCode::parse(&data.room_code).and_then(|code| {
-                    let content = Content::parse(&data.content, limits.content_max_chars)?;
-                    let client_id = data.client_id.as_deref().map(ClientId::parse).transpose()?;
-                    Ok((code, content, client_id))
-                });
-                match parsed {
-                    Ok((code, content, client_id)) => {
-                        self.send(code, content, client_id, reference, ctx)
-                    }
-                    Err(error) => self.respond::<Empty>(ctx, reference.as_ref(), Err(error)),
-                }
-            }
-            ClientEvent::Typing(data) => match RoomCode::parse(&data.room_code) {
-                Ok(code) if self.joined.contains(&code) => {
-                    if let Some(room) = self.hub.rooms.get(&code) {
-                        room.addr.do_send(Typing {
-                            session: self.id,
-                            typing: data.typing,
-                        });
-                    }
-                    self.respond(ctx, reference.as_ref(), Ok(Empty {}));
-                }
-                Ok(code) => self.not_joined(ctx, code, reference),
-                Err(error) => self.respond::<Empty>(ctx, reference.as_ref(), Err(error)),
-            },
+        let command = match event.validate(&self.hub.limits) {
+            Ok(command) => command,
+            Err(error) => return self.respond::<Empty>(ctx, reference.as_ref(), Err(error)),
+        };
+        match command {
+            Command::CreateRoom => self.create_room(reference, ctx),
+            Command::Join(join) => self.join(join, reference, ctx),
+            Command::Leave(code) => self.leave(code, reference, ctx),
+            Command::Send(send) => self.send(send, reference, ctx),
+            Command::Typing { code, typing } => self.typing(code, typing, reference, ctx),
         }
+    }
+
+    fn typing(
+        &mut self,
+        code: RoomCode,
+        typing: bool,
+        reference: Option<Ref>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        if !self.joined.contains(&code) {
+            return self.not_joined(ctx, code, reference);
+        }
+        if let Some(room) = self.hub.rooms.get(&code) {
+            room.addr.do_send(Typing {
+                session: self.id,
+                typing,
+            });
+        }
+        self.respond(ctx, reference.as_ref(), Ok(Empty {}));
     }
 
     fn create_room(&mut self, reference: Option<Ref>, ctx: &mut ws::WebsocketContext<Self>) {
@@ -238,12 +183,15 @@ impl WsSession {
 
     fn join(
         &mut self,
-        code: RoomCode,
-        nickname: Nickname,
-        since_id: Option<MessageId>,
+        join: JoinRoom,
         reference: Option<Ref>,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
+        let JoinRoom {
+            code,
+            nickname,
+            since_id,
+        } = join;
         if let Err(error) = self.hub.guards.may_join(self.address) {
             return self.respond::<Empty>(ctx, reference.as_ref(), Err(error));
         }
@@ -260,7 +208,7 @@ impl WsSession {
         if !rejoin {
             self.joined.push(code);
         }
-        let (session, addr) = (self.id, ctx.address());
+        let (session, addr) = (self.id, ctx.address().recipient());
         let join = self.hub.ask_room(code, move || Join {
             session,
             addr: addr.clone(),
@@ -297,22 +245,22 @@ impl WsSession {
 
     fn send(
         &mut self,
-        code: RoomCode,
-        content: Content,
-        client_id: Option<ClientId>,
+        send: SendChat,
         reference: Option<Ref>,
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
+        let SendChat {
+            code,
+            content,
+            client_id,
+        } = send;
         if !self.joined.contains(&code) {
             return self.not_joined(ctx, code, reference);
         }
         let rate = self.hub.limits.send_rate;
         let acquired = self.limiter.try_acquire(rate, Instant::now());
         if !acquired && client_id.is_none() {
-            let error = ChatError::new(
-                ErrorCode::RateLimited,
-                "too many messages; wait a moment before sending again",
-            );
+            let error = ChatError::send_rate_limited();
             return self.respond::<Empty>(ctx, reference.as_ref(), Err(error));
         }
         let session = self.id;
@@ -373,6 +321,16 @@ impl WsSession {
         self.respond::<Empty>(ctx, None, Err(error));
     }
 
+    /// Pings the client, or closes the connection if it has been silent too long.
+    fn check_alive(&self, ctx: &mut ws::WebsocketContext<Self>) {
+        if self.last_seen.elapsed() > self.hub.limits.client_timeout {
+            tracing::debug!(session = self.id, "client timed out");
+            self.close(ctx, CloseCode::Away, "heartbeat timeout");
+        } else {
+            ctx.ping(b"");
+        }
+    }
+
     fn close(&self, ctx: &mut ws::WebsocketContext<Self>, code: CloseCode, why: &str) {
         ctx.close(Some(CloseReason {
             code,
@@ -387,7 +345,7 @@ impl Actor for WsSession {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         ctx.set_mailbox_capacity(self.hub.limits.outbound_queue);
-        self.hub.sessions.insert(self.id, ctx.address());
+        self.hub.sessions.insert(self.id, ctx.address().recipient());
         metrics::gauge!(metric_names::SESSIONS).increment(1.0);
     }
 
@@ -426,43 +384,18 @@ impl StreamHandler<Result<ws::Message, ProtocolError>> for WsSession {
     }
 }
 
-impl Handler<Deliver> for WsSession {
+impl Handler<Outbound> for WsSession {
     type Result = ();
 
-    fn handle(&mut self, msg: Deliver, ctx: &mut Self::Context) {
-        ctx.text(msg.0);
-    }
-}
-
-impl Handler<Heartbeat> for WsSession {
-    type Result = ();
-
-    fn handle(&mut self, _: Heartbeat, ctx: &mut Self::Context) {
-        if self.last_seen.elapsed() > self.hub.limits.client_timeout {
-            tracing::debug!(session = self.id, "client timed out");
-            self.close(ctx, CloseCode::Away, "heartbeat timeout");
-        } else {
-            ctx.ping(b"");
+    fn handle(&mut self, msg: Outbound, ctx: &mut Self::Context) {
+        match msg {
+            Outbound::Frame(frame) => ctx.text(frame),
+            Outbound::Heartbeat => self.check_alive(ctx),
+            Outbound::Evict => self.close(ctx, CloseCode::Again, "too slow: outbound queue full"),
+            Outbound::Reconnect { reason } => {
+                ctx.text(push::reconnect(reason));
+                self.close(ctx, CloseCode::Restart, reason);
+            }
         }
-    }
-}
-
-impl Handler<Evict> for WsSession {
-    type Result = ();
-
-    fn handle(&mut self, _: Evict, ctx: &mut Self::Context) {
-        self.close(ctx, CloseCode::Again, "too slow: outbound queue full");
-    }
-}
-
-impl Handler<Reconnect> for WsSession {
-    type Result = ();
-
-    fn handle(&mut self, msg: Reconnect, ctx: &mut Self::Context) {
-        ctx.text(protocol::push(
-            "reconnect",
-            ReconnectPush { reason: msg.reason },
-        ));
-        self.close(ctx, CloseCode::Restart, msg.reason);
     }
 }

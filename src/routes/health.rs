@@ -55,7 +55,7 @@ pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
         Ok(Err(error)) => return unavailable(format!("store: {error}")),
         Err(_) => return unavailable(format!("store: no answer within {limit:?}")),
     }
-    let broker = match &state.hub.broker {
+    let broker = match state.hub.cluster.broker() {
         None => None,
         Some(broker) => match tokio::time::timeout_at(deadline, broker.ping()).await {
             Ok(Ok(())) if broker.is_up() => Some("ok".to_string()),

@@ -1,7 +1,9 @@
 //! `GET /api/messages` (history pages) and `POST /api/messages` (sends by integrations).
 
 use actix_web::{web, HttpRequest, HttpResponse};
-use chat_actors::ids::{ClientId, Content, MessageId, Nickname, RoomCode};
+use chat_actors::ids::RoomCode;
+use chat_actors::protocol::rest::{HistoryRequest, PageSize};
+use chat_actors::protocol::SendChat;
 use chat_actors::room::{SendMessage, Sender};
 use chat_actors::{ChatError, ErrorCode};
 
@@ -9,13 +11,6 @@ use crate::error::{ApiError, ApiResult};
 use crate::openapi::schemas::ErrorBody;
 use crate::routes::bodies::{HistoryPage, HistoryQuery, JsonObject, MessageStored, PostMessage};
 use crate::state::AppState;
-
-fn parse_integer(name: &str, value: &str) -> Result<i64, ChatError> {
-    value
-        .trim()
-        .parse::<i64>()
-        .map_err(|_| ChatError::bad_request(format!("{name} must be an integer")))
-}
 
 /// Finds a room's store id, or `not_found`.
 pub async fn room_record(
@@ -52,21 +47,15 @@ pub async fn list(
     state: web::Data<AppState>,
     query: web::Query<HistoryQuery>,
 ) -> ApiResult<HttpResponse> {
-    let code = query
-        .room_code
-        .as_deref()
-        .ok_or_else(|| ChatError::bad_request("roomCode is required"))?;
-    let limit = match query.limit.as_deref() {
-        Some(limit) => parse_integer("limit", limit)?,
-        None => i64::from(state.config.history_default),
+    let size = PageSize {
+        default: state.config.history_default,
+        max: state.config.history_max,
     };
-    let limit = limit.clamp(1, i64::from(state.config.history_max.max(1))) as u32;
-    let before_id: Option<MessageId> = query
-        .before_id
-        .as_deref()
-        .map(|value| parse_integer("beforeId", value))
-        .transpose()?;
-    let code = RoomCode::parse(code)?;
+    let HistoryRequest {
+        code,
+        limit,
+        before_id,
+    } = query.validate(size)?;
     let record = room_record(&state, code).await?;
     let page = state
         .hub
@@ -128,11 +117,14 @@ pub async fn post(
     body: web::Json<JsonObject<PostMessage>>,
 ) -> ApiResult<HttpResponse> {
     let JsonObject(body) = body.into_inner();
-    let limits = &state.hub.limits;
-    let code = RoomCode::parse(&body.room_code)?;
-    let sender = Nickname::parse(&body.sender, limits.nickname_max_chars)?;
-    let content = Content::parse(&body.content, limits.content_max_chars)?;
-    let client_id = body.client_id.as_deref().map(ClientId::parse).transpose()?;
+    let (
+        sender,
+        SendChat {
+            code,
+            content,
+            client_id,
+        },
+    ) = body.validate(&state.hub.limits)?;
     let client = state.config.trusted_proxies.client_of(&req);
     let acquired = match client {
         Some(ip) => state.rest_limiter.try_acquire(ip),

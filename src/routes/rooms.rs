@@ -61,10 +61,7 @@ pub async fn create(state: web::Data<AppState>, req: HttpRequest) -> ApiResult<H
     )
 )]
 pub async fn list(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
-    let mut rooms = match &state.hub.broker {
-        Some(broker) => broker.occupied_rooms().await.map_err(broker_down)?,
-        None => state.hub.occupied_rooms(),
-    };
+    let mut rooms = state.hub.occupied_rooms().await.map_err(broker_down)?;
     rooms.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let rooms = rooms
         .into_iter()
@@ -98,10 +95,7 @@ fn broker_down(error: impl std::fmt::Display) -> ApiError {
 pub async fn show(state: web::Data<AppState>, code: web::Path<String>) -> ApiResult<HttpResponse> {
     let code = RoomCode::parse(&code)?;
     let record = room_record(&state, code).await?;
-    let members = match &state.hub.broker {
-        Some(broker) => broker.members(code).await.map_err(broker_down)?,
-        None => state.hub.local_members(code).await,
-    };
+    let members = state.hub.room_members(code).await.map_err(broker_down)?;
     Ok(HttpResponse::Ok().json(RoomDetail {
         ok: true,
         room: record.room,

@@ -1,16 +1,33 @@
-//! The WebSocket frames of PROTOCOL.md: decoding client frames into typed requests once,
-//! and encoding server frames.
+//! What clients send, decoded and validated in one place: the WebSocket frames of
+//! PROTOCOL.md and the REST bodies ([`rest`]). Server frames live in [`push`].
 //!
 //! Decoding reads the envelope (`event`, `ref`, `data`) without building a JSON tree, then
 //! the one `data` shape that the event names. Failures carry the `ref` when one could be
-//! read, so the session knows whether to answer with an ack or an `error` push.
+//! read, so the session knows whether to answer with an ack or an `error` push. Then
+//! [`ClientEvent::validate`] turns the client's strings into the checked values of
+//! [`crate::ids`] under the node's [`Limits`]: the session, the REST handlers and the fuzz
+//! targets all call these same validators, so a rule lives exactly once.
 
-use bytestring::ByteString;
+pub mod push;
+pub mod rest;
+
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::error::ChatError;
-use crate::model::{Member, Message, Room};
+use crate::ids::{ClientId, Content, MessageId, Nickname, RoomCode};
+use crate::limits::Limits;
+
+/// Client event: create a room.
+pub const ROOM_CREATE: &str = "room:create";
+/// Client event: join a room (or rename, when already in it).
+pub const ROOM_JOIN: &str = "room:join";
+/// Client event: leave a room.
+pub const ROOM_LEAVE: &str = "room:leave";
+/// Client event: send a message.
+pub const CHAT_SEND: &str = "chat:send";
+/// Client event: typing state.
+pub const TYPING: &str = "typing";
 
 /// A request's `ref`, echoed in its ack with the same JSON type.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -176,11 +193,11 @@ pub fn decode(frame: &str) -> Result<Request, DecodeError> {
         });
     };
     let event = match event.as_str() {
-        "room:create" => ClientEvent::CreateRoom,
-        "room:join" => ClientEvent::JoinRoom(parse_data(&event, envelope.data, &reference)?),
-        "room:leave" => ClientEvent::LeaveRoom(parse_data(&event, envelope.data, &reference)?),
-        "chat:send" => ClientEvent::Send(parse_data(&event, envelope.data, &reference)?),
-        "typing" => ClientEvent::Typing(parse_data(&event, envelope.data, &reference)?),
+        ROOM_CREATE => ClientEvent::CreateRoom,
+        ROOM_JOIN => ClientEvent::JoinRoom(parse_data(&event, envelope.data, &reference)?),
+        ROOM_LEAVE => ClientEvent::LeaveRoom(parse_data(&event, envelope.data, &reference)?),
+        CHAT_SEND => ClientEvent::Send(parse_data(&event, envelope.data, &reference)?),
+        TYPING => ClientEvent::Typing(parse_data(&event, envelope.data, &reference)?),
         other => {
             return Err(DecodeError {
                 reference,
@@ -191,106 +208,123 @@ pub fn decode(frame: &str) -> Result<Request, DecodeError> {
     Ok(Request { reference, event })
 }
 
-/// A successful ack.
-#[derive(Serialize)]
-struct AckOk<'a, T: Serialize> {
-    event: &'static str,
-    #[serde(rename = "ref")]
-    reference: &'a Ref,
-    ok: bool,
-    data: T,
+/// A client request whose values passed every check; what the session acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// `room:create`.
+    CreateRoom,
+    /// `room:join`.
+    Join(JoinRoom),
+    /// `room:leave`.
+    Leave(RoomCode),
+    /// `chat:send`.
+    Send(SendChat),
+    /// `typing`.
+    Typing {
+        /// The room.
+        code: RoomCode,
+        /// Whether the member is typing now.
+        typing: bool,
+    },
 }
 
-/// A failed ack.
-#[derive(Serialize)]
-struct AckErr<'a> {
-    event: &'static str,
-    #[serde(rename = "ref")]
-    reference: &'a Ref,
-    ok: bool,
-    error: &'a ChatError,
+/// A valid `room:join`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JoinRoom {
+    /// The room.
+    pub code: RoomCode,
+    /// The nickname to use in it.
+    pub nickname: Nickname,
+    /// Resume point.
+    pub since_id: Option<MessageId>,
 }
 
-/// A server push.
-#[derive(Serialize)]
-struct Push<'a, T: Serialize> {
-    event: &'a str,
-    data: T,
+/// A valid message to send, from `chat:send` or `POST /api/messages`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendChat {
+    /// The room.
+    pub code: RoomCode,
+    /// The trimmed content.
+    pub content: Content,
+    /// The idempotency key.
+    pub client_id: Option<ClientId>,
 }
 
-fn to_frame<T: Serialize>(value: &T) -> ByteString {
-    match serde_json::to_string(value) {
-        Ok(text) => ByteString::from(text),
-        // Our own types always serialize; if one ever does not, say so instead of
-        // sending a broken frame.
-        Err(e) => ByteString::from(format!(
-            r#"{{"event":"error","data":{{"code":"internal","message":"encoding failed: {}"}}}}"#,
-            e.to_string().replace('"', "'")
-        )),
+/// The content and idempotency key of a message, checked in that order; shared by
+/// `chat:send` and `POST /api/messages`.
+pub fn message_fields(
+    content: &str,
+    client_id: Option<&str>,
+    limits: &Limits,
+) -> Result<(Content, Option<ClientId>), ChatError> {
+    let content = Content::parse(content, limits.content_max_chars)?;
+    let client_id = client_id.map(ClientId::parse).transpose()?;
+    Ok((content, client_id))
+}
+
+/// A nickname (or a REST `sender`) under the node's length limit.
+pub fn nickname(input: &str, limits: &Limits) -> Result<Nickname, ChatError> {
+    Nickname::parse(input, limits.nickname_max_chars)
+}
+
+impl ClientEvent {
+    /// Checks every value of the event, in the order of its fields; the first failure is
+    /// the answer.
+    pub fn validate(self, limits: &Limits) -> Result<Command, ChatError> {
+        match self {
+            ClientEvent::CreateRoom => Ok(Command::CreateRoom),
+            ClientEvent::JoinRoom(data) => data.validate(limits).map(Command::Join),
+            ClientEvent::LeaveRoom(data) => RoomCode::parse(&data.code).map(Command::Leave),
+            ClientEvent::Send(data) => data.validate(limits).map(Command::Send),
+            ClientEvent::Typing(data) => {
+                RoomCode::parse(&data.room_code).map(|code| Command::Typing {
+                    code,
+                    typing: data.typing,
+                })
+            }
+        }
     }
 }
 
-/// Encodes `{"event":"ack","ref":..,"ok":true,"data":..}`.
-pub fn ack_ok<T: Serialize>(reference: &Ref, data: T) -> ByteString {
-    to_frame(&AckOk {
-        event: "ack",
-        reference,
-        ok: true,
-        data,
-    })
+impl JoinData {
+    /// The room code, the nickname, then the resume point.
+    pub fn validate(&self, limits: &Limits) -> Result<JoinRoom, ChatError> {
+        let code = RoomCode::parse(&self.code)?;
+        let nickname = nickname(&self.nickname, limits)?;
+        let since_id = self
+            .since_id
+            .map(MessageId::try_from)
+            .transpose()
+            .map_err(|_| ChatError::bad_request("sinceId is too large"))?;
+        Ok(JoinRoom {
+            code,
+            nickname,
+            since_id,
+        })
+    }
 }
 
-/// Encodes `{"event":"ack","ref":..,"ok":false,"error":..}`.
-pub fn ack_err(reference: &Ref, error: &ChatError) -> ByteString {
-    to_frame(&AckErr {
-        event: "ack",
-        reference,
-        ok: false,
-        error,
-    })
+impl SendData {
+    /// The room code, the content, then the idempotency key.
+    pub fn validate(&self, limits: &Limits) -> Result<SendChat, ChatError> {
+        let code = RoomCode::parse(&self.room_code)?;
+        let (content, client_id) =
+            message_fields(&self.content, self.client_id.as_deref(), limits)?;
+        Ok(SendChat {
+            code,
+            content,
+            client_id,
+        })
+    }
 }
 
-/// Encodes a push `{"event": event, "data": data}`.
-pub fn push<T: Serialize>(event: &str, data: T) -> ByteString {
-    to_frame(&Push { event, data })
+/// The error of a frame larger than `--frame-max` (it is not parsed at all).
+pub fn frame_too_large(limits: &Limits) -> ChatError {
+    ChatError::too_large(format!(
+        "frame is larger than {} bytes",
+        limits.frame_max_bytes
+    ))
 }
-
-/// Encodes the `error` push for a frame without a ref.
-pub fn error_push(error: &ChatError) -> ByteString {
-    push("error", error)
-}
-
-/// Ack data of `room:create`.
-#[derive(Serialize)]
-pub struct CreatedRoom<'a> {
-    /// The new room.
-    pub room: &'a Room,
-}
-
-/// Ack data of `room:join`.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Joined {
-    /// The room joined.
-    pub room: Room,
-    /// Everyone in the room now, this session included.
-    pub members: Vec<Member>,
-    /// Messages after `sinceId`, ascending.
-    pub missed: Vec<Message>,
-    /// Whether more messages were missed than `missed` holds.
-    pub has_more: bool,
-}
-
-/// Ack data of `chat:send`.
-#[derive(Serialize)]
-pub struct Sent<'a> {
-    /// The committed (or original) message.
-    pub message: &'a Message,
-}
-
-/// An empty JSON object, the ack data of `room:leave` and `typing`.
-#[derive(Serialize)]
-pub struct Empty {}
 
 #[cfg(test)]
 mod tests {
@@ -374,14 +408,56 @@ mod tests {
         }
     }
 
+    fn command(frame: &str) -> Result<Command, ChatError> {
+        decode(frame).unwrap().event.validate(&Limits::default())
+    }
+
     #[test]
-    fn acks_echo_the_ref_type() {
-        let int = ack_ok(&Ref::Int(7.into()), Empty {});
-        assert_eq!(&*int, r#"{"event":"ack","ref":7,"ok":true,"data":{}}"#);
-        let s = ack_err(&Ref::Str("7".into()), &ChatError::room_not_found());
+    fn validation_checks_each_field_in_order() {
+        let join = command(
+            r#"{"event":"room:join","data":{"code":"k7qx2m","nickname":" ada ","sinceId":3}}"#,
+        )
+        .unwrap();
+        let Command::Join(join) = join else {
+            panic!("a join")
+        };
         assert_eq!(
-            &*s,
-            r#"{"event":"ack","ref":"7","ok":false,"error":{"code":"not_found","message":"no such room"}}"#
+            (join.code.as_str(), join.nickname.as_str(), join.since_id),
+            ("K7QX2M", "ada", Some(3))
         );
+        // A code that cannot exist is reported before a bad nickname.
+        let error =
+            command(r#"{"event":"room:join","data":{"code":"K7QX2I","nickname":""}}"#).unwrap_err();
+        assert_eq!(error.code, ErrorCode::NotFound);
+        let error =
+            command(r#"{"event":"room:join","data":{"code":"K7QX2M","nickname":"a\u0007"}}"#)
+                .unwrap_err();
+        assert_eq!(error.code, ErrorCode::BadRequest);
+        let huge = format!(
+            r#"{{"event":"room:join","data":{{"code":"K7QX2M","nickname":"a","sinceId":{}}}}}"#,
+            u64::MAX
+        );
+        assert_eq!(command(&huge).unwrap_err().message, "sinceId is too large");
+        // Content before the client id.
+        let error = command(
+            r#"{"event":"chat:send","data":{"roomCode":"K7QX2M","content":"  ","clientId":""}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(error.message, "content is empty");
+        let long = "x".repeat(2001);
+        let frame =
+            format!(r#"{{"event":"chat:send","data":{{"roomCode":"K7QX2M","content":"{long}"}}}}"#);
+        assert_eq!(command(&frame).unwrap_err().code, ErrorCode::TooLarge);
+        assert_eq!(
+            command(r#"{"event":"typing","data":{"roomCode":"k7qx2m","typing":true}}"#).unwrap(),
+            Command::Typing {
+                code: RoomCode::parse("K7QX2M").unwrap(),
+                typing: true
+            }
+        );
+        assert!(matches!(
+            command(r#"{"event":"room:leave","data":{"code":"K7QX2M"}}"#),
+            Ok(Command::Leave(_))
+        ));
     }
 }

@@ -4,7 +4,8 @@
 //! them, in order, as one pipelined round trip per batch: presence hash updates and one
 //! `PUBLISH` per event, never one per recipient. It holds a dedicated pub/sub connection
 //! subscribed to exactly the rooms that have local members, and hands what other nodes
-//! publish to the local room actors, which push it in order (see `room.rs`).
+//! publish to the node's rooms through [`ClusterEvents`]; the rooms push it in order (see
+//! `room/order.rs`). It knows neither the hub nor the room actor.
 //!
 //! When Redis is down, local delivery goes on; room actors poll the store now and then, so
 //! cross-node messages arrive late rather than never. The bridge reconnects with backoff,
@@ -24,11 +25,9 @@ use std::time::Duration;
 use actix::prelude::*;
 use redis::aio::PubSubSink;
 
-use crate::broker::{self, Broker, Envelope, Event};
-use crate::hub::Hub;
+use super::broker::{self, Broker, ClusterEvents, Envelope, Event, Write};
 use crate::ids::{Nickname, RoomCode};
 use crate::metric_names;
-use crate::room::{Remote, Synced};
 
 /// Longest wait between reconnection attempts.
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
@@ -80,26 +79,9 @@ pub struct Unsubscribe {
 #[rtype(result = "()")]
 pub struct Goodbye;
 
-/// One queued write.
-enum Write {
-    Publish {
-        channel: String,
-        payload: String,
-    },
-    SetMember {
-        code: RoomCode,
-        field: String,
-        nickname: String,
-    },
-    RemoveMember {
-        code: RoomCode,
-        field: String,
-    },
-}
-
 /// The bridge between this node's rooms and Redis.
 pub struct RedisBridge {
-    hub: Arc<Hub>,
+    events: Arc<dyn ClusterEvents>,
     broker: Arc<Broker>,
     wanted: HashSet<RoomCode>,
     sink: Option<PubSubSink>,
@@ -120,10 +102,10 @@ pub struct RedisBridge {
 }
 
 impl RedisBridge {
-    /// A bridge for `hub`, using `broker`'s connections.
-    pub fn new(hub: Arc<Hub>, broker: Arc<Broker>) -> Self {
+    /// A bridge that hands other nodes' events to `events`, using `broker`'s connections.
+    pub fn new(events: Arc<dyn ClusterEvents>, broker: Arc<Broker>) -> Self {
         RedisBridge {
-            hub,
+            events,
             broker,
             wanted: HashSet::new(),
             sink: None,
@@ -248,9 +230,7 @@ impl RedisBridge {
                     Default::default()
                 }
             };
-            if let Some(room) = act.hub.rooms.get(&code) {
-                room.addr.do_send(Synced { roster });
-            }
+            act.events.synced(code, roster);
         }));
     }
 
@@ -277,36 +257,7 @@ impl RedisBridge {
         self.writing = true;
         let writes = std::mem::take(&mut self.outbox);
         let broker = Arc::clone(&self.broker);
-        let write = async move {
-            let mut pipe = redis::pipe();
-            let mut published = 0u64;
-            for write in &writes {
-                match write {
-                    Write::Publish { channel, payload } => {
-                        pipe.publish(channel, payload).ignore();
-                        published += 1;
-                    }
-                    Write::SetMember {
-                        code,
-                        field,
-                        nickname,
-                    } => {
-                        pipe.hset(broker::presence_key(*code), field, nickname)
-                            .ignore()
-                            .sadd(broker::ROOMS_KEY, code.as_str())
-                            .ignore();
-                    }
-                    Write::RemoveMember { code, field } => {
-                        pipe.hdel(broker::presence_key(*code), field).ignore();
-                    }
-                }
-            }
-            let mut conn = broker.pool.get().await.map_err(|e| e.to_string())?;
-            pipe.query_async::<()>(&mut *conn)
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok::<u64, String>(published)
-        };
+        let write = async move { broker.write(&writes).await };
         ctx.spawn(write.into_actor(self).map(|result, act, ctx| {
             act.writing = false;
             match result {
@@ -325,50 +276,25 @@ impl RedisBridge {
     /// expired, publishing their members' `leave` on their behalf.
     fn heartbeat(&mut self, ctx: &mut Context<Self>) {
         let broker = Arc::clone(&self.broker);
-        let beat = async move {
-            let mut conn = broker.pool.get().await.map_err(|e| e.to_string())?;
-            let ttl = broker.presence_ttl.as_millis().max(1) as u64;
-            redis::cmd("SET")
-                .arg(broker::node_key(&broker.node_id))
-                .arg(1)
-                .arg("PX")
-                .arg(ttl)
-                .query_async::<()>(&mut *conn)
-                .await
-                .map_err(|e| e.to_string())
-        };
+        let beat = async move { broker.beat().await };
         ctx.spawn(beat.into_actor(self).map(|result, _, _| {
             if let Err(error) = result {
                 tracing::debug!(%error, "heartbeat not written");
             }
         }));
+        self.sweep_expired(ctx);
+    }
+
+    /// Removes the members of dead nodes from the rooms this node watches; only the node
+    /// that removed an entry announces it, so each gets one `leave`.
+    fn sweep_expired(&mut self, ctx: &mut Context<Self>) {
         if self.sweeping || self.wanted.is_empty() {
             return;
         }
         self.sweeping = true;
         let broker = Arc::clone(&self.broker);
         let codes: Vec<RoomCode> = self.wanted.iter().copied().collect();
-        let sweep = async move {
-            let mut expired = Vec::new();
-            for code in codes {
-                let Ok((_, dead)) = broker.roster(code).await else {
-                    continue;
-                };
-                for (field, nickname) in dead {
-                    let Ok(mut conn) = broker.pool.get().await else {
-                        continue;
-                    };
-                    let removed: redis::RedisResult<u32> =
-                        redis::AsyncCommands::hdel(&mut *conn, broker::presence_key(code), &field)
-                            .await;
-                    // Only the node that removed the entry announces it: one `leave` each.
-                    if removed == Ok(1) {
-                        expired.push((code, field, nickname));
-                    }
-                }
-            }
-            expired
-        };
+        let sweep = async move { broker.remove_expired(codes).await };
         ctx.spawn(sweep.into_actor(self).map(|expired, act, ctx| {
             act.sweeping = false;
             for (code, field, nickname) in expired {
@@ -391,34 +317,7 @@ impl RedisBridge {
     /// with their `leave`s.
     fn sweep_own_leftovers(&mut self, ctx: &mut Context<Self>) {
         let broker = Arc::clone(&self.broker);
-        let sweep = async move {
-            let mut leftovers = Vec::new();
-            let mut conn = broker.pool.get().await.map_err(|e| e.to_string())?;
-            let codes: Vec<String> = redis::AsyncCommands::smembers(&mut *conn, broker::ROOMS_KEY)
-                .await
-                .map_err(|e| e.to_string())?;
-            for code in codes.iter().filter_map(|c| RoomCode::parse(c).ok()) {
-                let entries: std::collections::HashMap<String, String> =
-                    redis::AsyncCommands::hgetall(&mut *conn, broker::presence_key(code))
-                        .await
-                        .map_err(|e| e.to_string())?;
-                for (field, nickname) in entries {
-                    if broker::node_of(&field) == broker.node_id {
-                        let removed: u32 = redis::AsyncCommands::hdel(
-                            &mut *conn,
-                            broker::presence_key(code),
-                            &field,
-                        )
-                        .await
-                        .map_err(|e| e.to_string())?;
-                        if removed == 1 {
-                            leftovers.push((code, field, Nickname::trusted(&nickname)));
-                        }
-                    }
-                }
-            }
-            Ok::<_, String>(leftovers)
-        };
+        let sweep = async move { broker.remove_own_leftovers().await };
         ctx.spawn(sweep.into_actor(self).map(|result, act, ctx| {
             match result {
                 Ok(leftovers) => {
@@ -476,11 +375,7 @@ impl Actor for RedisBridge {
 impl StreamHandler<redis::Msg> for RedisBridge {
     fn handle(&mut self, msg: redis::Msg, _: &mut Self::Context) {
         metrics::counter!(metric_names::BROKER_RECEIVED).increment(1);
-        let Some(code) = msg
-            .get_channel_name()
-            .strip_prefix("chat:room:")
-            .and_then(|code| RoomCode::parse(code).ok())
-        else {
+        let Some(code) = broker::room_of_channel(msg.get_channel_name()) else {
             return;
         };
         let envelope: Envelope = match serde_json::from_slice(msg.get_payload_bytes()) {
@@ -500,11 +395,7 @@ impl StreamHandler<redis::Msg> for RedisBridge {
             metrics::histogram!(metric_names::BROKER_LAG_SECONDS)
                 .record(lag.num_microseconds().unwrap_or(0).max(0) as f64 / 1e6);
         }
-        if let Some(room) = self.hub.rooms.get(&code) {
-            room.addr.do_send(Remote {
-                event: envelope.event,
-            });
-        }
+        self.events.event(code, envelope.event);
     }
 
     fn finished(&mut self, ctx: &mut Self::Context) {

@@ -1,4 +1,5 @@
-//! What nodes tell each other through Redis, and the Redis keys they share.
+//! What nodes tell each other through Redis, the Redis keys they share, and the trait
+//! through which the bridge hands other nodes' events to this node's rooms.
 //!
 //! - Channel `chat:room:{CODE}`: every event of a room (committed messages, presence
 //!   changes, typing), published once by the node where it happened. Only nodes with
@@ -69,9 +70,21 @@ pub enum Event {
     },
 }
 
+/// Where the bridge delivers what other nodes publish. The node's room directory
+/// implements it, so the bridge never needs to know what a room is (as centrifuge's
+/// `BrokerEventHandler`).
+pub trait ClusterEvents: Send + Sync + 'static {
+    /// An event of room `code` that happened on another node.
+    fn event(&self, code: RoomCode, event: Event);
+
+    /// The bridge (re)subscribed to `code`: `roster` is the room's members on every live
+    /// node (presence field → nickname), this one included.
+    fn synced(&self, code: RoomCode, roster: HashMap<String, Nickname>);
+}
+
 /// The pub/sub channel of a room.
 pub fn channel(code: RoomCode) -> String {
-    format!("chat:room:{code}")
+    format!("{CHANNEL_PREFIX}{code}")
 }
 
 /// The presence hash of a room.
@@ -92,9 +105,53 @@ pub fn member_field(node: &str, session: SessionId) -> String {
     format!("{node}/{session}")
 }
 
+/// The channel prefix of room events; the rest of a channel's name is the room code.
+pub const CHANNEL_PREFIX: &str = "chat:room:";
+
+/// The room a channel carries, if it is a room channel.
+pub fn room_of_channel(channel: &str) -> Option<RoomCode> {
+    channel
+        .strip_prefix(CHANNEL_PREFIX)
+        .and_then(|code| RoomCode::parse(code).ok())
+}
+
+/// The session part of a presence field, if the field has one.
+pub fn session_of(field: &str) -> Option<SessionId> {
+    field
+        .rsplit_once('/')
+        .and_then(|(_, id)| id.parse::<SessionId>().ok())
+}
+
 /// The node part of a presence field.
 pub fn node_of(field: &str) -> &str {
     field.rsplit_once('/').map_or(field, |(node, _)| node)
+}
+
+/// One write the bridge queues for Redis.
+pub enum Write {
+    /// An event on a room's channel.
+    Publish {
+        /// The channel.
+        channel: String,
+        /// The encoded [`Envelope`].
+        payload: String,
+    },
+    /// A local member joined (or renamed itself).
+    SetMember {
+        /// The room.
+        code: RoomCode,
+        /// The member's presence field.
+        field: String,
+        /// Its nickname.
+        nickname: String,
+    },
+    /// A local member left.
+    RemoveMember {
+        /// The room.
+        code: RoomCode,
+        /// The member's presence field.
+        field: String,
+    },
 }
 
 /// Redis connections and shared settings for the queries a node makes outside the
@@ -160,6 +217,100 @@ impl Broker {
         let mut conn = self.pool.get().await?;
         let _: String = redis::cmd("PING").query_async(&mut *conn).await?;
         Ok(())
+    }
+
+    /// Writes this node's heartbeat key, which lives for the presence TTL.
+    pub async fn beat(&self) -> Result<(), String> {
+        let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
+        let ttl = self.presence_ttl.as_millis().max(1) as u64;
+        redis::cmd("SET")
+            .arg(node_key(&self.node_id))
+            .arg(1)
+            .arg("PX")
+            .arg(ttl)
+            .query_async::<()>(&mut *conn)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Removes the presence entries of dead nodes in these rooms; answers the entries this
+    /// call removed (another node may have removed some first), for their `leave`s.
+    pub async fn remove_expired(&self, codes: Vec<RoomCode>) -> Vec<(RoomCode, String, Nickname)> {
+        let mut expired = Vec::new();
+        for code in codes {
+            let Ok((_, dead)) = self.roster(code).await else {
+                continue;
+            };
+            for (field, nickname) in dead {
+                let Ok(mut conn) = self.pool.get().await else {
+                    continue;
+                };
+                let removed: redis::RedisResult<u32> = conn.hdel(presence_key(code), &field).await;
+                if removed == Ok(1) {
+                    expired.push((code, field, nickname));
+                }
+            }
+        }
+        expired
+    }
+
+    /// Writes a batch in one pipeline, in order; answers how many events it published.
+    pub async fn write(&self, writes: &[Write]) -> Result<u64, String> {
+        let mut pipe = redis::pipe();
+        let mut published = 0u64;
+        for write in writes {
+            match write {
+                Write::Publish { channel, payload } => {
+                    pipe.publish(channel, payload).ignore();
+                    published += 1;
+                }
+                Write::SetMember {
+                    code,
+                    field,
+                    nickname,
+                } => {
+                    pipe.hset(presence_key(*code), field, nickname)
+                        .ignore()
+                        .sadd(ROOMS_KEY, code.as_str())
+                        .ignore();
+                }
+                Write::RemoveMember { code, field } => {
+                    pipe.hdel(presence_key(*code), field).ignore();
+                }
+            }
+        }
+        let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
+        pipe.query_async::<()>(&mut *conn)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(published)
+    }
+
+    /// Removes the presence entries this node's id left from a previous run (it crashed
+    /// before saying goodbye); answers them, for their `leave`s.
+    pub async fn remove_own_leftovers(&self) -> Result<Vec<(RoomCode, String, Nickname)>, String> {
+        let mut leftovers = Vec::new();
+        let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
+        let codes: Vec<String> = conn.smembers(ROOMS_KEY).await.map_err(|e| e.to_string())?;
+        for code in codes.iter().filter_map(|c| RoomCode::parse(c).ok()) {
+            let entries: HashMap<String, String> = conn
+                .hgetall(presence_key(code))
+                .await
+                .map_err(|e| e.to_string())?;
+            for (field, nickname) in entries {
+                if node_of(&field) != self.node_id {
+                    continue;
+                }
+                let removed: u32 = conn
+                    .hdel(presence_key(code), &field)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if removed == 1 {
+                    leftovers.push((code, field, Nickname::trusted(&nickname)));
+                }
+            }
+        }
+        Ok(leftovers)
     }
 
     /// Which of these nodes have a live heartbeat.

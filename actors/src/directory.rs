@@ -1,0 +1,89 @@
+//! The room directory: the live room actors of this node, by code.
+//!
+//! Sessions and REST handlers read it directly (a concurrent map, no actor hop); only the
+//! registry writes it, so one code never gets two room actors on one node. It is also
+//! where the Redis bridge delivers other nodes' events ([`ClusterEvents`]): a room without
+//! a live actor here has no local members and needs none of them.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use actix::prelude::*;
+use dashmap::DashMap;
+
+use crate::cluster::{ClusterEvents, Event};
+use crate::ids::{Nickname, RoomCode};
+use crate::room::{Remote, RoomActor, Synced};
+
+/// A live room in the directory.
+#[derive(Clone)]
+pub struct RoomHandle {
+    /// The room actor.
+    pub addr: Addr<RoomActor>,
+    /// Its local member count, kept by the room actor, read for room listings.
+    pub members: Arc<AtomicUsize>,
+}
+
+/// Live rooms of this node.
+#[derive(Default)]
+pub struct RoomDirectory {
+    rooms: DashMap<RoomCode, RoomHandle>,
+}
+
+impl RoomDirectory {
+    /// The room's entry, live or not.
+    pub fn get(&self, code: &RoomCode) -> Option<RoomHandle> {
+        self.rooms.get(code).map(|entry| entry.value().clone())
+    }
+
+    /// The room's actor, if it is registered and still running.
+    pub fn live(&self, code: &RoomCode) -> Option<Addr<RoomActor>> {
+        self.rooms
+            .get(code)
+            .filter(|handle| handle.addr.connected())
+            .map(|handle| handle.addr.clone())
+    }
+
+    /// Registers a room's actor (the registry's job).
+    pub fn insert(&self, code: RoomCode, handle: RoomHandle) {
+        self.rooms.insert(code, handle);
+    }
+
+    /// Forgets a room if `addr` is still its registered actor; true if it was.
+    pub fn remove_if_is(&self, code: &RoomCode, addr: &Addr<RoomActor>) -> bool {
+        self.rooms
+            .remove_if(code, |_, handle| handle.addr == *addr)
+            .is_some()
+    }
+
+    /// Whether no room actor is registered (every room stopped).
+    pub fn is_empty(&self) -> bool {
+        self.rooms.is_empty()
+    }
+
+    /// Rooms with at least one member on this node, with their member counts.
+    pub fn occupied(&self) -> Vec<(RoomCode, usize)> {
+        self.rooms
+            .iter()
+            .filter_map(|entry| {
+                let count = entry.value().members.load(Ordering::Relaxed);
+                (count > 0).then_some((*entry.key(), count))
+            })
+            .collect()
+    }
+}
+
+impl ClusterEvents for RoomDirectory {
+    fn event(&self, code: RoomCode, event: Event) {
+        if let Some(room) = self.rooms.get(&code) {
+            room.addr.do_send(Remote { event });
+        }
+    }
+
+    fn synced(&self, code: RoomCode, roster: HashMap<String, Nickname>) {
+        if let Some(room) = self.rooms.get(&code) {
+            room.addr.do_send(Synced { roster });
+        }
+    }
+}

@@ -1,0 +1,159 @@
+//! Starting and stopping the node's actors: the persistence shards and room threads, the
+//! registry, the Redis bridge, the shared heartbeat timer, and the steps of a graceful
+//! shutdown (drain the sessions, flush persistence, leave the cluster, stop the threads).
+
+use std::sync::{Arc, Weak};
+use std::time::Duration;
+
+use actix::prelude::*;
+
+use crate::cluster::{BrokerOptions, Cluster};
+use crate::directory::RoomDirectory;
+use crate::guards::{GuardLimits, Guards};
+use crate::hub::{Hub, HubParts};
+use crate::limits::Limits;
+use crate::outbound::{Outbound, Outbox};
+use crate::persistence::PersistencePool;
+use crate::registry::Registry;
+use crate::room::RoomDeps;
+use crate::store::Store;
+
+/// How the node's actors are set up.
+pub struct NodeOptions {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// Limits and timings.
+    pub limits: Limits,
+    /// This node's id, for logs and cross-node events.
+    pub node_id: String,
+    /// Persistence shards (concurrent batches).
+    pub persistence_shards: usize,
+    /// Threads that run room actors.
+    pub room_threads: usize,
+    /// Redis, when this node is one of several.
+    pub broker: Option<BrokerOptions>,
+    /// Abuse limits.
+    pub guards: GuardLimits,
+}
+
+/// The node's running actors and the threads they run on.
+pub struct NodeActors {
+    hub: Arc<Hub>,
+    /// The first runs persistence, the bridge and the heartbeat timer; the rest run rooms.
+    arbiters: Vec<Arbiter>,
+}
+
+impl NodeActors {
+    /// Starts the persistence shards, the room threads, the registry and, with a broker,
+    /// the Redis bridge. Must be called inside an actix system.
+    pub fn start(options: NodeOptions) -> Result<NodeActors, redis::RedisError> {
+        let room_threads = options.room_threads.max(1);
+        let arbiters: Vec<Arbiter> = (0..room_threads + 1).map(|_| Arbiter::new()).collect();
+        let service = arbiters[0].handle();
+        let rooms = Arc::new(RoomDirectory::default());
+        let cluster = match &options.broker {
+            Some(broker) => Cluster::join(broker, &options.node_id, rooms.clone(), &service),
+            None => Ok(Cluster::single()),
+        };
+        let cluster = cluster.inspect_err(|_| arbiters.iter().for_each(|a| _ = a.stop()))?;
+        let persistence = PersistencePool::start(
+            Arc::clone(&options.store),
+            options.persistence_shards,
+            options.limits.batch_max,
+            options.limits.batch_delay,
+            &service,
+        );
+        let guards = Arc::new(Guards::new(options.guards));
+        let room_arbiters = arbiters[1..].iter().map(Arbiter::handle).collect();
+        let registry = Registry::create(|ctx| {
+            let deps = Arc::new(RoomDeps {
+                store: Arc::clone(&options.store),
+                persistence: persistence.clone(),
+                limits: options.limits.clone(),
+                guards: Arc::clone(&guards),
+                cluster: cluster.clone(),
+                supervisor: ctx.address().recipient(),
+            });
+            Registry::new(Arc::clone(&rooms), deps, room_arbiters)
+        });
+        let hub = Arc::new(Hub::new(HubParts {
+            store: options.store,
+            persistence,
+            limits: options.limits,
+            rooms,
+            registry,
+            node_id: options.node_id,
+            cluster,
+            guards,
+        }));
+        let interval = hub.limits.heartbeat_interval.max(Duration::from_millis(10));
+        service.spawn(heartbeats(Arc::downgrade(&hub), interval));
+        Ok(NodeActors { hub, arbiters })
+    }
+
+    /// The state the node's handlers share.
+    pub fn hub(&self) -> &Arc<Hub> {
+        &self.hub
+    }
+
+    /// Tells every open session to reconnect to another node and closes it (1012), spread
+    /// evenly over `window`.
+    pub async fn drain_sessions(&self, window: Duration) {
+        const SLICES: u32 = 20;
+        let sessions: Vec<Outbox> = self
+            .hub
+            .sessions
+            .iter()
+            .map(|s| s.value().clone())
+            .collect();
+        if sessions.is_empty() {
+            return;
+        }
+        let per_slice = sessions.len().div_ceil(SLICES as usize).max(1);
+        for (i, slice) in sessions.chunks(per_slice).enumerate() {
+            if i > 0 {
+                tokio::time::sleep(window / SLICES).await;
+            }
+            for session in slice {
+                session.do_send(Outbound::Reconnect {
+                    reason: "node is shutting down",
+                });
+            }
+        }
+    }
+
+    /// Commits everything the persistence shards hold; for shutdown.
+    pub async fn flush(&self, timeout: Duration) {
+        let _ = tokio::time::timeout(timeout, self.hub.persistence.flush()).await;
+    }
+
+    /// Says goodbye to the other nodes: writes out queued events and removes this node's
+    /// heartbeat. Part of a graceful shutdown, after the sessions were drained.
+    pub async fn leave_cluster(&self, timeout: Duration) {
+        self.hub.cluster.leave(timeout).await;
+    }
+
+    /// Stops the room and persistence threads; the last step of a shutdown.
+    pub fn stop_threads(&self) {
+        for arbiter in &self.arbiters {
+            arbiter.stop();
+        }
+    }
+}
+
+/// Asks every session to check its connection once per `interval`, for as long as the hub
+/// lives: one timer for the node instead of one per session.
+async fn heartbeats(hub: Weak<Hub>, interval: Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await;
+    loop {
+        ticks.tick().await;
+        let Some(hub) = hub.upgrade() else {
+            return;
+        };
+        for session in hub.sessions.iter() {
+            session.value().do_send(Outbound::Heartbeat);
+        }
+    }
+}

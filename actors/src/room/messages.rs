@@ -1,0 +1,139 @@
+//! The room actor's inbox (what sessions, REST handlers, the bridge and tests ask of it)
+//! and its outbox to its supervisor.
+
+use std::collections::HashMap;
+
+use actix::prelude::*;
+
+use crate::cluster::Event;
+use crate::error::ChatError;
+use crate::ids::{ClientId, Content, MessageId, Nickname, RoomCode, SessionId};
+use crate::model::{Committed, Member, Message};
+use crate::outbound::Outbox;
+use crate::protocol::push::Joined;
+
+use super::RoomActor;
+
+/// Why a room did not do what was asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoomError {
+    /// This room actor was stopped for idleness; resolve the room again.
+    Gone,
+    /// The request failed with a protocol error.
+    Chat(ChatError),
+}
+
+impl From<ChatError> for RoomError {
+    fn from(error: ChatError) -> Self {
+        RoomError::Chat(error)
+    }
+}
+
+/// Who is sending a message.
+#[derive(Debug, Clone)]
+pub enum Sender {
+    /// A joined WebSocket session; its nickname in the room is the sender.
+    Session(SessionId),
+    /// A trusted integration over REST, with the sender name it gave.
+    Integration(Nickname),
+}
+
+/// Adds a session to the room, or renames it if it is already a member.
+#[derive(Message)]
+#[rtype(result = "Result<Joined, RoomError>")]
+pub struct Join {
+    /// The joining session.
+    pub session: SessionId,
+    /// Where its pushes go.
+    pub addr: Outbox,
+    /// Its nickname in this room.
+    pub nickname: Nickname,
+    /// Resume point: messages after it are returned in `missed`.
+    pub since_id: Option<MessageId>,
+}
+
+/// Removes a session from the room (leave, or the connection closed).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Leave {
+    /// The session that leaves.
+    pub session: SessionId,
+}
+
+/// Stores a message and pushes it to the members once committed.
+#[derive(Message)]
+#[rtype(result = "Result<SendOutcome, RoomError>")]
+pub struct SendMessage {
+    /// Who sends.
+    pub from: Sender,
+    /// What.
+    pub content: Content,
+    /// The idempotency key.
+    pub client_id: Option<ClientId>,
+    /// The sender is over its rate limit: only resolve a known `client_id` to its
+    /// original message, store nothing new (precise rule 10).
+    pub dedupe_only: bool,
+}
+
+/// The result of a send.
+#[derive(Debug, Clone)]
+pub struct SendOutcome {
+    /// The committed message, or the original one for a known `clientId`.
+    pub message: Message,
+    /// Whether this send stored a new message.
+    pub created: bool,
+}
+
+/// Relays a member's typing state to the other members.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Typing {
+    /// The typing session.
+    pub session: SessionId,
+    /// Typing now or not.
+    pub typing: bool,
+}
+
+/// Lists the local members, for `GET /api/rooms/{code}`.
+#[derive(Message)]
+#[rtype(result = "Vec<Member>")]
+pub struct ListMembers;
+
+/// A message committed elsewhere (another node, or a path that bypassed this actor);
+/// pushed in order like any other.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Relay {
+    /// The committed message and its predecessor's id.
+    pub committed: Committed,
+}
+
+/// An event of this room from another node.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Remote {
+    /// What happened there.
+    pub event: Event,
+}
+
+/// The bridge (re)subscribed to this room: here are the members on every live node.
+/// The room re-announces its own members and catches up from the store.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Synced {
+    /// Presence field → nickname, for every live node (this one included).
+    pub roster: HashMap<String, Nickname>,
+}
+
+/// Outbox: a room actor stopped. Its supervisor forgets it if it is still the registered
+/// one, and starts a fresh one if it failed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RoomStopped {
+    /// The room.
+    pub code: RoomCode,
+    /// The actor that stopped.
+    pub addr: Addr<RoomActor>,
+    /// It stopped because it failed, not because it was idle.
+    pub failed: bool,
+}

@@ -1,0 +1,352 @@
+//! The room actor: one per live room on this node.
+//!
+//! It knows the room's local members and their nicknames, stamps the sender of each
+//! message, hands sends to the room's persistence shard, and pushes committed messages to
+//! its members in id order and without gaps ([`order`] holds that rule). Its files:
+//!
+//! - this one: the actor, its members and presence, and how it reads the store;
+//! - [`messages`]: what it is asked and what it tells its supervisor;
+//! - `requests.rs`: the handlers of sessions' and REST requests (join, leave, send, typing);
+//! - `cluster.rs`: the handlers of what other nodes did (their messages, presence, typing).
+//!
+//! A room gets its dependencies ([`RoomDeps`]) passed in, not the node's whole state.
+
+mod cluster;
+pub mod messages;
+pub mod order;
+mod requests;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use actix::prelude::*;
+use bytestring::ByteString;
+
+use crate::cluster::Cluster;
+use crate::guards::Guards;
+use crate::ids::{MessageId, Nickname, SessionId};
+use crate::limits::Limits;
+use crate::metric_names;
+use crate::model::{Committed, Member, Message, Room};
+use crate::outbound::{Outbound, Outbox};
+use crate::persistence::PersistencePool;
+use crate::protocol::push::{self, Presence};
+use crate::store::Store;
+
+pub use messages::*;
+use order::{Accepted, NextRead, Order, Read};
+
+/// Most messages read to close one gap in a room's stream.
+const GAP_FILL_MAX: u32 = 10_000;
+/// Wait before retrying a gap fill that failed or made no progress.
+const GAP_FILL_RETRY: Duration = Duration::from_millis(200);
+/// How often a room with members checks whether it should catch up from the store.
+const CATCH_UP_TICK: Duration = Duration::from_secs(1);
+
+/// What every room actor of the node uses, shared by all of them.
+pub struct RoomDeps {
+    /// The message store, for reads (history on join, gap fills).
+    pub store: Arc<dyn Store>,
+    /// Where sends are committed.
+    pub persistence: PersistencePool,
+    /// Limits and timings.
+    pub limits: Limits,
+    /// The members-per-room limit.
+    pub guards: Arc<Guards>,
+    /// The other nodes.
+    pub cluster: Cluster,
+    /// Told when a room actor stops.
+    pub supervisor: Recipient<RoomStopped>,
+}
+
+struct MemberEntry {
+    nickname: Nickname,
+    addr: Outbox,
+}
+
+/// One live room on this node.
+pub struct RoomActor {
+    room: Room,
+    deps: Arc<RoomDeps>,
+    members: HashMap<SessionId, MemberEntry>,
+    /// Members on other nodes, by presence field.
+    remote: HashMap<String, Nickname>,
+    member_count: Arc<AtomicUsize>,
+    last_catch_up: Instant,
+    order: Order,
+    sends_in_flight: usize,
+    idle_since: Instant,
+    closed: bool,
+}
+
+impl RoomActor {
+    /// A room actor that starts pushing after `last_message_id`; it keeps `member_count`
+    /// up to date for room listings.
+    pub fn new(
+        room: Room,
+        last_message_id: Option<MessageId>,
+        member_count: Arc<AtomicUsize>,
+        deps: Arc<RoomDeps>,
+    ) -> Self {
+        RoomActor {
+            room,
+            deps,
+            members: HashMap::new(),
+            remote: HashMap::new(),
+            member_count,
+            last_catch_up: Instant::now(),
+            order: Order::new(last_message_id),
+            sends_in_flight: 0,
+            idle_since: Instant::now(),
+            closed: false,
+        }
+    }
+
+    /// Everyone in the room, on this node and the others.
+    fn member_list(&self) -> Vec<Member> {
+        self.members
+            .values()
+            .map(|m| &m.nickname)
+            .chain(self.remote.values())
+            .map(|nickname| Member {
+                nickname: nickname.clone(),
+            })
+            .collect()
+    }
+
+    fn member_total(&self) -> usize {
+        self.members.len() + self.remote.len()
+    }
+
+    /// Sends the same bytes to every member but `except`. A member whose queue is full
+    /// is closed as too slow; one that is gone is dropped.
+    fn broadcast(&mut self, frame: &ByteString, except: Option<SessionId>) {
+        let mut dropped = Vec::new();
+        let mut delivered = 0u64;
+        for (&id, member) in &self.members {
+            if Some(id) == except {
+                continue;
+            }
+            match member.addr.try_send(Outbound::Frame(frame.clone())) {
+                Ok(()) => delivered += 1,
+                Err(SendError::Full(_)) => {
+                    // Counted here: a stuck session may never run its `Evict`.
+                    metrics::counter!(metric_names::SLOW_CONSUMERS).increment(1);
+                    member.addr.do_send(Outbound::Evict);
+                    dropped.push(id);
+                }
+                Err(SendError::Closed(_)) => dropped.push(id),
+            }
+        }
+        metrics::counter!(metric_names::PUSHES).increment(delivered);
+        for id in dropped {
+            if self.members.contains_key(&id) {
+                tracing::debug!(room = %self.room.code, session = id, "dropping a member that cannot keep up");
+                self.remove_member(id);
+            }
+        }
+    }
+
+    fn presence_frame(&self, joined: Option<&Nickname>, left: Option<&Nickname>) -> ByteString {
+        let count = self.member_total();
+        let members = (count <= self.deps.limits.presence_list_max).then(|| self.member_list());
+        push::presence(Presence {
+            room_code: self.room.code,
+            count,
+            joined,
+            left,
+            members,
+        })
+    }
+
+    fn remove_member(&mut self, session: SessionId) {
+        if let Some(entry) = self.members.remove(&session) {
+            self.member_count
+                .store(self.members.len(), Ordering::Relaxed);
+            let code = self.room.code;
+            self.deps
+                .cluster
+                .announce(code, session, None, Some(&entry.nickname));
+            if self.members.is_empty() {
+                self.idle_since = Instant::now();
+                self.deps.cluster.unsubscribe(code);
+            }
+            let frame = self.presence_frame(None, Some(&entry.nickname));
+            self.broadcast(&frame, None);
+        }
+    }
+
+    /// Adds a member, or renames it when the session is already one, and tells the others.
+    fn add_member(&mut self, session: SessionId, addr: Outbox, nickname: Nickname) {
+        let code = self.room.code;
+        match self.members.get_mut(&session) {
+            Some(entry) if entry.nickname == nickname => {}
+            Some(entry) => {
+                let old = std::mem::replace(&mut entry.nickname, nickname.clone());
+                let frame = self.presence_frame(Some(&nickname), Some(&old));
+                self.broadcast(&frame, Some(session));
+                self.deps
+                    .cluster
+                    .announce(code, session, Some(&nickname), Some(&old));
+            }
+            None => {
+                if self.members.is_empty() {
+                    self.deps.cluster.subscribe(code);
+                }
+                let entry = MemberEntry {
+                    nickname: nickname.clone(),
+                    addr,
+                };
+                self.members.insert(session, entry);
+                self.member_count
+                    .store(self.members.len(), Ordering::Relaxed);
+                let frame = self.presence_frame(Some(&nickname), None);
+                self.broadcast(&frame, Some(session));
+                self.deps
+                    .cluster
+                    .announce(code, session, Some(&nickname), None);
+            }
+        }
+    }
+
+    fn push_messages(&mut self, messages: &[Message]) {
+        for message in messages {
+            let frame = push::message(message);
+            self.broadcast(&frame, None);
+        }
+    }
+
+    /// Applies the ordering rule to a committed message: push it (and whatever waited for
+    /// it), or wait and read the gap.
+    fn on_committed(&mut self, committed: Committed, ctx: &mut Context<Self>) {
+        match self.order.accept(committed) {
+            Accepted::Push(messages) => self.push_messages(&messages),
+            Accepted::Wait => self.read_gap(ctx),
+            Accepted::Overflow => self.fail(ctx, "too many messages waiting for a gap to close"),
+        }
+    }
+
+    /// Gives up on this actor's state: members are told to reconnect (they resume with
+    /// `sinceId`, which is always correct), and the registry starts a fresh actor from the
+    /// store. The supervision of rooms is this: let it fail, start clean.
+    fn fail(&mut self, ctx: &mut Context<Self>, why: &str) {
+        tracing::error!(room = %self.room.code, why, "room actor failed; restarting");
+        for member in self.members.values() {
+            member.addr.do_send(Outbound::Reconnect {
+                reason: "room restarted",
+            });
+        }
+        let code = self.room.code;
+        for (session, member) in self.members.drain() {
+            self.deps
+                .cluster
+                .announce(code, session, None, Some(&member.nickname));
+        }
+        self.deps.cluster.unsubscribe(code);
+        self.member_count.store(0, Ordering::Relaxed);
+        self.stop(ctx, true);
+    }
+
+    /// Stops the actor and tells the supervisor.
+    fn stop(&mut self, ctx: &mut Context<Self>, failed: bool) {
+        self.closed = true;
+        self.deps.supervisor.do_send(RoomStopped {
+            code: self.room.code,
+            addr: ctx.address(),
+            failed,
+        });
+        ctx.stop();
+    }
+
+    /// Reads the gap before the newest waiting message, unless a read is in flight.
+    fn read_gap(&mut self, ctx: &mut Context<Self>) {
+        if let Some(read) = self.order.begin_gap_read() {
+            self.read_and_push(read, ctx);
+        }
+    }
+
+    /// Catches up from the store: pushes whatever the room committed after the last
+    /// pushed message. Covers events the broker lost, and the time it was down.
+    fn catch_up(&mut self, ctx: &mut Context<Self>) {
+        self.last_catch_up = Instant::now();
+        if self.closed {
+            return;
+        }
+        if let Some(read) = self.order.begin_catch_up() {
+            self.read_and_push(read, ctx);
+        }
+    }
+
+    fn read_and_push(&mut self, read: Read, ctx: &mut Context<Self>) {
+        let store = Arc::clone(&self.deps.store);
+        let room_id = self.room.id;
+        let range = async move {
+            store
+                .range(room_id, read.after, read.up_to, GAP_FILL_MAX)
+                .await
+        };
+        ctx.spawn(range.into_actor(self).map(|result, act, ctx| {
+            if act.closed {
+                return;
+            }
+            let found = match result {
+                Ok(page) => {
+                    if page.has_more {
+                        tracing::warn!(room = %act.room.code, "gap larger than {GAP_FILL_MAX} messages; members resume through sinceId");
+                    }
+                    Some(page.messages)
+                }
+                Err(error) => {
+                    tracing::warn!(room = %act.room.code, %error, "gap fill failed");
+                    None
+                }
+            };
+            let (pushes, next) = act.order.finish_read(found);
+            act.push_messages(&pushes);
+            match next {
+                NextRead::Idle => {}
+                NextRead::Now(read) => act.read_and_push(read, ctx),
+                NextRead::Later => {
+                    ctx.run_later(GAP_FILL_RETRY, |act, ctx| act.read_gap(ctx));
+                }
+                NextRead::GiveUp => act.fail(ctx, "a gap in the room's messages did not close"),
+            }
+        }));
+    }
+
+    /// Catches up when the cluster says so, and stops the room once it has had no members
+    /// and no work for the idle timeout.
+    fn tick(&mut self, ctx: &mut Context<Self>) {
+        if self.closed {
+            return;
+        }
+        let due = self.deps.cluster.catch_up_due(self.last_catch_up.elapsed());
+        if !self.members.is_empty() && due {
+            self.catch_up(ctx);
+        }
+        let idle = self.members.is_empty()
+            && self.sends_in_flight == 0
+            && !self.order.has_waiting()
+            && self.idle_since.elapsed() >= self.deps.limits.room_idle_timeout;
+        if idle {
+            self.stop(ctx, false);
+        }
+    }
+}
+
+impl Actor for RoomActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        metrics::gauge!(metric_names::ROOMS_ACTIVE).increment(1.0);
+        let tick = (self.deps.limits.room_idle_timeout / 4)
+            .clamp(Duration::from_millis(10), CATCH_UP_TICK);
+        ctx.run_interval(tick, |act, ctx| act.tick(ctx));
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        metrics::gauge!(metric_names::ROOMS_ACTIVE).decrement(1.0);
+    }
+}

@@ -1,0 +1,247 @@
+//! What sessions and REST handlers ask of a room: join, leave, send, typing, members.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::Arc;
+
+use actix::prelude::*;
+
+use crate::cluster::Event;
+use crate::error::ChatError;
+use crate::ids::{ClientId, MessageId, Nickname};
+use crate::persistence::Persist;
+use crate::protocol::push::{self, Joined};
+use crate::store::{NewMessage, Outcome, Page, StoreError};
+
+use super::messages::{
+    Join, Leave, ListMembers, RoomError, SendMessage, SendOutcome, Sender, Typing,
+};
+use super::RoomActor;
+
+/// What a join reads before the member is added: the missed messages, and the members on
+/// other nodes when this is the room's first local member.
+type JoinReads = (
+    Result<Option<Page>, StoreError>,
+    Option<HashMap<String, Nickname>>,
+);
+
+type Reply<T> = ResponseActFuture<RoomActor, Result<T, RoomError>>;
+
+impl RoomActor {
+    /// Starts the reads a join needs, up to the last message pushed now.
+    fn join_reads(&self, since_id: Option<MessageId>) -> impl Future<Output = JoinReads> + 'static {
+        let missed = match (since_id, self.order.last_pushed()) {
+            (Some(since), Some(last)) if last > since => {
+                let store = Arc::clone(&self.deps.store);
+                let (room_id, limit) = (self.room.id, self.deps.limits.missed_max);
+                Some(async move { store.range(room_id, since, last, limit).await })
+            }
+            _ => None,
+        };
+        // The first local member also needs the members on other nodes; later ones find
+        // them kept up to date by the broker's events.
+        let roster = self
+            .members
+            .is_empty()
+            .then(|| self.deps.cluster.remote_roster(self.room.code));
+        async move {
+            let page = match missed {
+                Some(read) => read.await.map(Some),
+                None => Ok(None),
+            };
+            let roster = match roster {
+                Some(roster) => roster.await,
+                None => None,
+            };
+            (page, roster)
+        }
+    }
+
+    /// Adds the member once its reads are done, and answers its ack.
+    fn finish_join(&mut self, join: Join, reads: JoinReads) -> Result<Joined, RoomError> {
+        if self.closed {
+            return Err(RoomError::Gone);
+        }
+        let (page, roster) = reads;
+        let page = page.map_err(|error| {
+            tracing::warn!(%error, "reading missed messages failed");
+            RoomError::Chat(ChatError::unavailable())
+        })?;
+        if let Some(roster) = roster {
+            self.remote = roster;
+        }
+        if !self.members.contains_key(&join.session) {
+            self.deps.guards.room_has_space(self.member_total())?;
+        }
+        self.add_member(join.session, join.addr, join.nickname);
+        let (missed, has_more) = page.map_or((Vec::new(), false), |p| (p.messages, p.has_more));
+        Ok(Joined {
+            room: self.room.clone(),
+            members: self.member_list(),
+            missed,
+            has_more,
+        })
+    }
+
+    /// The nickname a message is sent under.
+    fn sender_name(&self, from: &Sender) -> Result<Nickname, RoomError> {
+        if self.closed {
+            return Err(RoomError::Gone);
+        }
+        match from {
+            Sender::Session(id) => self
+                .members
+                .get(id)
+                .map(|m| m.nickname.clone())
+                .ok_or(RoomError::Chat(ChatError::not_in_room())),
+            Sender::Integration(nickname) => Ok(nickname.clone()),
+        }
+    }
+
+    /// A sender over its rate limit: answers the original of a known `clientId`, and
+    /// `rate_limited` for anything new.
+    fn resolve_duplicate(&self, client_id: Option<ClientId>) -> Reply<SendOutcome> {
+        let store = Arc::clone(&self.deps.store);
+        let room_id = self.room.id;
+        let lookup = async move {
+            let rate_limited = || RoomError::Chat(ChatError::send_rate_limited());
+            let Some(client_id) = client_id else {
+                return Err(rate_limited());
+            };
+            match store.find_by_client_id(room_id, &client_id).await {
+                Ok(Some(message)) => Ok(SendOutcome {
+                    message,
+                    created: false,
+                }),
+                Ok(None) => Err(rate_limited()),
+                Err(_) => Err(RoomError::Chat(ChatError::unavailable())),
+            }
+        };
+        Box::pin(lookup.into_actor(self))
+    }
+
+    /// Hands a message to the room's persistence shard; once committed it is published
+    /// to the other nodes and pushed here, and the sender hears back.
+    fn persist(&mut self, message: NewMessage) -> Reply<SendOutcome> {
+        self.sends_in_flight += 1;
+        let shard = self.deps.persistence.shard(self.room.id);
+        let persist = shard.send(Persist { message });
+        Box::pin(persist.into_actor(self).map(|result, act, ctx| {
+            act.sends_in_flight -= 1;
+            match result {
+                Ok(Ok(outcome)) => Ok(act.on_stored(outcome, ctx)),
+                Ok(Err(error)) => Err(RoomError::Chat(error)),
+                Err(_) => Err(RoomError::Chat(ChatError::internal(
+                    "persistence is not running",
+                ))),
+            }
+        }))
+    }
+
+    fn on_stored(&mut self, outcome: Outcome, ctx: &mut Context<Self>) -> SendOutcome {
+        match outcome {
+            Outcome::Created(committed) => {
+                let message = committed.message.clone();
+                self.deps.cluster.publish(
+                    self.room.code,
+                    Event::Message {
+                        message: message.clone(),
+                        prev_id: committed.prev_id,
+                    },
+                );
+                self.on_committed(committed, ctx);
+                SendOutcome {
+                    message,
+                    created: true,
+                }
+            }
+            Outcome::Duplicate(message) => SendOutcome {
+                message,
+                created: false,
+            },
+        }
+    }
+}
+
+impl Handler<Join> for RoomActor {
+    type Result = AtomicResponse<Self, Result<Joined, RoomError>>;
+
+    /// Missed messages are read up to the last pushed id while the room handles nothing
+    /// else (an atomic response), and the member is added only after that read: every later
+    /// message reaches the joiner as a push, so `missed` followed by the pushes has no gap
+    /// and no overlap, and a failed read leaves no half-joined member behind.
+    ///
+    /// The last pushed id is taken once the atomic part runs, not in the handler: between a
+    /// handler that starts a wait and the first poll of that wait, actix still polls one
+    /// spawned future of the actor, and a commit finishing there would push a message that
+    /// is neither in a `missed` read up to an older id nor pushed to the not-yet-added
+    /// member.
+    fn handle(&mut self, msg: Join, _: &mut Self::Context) -> Self::Result {
+        if self.closed {
+            return AtomicResponse::new(Box::pin(fut::ready(Err(RoomError::Gone))));
+        }
+        let atomic = fut::ready(()).then(move |(), act: &mut Self, _| {
+            act.join_reads(msg.since_id)
+                .into_actor(act)
+                .map(move |reads, act, _| act.finish_join(msg, reads))
+        });
+        AtomicResponse::new(Box::pin(atomic))
+    }
+}
+
+impl Handler<Leave> for RoomActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Leave, _: &mut Self::Context) {
+        self.remove_member(msg.session);
+    }
+}
+
+impl Handler<SendMessage> for RoomActor {
+    type Result = ResponseActFuture<Self, Result<SendOutcome, RoomError>>;
+
+    fn handle(&mut self, msg: SendMessage, _: &mut Self::Context) -> Self::Result {
+        let sender = match self.sender_name(&msg.from) {
+            Ok(sender) => sender,
+            Err(error) => return Box::pin(fut::ready(Err(error))),
+        };
+        if msg.dedupe_only {
+            return self.resolve_duplicate(msg.client_id);
+        }
+        self.persist(NewMessage {
+            room_id: self.room.id,
+            room_code: self.room.code,
+            sender: sender.as_str().to_owned(),
+            content: msg.content.into_string(),
+            client_id: msg.client_id,
+        })
+    }
+}
+
+impl Handler<Typing> for RoomActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: Typing, _: &mut Self::Context) {
+        let Some(member) = self.members.get(&msg.session) else {
+            return;
+        };
+        let nickname = member.nickname.clone();
+        let frame = push::typing(self.room.code, &nickname, msg.typing);
+        self.broadcast(&frame, Some(msg.session));
+        self.deps.cluster.publish(
+            self.room.code,
+            Event::Typing {
+                nickname,
+                typing: msg.typing,
+            },
+        );
+    }
+}
+
+impl Handler<ListMembers> for RoomActor {
+    type Result = MessageResult<ListMembers>;
+
+    fn handle(&mut self, _: ListMembers, _: &mut Self::Context) -> Self::Result {
+        MessageResult(self.member_list())
+    }
+}
