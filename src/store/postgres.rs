@@ -100,6 +100,34 @@ impl PgConnection {
     }
 }
 
+/// Locks a batch's rooms and reads their last ids. `ORDER BY id` takes the row locks in id
+/// order, so two batches that share rooms never deadlock.
+const LOCK_ROOMS: &str = "SELECT id, last_message_id FROM rooms WHERE id = ANY($1::bigint[]) \
+                          ORDER BY id FOR UPDATE";
+
+/// The stored originals of a batch's (room, clientId) pairs, as [`message_query!`] rows, in
+/// one statement whatever the batch's size.
+const FIND_ORIGINALS: &str = "SELECT m.id, m.room_id, r.code, m.sender, m.content, m.client_id, \
+            m.created_at \
+     FROM UNNEST($1::bigint[], $2::text[]) AS k (room_id, client_id) \
+     JOIN messages m ON m.room_id = k.room_id AND m.client_id = k.client_id \
+     JOIN rooms r ON r.id = m.room_id \
+     WHERE m.client_id IS NOT NULL";
+
+/// Inserts a batch's new messages and advances their rooms' `last_message_id`. One
+/// statement, so that nothing can advance a room without its messages.
+const INSERT_AND_ADVANCE: &str = "WITH inserted AS ( \
+         INSERT INTO messages \
+             (id, room_id, sender, content, client_id, created_at, prev_id) \
+         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], \
+                              $4::text[], $5::text[], $6::timestamptz[], \
+                              $7::bigint[]) \
+         RETURNING room_id, id) \
+     UPDATE rooms SET last_message_id = v.last_id \
+     FROM (SELECT room_id, max(id) AS last_id FROM inserted GROUP BY room_id) \
+          AS v \
+     WHERE rooms.id = v.room_id";
+
 /// The store's statements, prepared once per connection so the hot path never parses
 /// or plans SQL text.
 struct Statements {
@@ -122,41 +150,12 @@ impl Statements {
         Ok(Statements {
             begin: client.prepare("BEGIN").await?,
             commit: client.prepare("COMMIT").await?,
-            lock_rooms: client
-                .prepare(
-                    "SELECT id, last_message_id FROM rooms WHERE id = ANY($1::bigint[]) \
-                     ORDER BY id FOR UPDATE",
-                )
-                .await?,
-            find_originals: client
-                .prepare(
-                    "SELECT m.id, m.room_id, r.code, m.sender, m.content, m.client_id, \
-                            m.created_at \
-                     FROM UNNEST($1::bigint[], $2::text[]) AS k (room_id, client_id) \
-                     JOIN messages m ON m.room_id = k.room_id AND m.client_id = k.client_id \
-                     JOIN rooms r ON r.id = m.room_id \
-                     WHERE m.client_id IS NOT NULL",
-                )
-                .await?,
+            lock_rooms: client.prepare(LOCK_ROOMS).await?,
+            find_originals: client.prepare(FIND_ORIGINALS).await?,
             next_ids: client
                 .prepare("SELECT nextval('messages_id_seq') FROM generate_series(1, $1::bigint)")
                 .await?,
-            // One statement, so that nothing can advance a room without its messages.
-            insert_and_advance: client
-                .prepare(
-                    "WITH inserted AS ( \
-                         INSERT INTO messages \
-                             (id, room_id, sender, content, client_id, created_at, prev_id) \
-                         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], \
-                                              $4::text[], $5::text[], $6::timestamptz[], \
-                                              $7::bigint[]) \
-                         RETURNING room_id, id) \
-                     UPDATE rooms SET last_message_id = v.last_id \
-                     FROM (SELECT room_id, max(id) AS last_id FROM inserted GROUP BY room_id) \
-                          AS v \
-                     WHERE rooms.id = v.room_id",
-                )
-                .await?,
+            insert_and_advance: client.prepare(INSERT_AND_ADVANCE).await?,
             create_room: client
                 .prepare("INSERT INTO rooms (code, created_at) VALUES ($1, $2) RETURNING id")
                 .await?,
