@@ -100,6 +100,34 @@ impl PgConnection {
     }
 }
 
+/// Locks a batch's rooms and reads their last ids. `ORDER BY id` takes the row locks in id
+/// order, so two batches that share rooms never deadlock.
+const LOCK_ROOMS: &str = "SELECT id, last_message_id FROM rooms WHERE id = ANY($1::bigint[]) \
+                          ORDER BY id FOR UPDATE";
+
+/// The stored originals of a batch's (room, clientId) pairs, as [`message_query!`] rows, in
+/// one statement whatever the batch's size.
+const FIND_ORIGINALS: &str = "SELECT m.id, m.room_id, r.code, m.sender, m.content, m.client_id, \
+            m.created_at \
+     FROM UNNEST($1::bigint[], $2::text[]) AS k (room_id, client_id) \
+     JOIN messages m ON m.room_id = k.room_id AND m.client_id = k.client_id \
+     JOIN rooms r ON r.id = m.room_id \
+     WHERE m.client_id IS NOT NULL";
+
+/// Inserts a batch's new messages and advances their rooms' `last_message_id`. One
+/// statement, so that nothing can advance a room without its messages.
+const INSERT_AND_ADVANCE: &str = "WITH inserted AS ( \
+         INSERT INTO messages \
+             (id, room_id, sender, content, client_id, created_at, prev_id) \
+         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], \
+                              $4::text[], $5::text[], $6::timestamptz[], \
+                              $7::bigint[]) \
+         RETURNING room_id, id) \
+     UPDATE rooms SET last_message_id = v.last_id \
+     FROM (SELECT room_id, max(id) AS last_id FROM inserted GROUP BY room_id) \
+          AS v \
+     WHERE rooms.id = v.room_id";
+
 /// The store's statements, prepared once per connection so the hot path never parses
 /// or plans SQL text.
 struct Statements {
@@ -122,41 +150,12 @@ impl Statements {
         Ok(Statements {
             begin: client.prepare("BEGIN").await?,
             commit: client.prepare("COMMIT").await?,
-            lock_rooms: client
-                .prepare(
-                    "SELECT id, last_message_id FROM rooms WHERE id = ANY($1::bigint[]) \
-                     ORDER BY id FOR UPDATE",
-                )
-                .await?,
-            find_originals: client
-                .prepare(
-                    "SELECT m.id, m.room_id, r.code, m.sender, m.content, m.client_id, \
-                            m.created_at \
-                     FROM UNNEST($1::bigint[], $2::text[]) AS k (room_id, client_id) \
-                     JOIN messages m ON m.room_id = k.room_id AND m.client_id = k.client_id \
-                     JOIN rooms r ON r.id = m.room_id \
-                     WHERE m.client_id IS NOT NULL",
-                )
-                .await?,
+            lock_rooms: client.prepare(LOCK_ROOMS).await?,
+            find_originals: client.prepare(FIND_ORIGINALS).await?,
             next_ids: client
                 .prepare("SELECT nextval('messages_id_seq') FROM generate_series(1, $1::bigint)")
                 .await?,
-            // One statement, so that nothing can advance a room without its messages.
-            insert_and_advance: client
-                .prepare(
-                    "WITH inserted AS ( \
-                         INSERT INTO messages \
-                             (id, room_id, sender, content, client_id, created_at, prev_id) \
-                         SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], \
-                                              $4::text[], $5::text[], $6::timestamptz[], \
-                                              $7::bigint[]) \
-                         RETURNING room_id, id) \
-                     UPDATE rooms SET last_message_id = v.last_id \
-                     FROM (SELECT room_id, max(id) AS last_id FROM inserted GROUP BY room_id) \
-                          AS v \
-                     WHERE rooms.id = v.room_id",
-                )
-                .await?,
+            insert_and_advance: client.prepare(INSERT_AND_ADVANCE).await?,
             create_room: client
                 .prepare("INSERT INTO rooms (code, created_at) VALUES ($1, $2) RETURNING id")
                 .await?,
@@ -398,6 +397,50 @@ impl PostgresStore {
     }
 }
 
+/// What a commit looks up in its first round trip, taken from the batch before anything
+/// is sent.
+struct Keys<'a> {
+    /// The batch's rooms, ascending and once each: the rows to lock.
+    room_ids: Vec<RoomId>,
+    /// The room of each message that carries a clientId, beside `key_ids`.
+    key_rooms: Vec<RoomId>,
+    /// Those clientIds, to look up as stored originals.
+    key_ids: Vec<&'a str>,
+    /// How many ids to draw: one per message. The ones that turn out to be duplicates
+    /// leave gaps in the sequence, which is cheaper than a third round trip.
+    count: i64,
+}
+
+impl<'a> Keys<'a> {
+    /// The keys of `batch`.
+    fn of(batch: &'a [NewMessage]) -> Keys<'a> {
+        let mut room_ids: Vec<RoomId> = batch.iter().map(|m| m.room_id).collect();
+        room_ids.sort_unstable();
+        room_ids.dedup();
+        let (key_rooms, key_ids): (Vec<RoomId>, Vec<&str>) = batch
+            .iter()
+            .filter_map(|m| m.client_id.as_ref().map(|id| (m.room_id, id.as_str())))
+            .unzip();
+        let count = i64::try_from(batch.len()).unwrap_or(i64::MAX);
+        Keys {
+            room_ids,
+            key_rooms,
+            key_ids,
+            count,
+        }
+    }
+}
+
+/// The rows the first round trip of a commit answered with.
+struct Looked {
+    /// The locked rooms, as `id, last_message_id`.
+    locked: Vec<Row>,
+    /// The stored originals of the batch's clientIds, as [`message_query!`] rows.
+    originals: Vec<Row>,
+    /// The drawn ids, one per message, in no particular order.
+    drawn: Vec<Row>,
+}
+
 /// What the first round trip of a commit decided: each message's fate, and the rows of
 /// the new ones.
 struct Decided {
@@ -413,67 +456,116 @@ async fn commit_on(
     conn: &mut PgConnection,
     batch: &[NewMessage],
 ) -> Result<Vec<Outcome>, StoreError> {
-    let mut room_ids: Vec<RoomId> = batch.iter().map(|m| m.room_id).collect();
-    room_ids.sort_unstable();
-    room_ids.dedup();
-    let (key_rooms, key_ids): (Vec<RoomId>, Vec<&str>) = batch
-        .iter()
-        .filter_map(|m| m.client_id.as_ref().map(|id| (m.room_id, id.as_str())))
-        .unzip();
-    // Ids for every message: the ones that turn out to be duplicates leave gaps in the
-    // sequence, which is cheaper than a third round trip.
-    let count = i64::try_from(batch.len()).unwrap_or(i64::MAX);
+    let keys = Keys::of(batch);
+    let Decided { plans, created } = lock_and_decide(conn, batch, &keys).await?;
+    insert_and_commit(conn, &created).await?;
+    Ok(outcomes(plans, &created))
+}
 
-    // 1. BEGIN; lock the rooms in id order (the statement sorts) and learn their last ids;
-    //    find clientIds already stored (no other batch can store one of them now: the
-    //    rooms are locked); draw ids, after the lock, so they come after every id already
-    //    committed in these rooms.
+/// The first round trip and what follows from it. The connection counts as in a
+/// transaction from before `BEGIN` is sent, so that a commit dropped half way leaves it
+/// for the pool to close; a failure here rolls the transaction back before it returns.
+async fn lock_and_decide(
+    conn: &mut PgConnection,
+    batch: &[NewMessage],
+    keys: &Keys<'_>,
+) -> Result<Decided, StoreError> {
     conn.in_transaction = true;
-    let client = &conn.client;
-    let statements = &conn.statements;
+    let decided = begin_and_look_up(&conn.client, &conn.statements, keys)
+        .await
+        .and_then(|looked| {
+            decide(
+                batch,
+                &keys.room_ids,
+                &looked.locked,
+                &looked.originals,
+                &looked.drawn,
+            )
+        });
+    if decided.is_err() {
+        rollback(conn).await;
+    }
+    decided
+}
+
+/// Round trip 1, pipelined: `BEGIN`; lock the rooms in id order (the statement sorts) and
+/// learn their last ids; find clientIds already stored (no other batch can store one of
+/// them now: the rooms are locked); draw ids, after the lock, so they come after every id
+/// already committed in these rooms. Waits for all four answers, then reports the first
+/// failure in statement order.
+async fn begin_and_look_up(
+    client: &Client,
+    statements: &Statements,
+    keys: &Keys<'_>,
+) -> Result<Looked, StoreError> {
+    let Keys {
+        room_ids,
+        key_rooms,
+        key_ids,
+        count,
+    } = keys;
     let (begun, locked, originals, drawn) = futures_util::join!(
         client.execute(&statements.begin, &[]),
-        async { client.query(&statements.lock_rooms, &[&room_ids]).await },
+        async { client.query(&statements.lock_rooms, &[room_ids]).await },
         async {
             if key_rooms.is_empty() {
                 Ok(Vec::new())
             } else {
                 client
-                    .query(&statements.find_originals, &[&key_rooms, &key_ids])
+                    .query(&statements.find_originals, &[key_rooms, key_ids])
                     .await
             }
         },
-        async { client.query(&statements.next_ids, &[&count]).await },
+        async { client.query(&statements.next_ids, &[count]).await },
     );
-    let decided = begun.map_err(unavailable).and_then(|_| {
-        decide(
-            batch,
-            &room_ids,
-            &locked.map_err(unavailable)?,
-            &originals.map_err(unavailable)?,
-            &drawn.map_err(unavailable)?,
-        )
-    });
-    let Decided { plans, created } = match decided {
-        Ok(decided) => decided,
-        Err(error) => {
-            rollback(conn).await;
-            return Err(error);
-        }
-    };
+    begun.map_err(unavailable)?;
+    Ok(Looked {
+        locked: locked.map_err(unavailable)?,
+        originals: originals.map_err(unavailable)?,
+        drawn: drawn.map_err(unavailable)?,
+    })
+}
 
-    // 2. Insert the new messages and advance their rooms (one statement), and COMMIT.
-    //    Should the insert fail, the server answers the COMMIT behind it with a rollback.
-    let ids: Vec<MessageId> = created.iter().map(|c| c.message.id).collect();
-    let rooms: Vec<RoomId> = created.iter().map(|c| c.message.room_id).collect();
-    let senders: Vec<&str> = created.iter().map(|c| c.message.sender.as_str()).collect();
-    let contents: Vec<&str> = created.iter().map(|c| c.message.content.as_str()).collect();
-    let client_ids: Vec<Option<&str>> = created
-        .iter()
-        .map(|c| c.message.client_id.as_deref())
-        .collect();
-    let times: Vec<DateTime<Utc>> = created.iter().map(|c| c.message.created_at).collect();
-    let prevs: Vec<Option<MessageId>> = created.iter().map(|c| c.prev_id).collect();
+/// The new messages column by column, as the `UNNEST` of `insert_and_advance` takes
+/// them: one array parameter per column sends the whole batch in one statement.
+struct Columns<'a> {
+    ids: Vec<MessageId>,
+    rooms: Vec<RoomId>,
+    senders: Vec<&'a str>,
+    contents: Vec<&'a str>,
+    client_ids: Vec<Option<&'a str>>,
+    times: Vec<DateTime<Utc>>,
+    prevs: Vec<Option<MessageId>>,
+}
+
+impl<'a> Columns<'a> {
+    /// The columns of `created`.
+    fn of(created: &'a [Committed]) -> Columns<'a> {
+        Columns {
+            ids: created.iter().map(|c| c.message.id).collect(),
+            rooms: created.iter().map(|c| c.message.room_id).collect(),
+            senders: created.iter().map(|c| c.message.sender.as_str()).collect(),
+            contents: created.iter().map(|c| c.message.content.as_str()).collect(),
+            client_ids: created
+                .iter()
+                .map(|c| c.message.client_id.as_deref())
+                .collect(),
+            times: created.iter().map(|c| c.message.created_at).collect(),
+            prevs: created.iter().map(|c| c.prev_id).collect(),
+        }
+    }
+}
+
+/// Round trip 2, pipelined: insert the new messages and advance their rooms (one
+/// statement), and `COMMIT`. Should the insert fail, the server answers the `COMMIT`
+/// behind it with a rollback.
+async fn insert_and_commit(
+    conn: &mut PgConnection,
+    created: &[Committed],
+) -> Result<(), StoreError> {
+    let columns = Columns::of(created);
+    let client = &conn.client;
+    let statements = &conn.statements;
     let (inserted, committed) = futures_util::join!(
         async {
             if created.is_empty() {
@@ -483,13 +575,13 @@ async fn commit_on(
                     .execute(
                         &statements.insert_and_advance,
                         &[
-                            &ids,
-                            &rooms,
-                            &senders,
-                            &contents,
-                            &client_ids,
-                            &times,
-                            &prevs,
+                            &columns.ids,
+                            &columns.rooms,
+                            &columns.senders,
+                            &columns.contents,
+                            &columns.client_ids,
+                            &columns.times,
+                            &columns.prevs,
                         ],
                     )
                     .await
@@ -502,20 +594,27 @@ async fn commit_on(
     conn.in_transaction = false;
     let advanced = inserted.map_err(unavailable)?;
     committed.map_err(unavailable)?;
-    let mut expected: Vec<RoomId> = rooms;
-    expected.sort_unstable();
-    expected.dedup();
-    if usize::try_from(advanced).ok() != Some(expected.len()) {
-        // The insert and the room update are one statement, so this cannot be a partial
-        // write; but it would mean the schema is not what the store expects.
+    expect_advanced(advanced, columns.rooms)
+}
+
+/// Checks that the insert advanced each room of `rooms` (one entry per new message).
+/// The insert and the room update are one statement, so a mismatch cannot be a partial
+/// write; but it would mean the schema is not what the store expects.
+fn expect_advanced(advanced: u64, mut rooms: Vec<RoomId>) -> Result<(), StoreError> {
+    rooms.sort_unstable();
+    rooms.dedup();
+    if usize::try_from(advanced).ok() != Some(rooms.len()) {
         return Err(corrupt(format!(
             "advanced {advanced} rooms, expected {}",
-            expected.len()
+            rooms.len()
         )));
     }
+    Ok(())
+}
 
-    // 3. One outcome per input, in input order.
-    Ok(plans
+/// One outcome per input message, in input order.
+fn outcomes(plans: Vec<Plan>, created: &[Committed]) -> Vec<Outcome> {
+    plans
         .into_iter()
         .filter_map(|plan| match plan {
             Plan::Stored(original) => Some(Outcome::Duplicate(original)),
@@ -524,7 +623,7 @@ async fn commit_on(
                 .get(index)
                 .map(|first| Outcome::Duplicate(first.message.clone())),
         })
-        .collect())
+        .collect()
 }
 
 /// Decides each message's fate from the first round trip's answers: duplicates point at
@@ -536,39 +635,9 @@ fn decide(
     originals: &[Row],
     drawn: &[Row],
 ) -> Result<Decided, StoreError> {
-    let mut last_ids: HashMap<RoomId, Option<MessageId>> = HashMap::with_capacity(locked.len());
-    for row in locked {
-        last_ids.insert(
-            row.try_get(0).map_err(unavailable)?,
-            row.try_get(1).map_err(unavailable)?,
-        );
-    }
-    if let Some(missing) = room_ids.iter().find(|id| !last_ids.contains_key(id)) {
-        return Err(StoreError::NoSuchRoom(*missing));
-    }
-
-    let mut stored: HashMap<RoomId, HashMap<String, Message>> = HashMap::new();
-    for row in originals {
-        let original = message_from(row)?;
-        let client_id = original.client_id.clone().unwrap_or_default();
-        stored
-            .entry(original.room_id)
-            .or_default()
-            .insert(client_id, original);
-    }
-
-    let mut ids = drawn
-        .iter()
-        .map(|row| row.try_get::<_, i64>(0))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(unavailable)?;
-    if ids.len() != batch.len() {
-        return Err(StoreError::Unavailable(
-            "postgres: the sequence returned too few ids".into(),
-        ));
-    }
-    ids.sort_unstable();
-    let mut ids = ids.into_iter();
+    let mut last_ids = last_ids_of(locked, room_ids)?;
+    let stored = originals_by_key(originals)?;
+    let mut ids = drawn_ids(drawn, batch.len())?.into_iter();
 
     let created_at: DateTime<Utc> = now_millis();
     let mut plans = Vec::with_capacity(batch.len());
@@ -604,6 +673,59 @@ fn decide(
         });
     }
     Ok(Decided { plans, created })
+}
+
+/// Each locked room's last message id, which the batch's first new message in it chains
+/// onto. A room of the batch that was not locked does not exist, and fails the batch.
+fn last_ids_of(
+    locked: &[Row],
+    room_ids: &[RoomId],
+) -> Result<HashMap<RoomId, Option<MessageId>>, StoreError> {
+    let mut last_ids: HashMap<RoomId, Option<MessageId>> = HashMap::with_capacity(locked.len());
+    for row in locked {
+        last_ids.insert(
+            row.try_get(0).map_err(unavailable)?,
+            row.try_get(1).map_err(unavailable)?,
+        );
+    }
+    if let Some(missing) = room_ids.iter().find(|id| !last_ids.contains_key(id)) {
+        return Err(StoreError::NoSuchRoom(*missing));
+    }
+    Ok(last_ids)
+}
+
+/// The stored originals by room, then clientId, so that a message can find its own
+/// without building a key that owns its clientId.
+fn originals_by_key(
+    originals: &[Row],
+) -> Result<HashMap<RoomId, HashMap<String, Message>>, StoreError> {
+    let mut stored: HashMap<RoomId, HashMap<String, Message>> = HashMap::new();
+    for row in originals {
+        let original = message_from(row)?;
+        let client_id = original.client_id.clone().unwrap_or_default();
+        stored
+            .entry(original.room_id)
+            .or_default()
+            .insert(client_id, original);
+    }
+    Ok(stored)
+}
+
+/// The drawn ids, ascending, so that new messages take them in input order; exactly one
+/// per message of a batch of `expected`, or the sequence misbehaved.
+fn drawn_ids(drawn: &[Row], expected: usize) -> Result<Vec<MessageId>, StoreError> {
+    let mut ids = drawn
+        .iter()
+        .map(|row| row.try_get::<_, i64>(0))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(unavailable)?;
+    if ids.len() != expected {
+        return Err(StoreError::Unavailable(
+            "postgres: the sequence returned too few ids".into(),
+        ));
+    }
+    ids.sort_unstable();
+    Ok(ids)
 }
 
 /// Ends a transaction that failed half way, so the connection can be used again. If even

@@ -18,7 +18,10 @@ use chat_actors::ids::{ClientId, MessageId, RoomCode, RoomId};
 use chat_actors::model::{now_millis, Committed, Message, Room, RoomRecord};
 use chrono::{DateTime, Utc};
 use rusqlite::types::Type;
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{
+    CachedStatement, Connection, OpenFlags, OptionalExtension, Row, Transaction,
+    TransactionBehavior,
+};
 use tokio::sync::{Mutex, Semaphore};
 
 use super::{describe, migrate, NewMessage, Outcome, Page, Store, StoreError};
@@ -225,6 +228,9 @@ fn is_unique_violation(error: &rusqlite::Error) -> bool {
         .is_some_and(|e| e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
 
+/// Per room of a batch: its last message id when the batch started, and now.
+type LastIds = HashMap<RoomId, (Option<MessageId>, Option<MessageId>)>;
+
 /// The body of [`Store::commit_batch`], inside one `BEGIN IMMEDIATE` transaction: the
 /// write lock is taken before anything is read, so the rooms' `last_message_id` values
 /// read here are still the newest when the messages that chain onto them commit.
@@ -233,90 +239,135 @@ fn commit_in(conn: &mut Connection, batch: &[NewMessage]) -> Result<Vec<Outcome>
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(unavailable)?;
     let created_at = now_millis();
-    let mut outcomes = Vec::with_capacity(batch.len());
-    {
-        // Per room: (last id when the batch started, last id now).
-        let mut rooms: HashMap<RoomId, (Option<MessageId>, Option<MessageId>)> = HashMap::new();
-        let mut last_of = tx
-            .prepare_cached("SELECT last_message_id FROM rooms WHERE id = ?1")
-            .map_err(unavailable)?;
-        for message in batch {
-            if rooms.contains_key(&message.room_id) {
-                continue;
-            }
-            let last: Option<MessageId> = last_of
-                .query_row([message.room_id], |row| row.get(0))
-                .optional()
-                .map_err(unavailable)?
-                .ok_or(StoreError::NoSuchRoom(message.room_id))?;
-            rooms.insert(message.room_id, (last, last));
-        }
-
-        let mut find_original = tx
-            .prepare_cached(message_query!("WHERE m.room_id = ?1 AND m.client_id = ?2"))
-            .map_err(unavailable)?;
-        let mut insert = tx
-            .prepare_cached(
-                "INSERT INTO messages (room_id, sender, content, client_id, created_at, prev_id) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )
-            .map_err(unavailable)?;
-        // Originals by (room, clientId), stored before or earlier in this batch.
-        let mut originals: HashMap<(RoomId, &str), Message> = HashMap::new();
-        for message in batch {
-            let client_id = message.client_id.as_ref().map(ClientId::as_str);
-            if let Some(key) = client_id.map(|id| (message.room_id, id)) {
-                if let Some(original) = originals.get(&key) {
-                    outcomes.push(Outcome::Duplicate(original.clone()));
-                    continue;
-                }
-                let stored = find_original
-                    .query_row((key.0, key.1), message_at)
-                    .optional()
-                    .map_err(unavailable)?;
-                if let Some(original) = stored {
-                    originals.insert(key, original.clone());
-                    outcomes.push(Outcome::Duplicate(original));
-                    continue;
-                }
-            }
-            let Some((_, last)) = rooms.get_mut(&message.room_id) else {
-                return Err(StoreError::NoSuchRoom(message.room_id));
-            };
-            let prev_id = *last;
-            insert
-                .execute((
-                    message.room_id,
-                    &message.sender,
-                    &message.content,
-                    client_id,
-                    created_at.timestamp_millis(),
-                    prev_id,
-                ))
-                .map_err(unavailable)?;
-            let id = tx.last_insert_rowid();
-            *last = Some(id);
-            let committed = message.stored_as(id, created_at);
-            if let Some(id) = client_id {
-                originals.insert((message.room_id, id), committed.clone());
-            }
-            outcomes.push(Outcome::Created(Committed {
-                message: committed,
-                prev_id,
-            }));
-        }
-
-        let mut advance = tx
-            .prepare_cached("UPDATE rooms SET last_message_id = ?2 WHERE id = ?1")
-            .map_err(unavailable)?;
-        for (room_id, (before, now)) in &rooms {
-            if before != now {
-                advance.execute((room_id, now)).map_err(unavailable)?;
-            }
-        }
-    }
+    let mut rooms = last_ids(&tx, batch)?;
+    let outcomes = resolve_each(&tx, batch, created_at, &mut rooms)?;
+    advance_rooms(&tx, &rooms)?;
     tx.commit().map_err(unavailable)?;
     Ok(outcomes)
+}
+
+/// Reads each room's last id once, before any insert, so that the batch's first new
+/// message in a room chains onto it. A missing room fails the whole batch.
+fn last_ids(tx: &Transaction<'_>, batch: &[NewMessage]) -> Result<LastIds, StoreError> {
+    let mut rooms = LastIds::new();
+    let mut last_of = tx
+        .prepare_cached("SELECT last_message_id FROM rooms WHERE id = ?1")
+        .map_err(unavailable)?;
+    for message in batch {
+        if rooms.contains_key(&message.room_id) {
+            continue;
+        }
+        let last: Option<MessageId> = last_of
+            .query_row([message.room_id], |row| row.get(0))
+            .optional()
+            .map_err(unavailable)?
+            .ok_or(StoreError::NoSuchRoom(message.room_id))?;
+        rooms.insert(message.room_id, (last, last));
+    }
+    Ok(rooms)
+}
+
+/// One outcome per message, in input order: a message whose clientId was stored before,
+/// or came earlier in this batch, is a duplicate of that original; any other is inserted
+/// and moves its room's last id in `rooms`.
+fn resolve_each(
+    tx: &Transaction<'_>,
+    batch: &[NewMessage],
+    created_at: DateTime<Utc>,
+    rooms: &mut LastIds,
+) -> Result<Vec<Outcome>, StoreError> {
+    let mut find_original = tx
+        .prepare_cached(message_query!("WHERE m.room_id = ?1 AND m.client_id = ?2"))
+        .map_err(unavailable)?;
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO messages (room_id, sender, content, client_id, created_at, prev_id) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .map_err(unavailable)?;
+    // Originals by (room, clientId), stored before or earlier in this batch.
+    let mut originals: HashMap<(RoomId, &str), Message> = HashMap::new();
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for message in batch {
+        let client_id = message.client_id.as_ref().map(ClientId::as_str);
+        if let Some(key) = client_id.map(|id| (message.room_id, id)) {
+            if let Some(original) = original_of(&mut find_original, &mut originals, key)? {
+                outcomes.push(Outcome::Duplicate(original));
+                continue;
+            }
+        }
+        let committed = insert_chained(tx, &mut insert, message, created_at, rooms)?;
+        if let Some(id) = client_id {
+            originals.insert((message.room_id, id), committed.message.clone());
+        }
+        outcomes.push(Outcome::Created(committed));
+    }
+    Ok(outcomes)
+}
+
+/// The original of a (room, clientId) key: one this batch already met, or else the stored
+/// one, which is then remembered for the batch's later repeats of the key.
+fn original_of<'a>(
+    find_original: &mut CachedStatement<'_>,
+    originals: &mut HashMap<(RoomId, &'a str), Message>,
+    key: (RoomId, &'a str),
+) -> Result<Option<Message>, StoreError> {
+    if let Some(original) = originals.get(&key) {
+        return Ok(Some(original.clone()));
+    }
+    let stored = find_original
+        .query_row((key.0, key.1), message_at)
+        .optional()
+        .map_err(unavailable)?;
+    if let Some(original) = &stored {
+        originals.insert(key, original.clone());
+    }
+    Ok(stored)
+}
+
+/// Inserts a new message with its room's last id as `prev_id`, and makes it that room's
+/// last id in `rooms`, so the next new message of the room chains onto it.
+fn insert_chained(
+    tx: &Transaction<'_>,
+    insert: &mut CachedStatement<'_>,
+    message: &NewMessage,
+    created_at: DateTime<Utc>,
+    rooms: &mut LastIds,
+) -> Result<Committed, StoreError> {
+    let Some((_, last)) = rooms.get_mut(&message.room_id) else {
+        return Err(StoreError::NoSuchRoom(message.room_id));
+    };
+    let prev_id = *last;
+    insert
+        .execute((
+            message.room_id,
+            &message.sender,
+            &message.content,
+            message.client_id.as_ref().map(ClientId::as_str),
+            created_at.timestamp_millis(),
+            prev_id,
+        ))
+        .map_err(unavailable)?;
+    let id = tx.last_insert_rowid();
+    *last = Some(id);
+    Ok(Committed {
+        message: message.stored_as(id, created_at),
+        prev_id,
+    })
+}
+
+/// Writes each room's new last id, once per room and only for rooms the batch inserted
+/// into (a batch of duplicates writes no room row).
+fn advance_rooms(tx: &Transaction<'_>, rooms: &LastIds) -> Result<(), StoreError> {
+    let mut advance = tx
+        .prepare_cached("UPDATE rooms SET last_message_id = ?2 WHERE id = ?1")
+        .map_err(unavailable)?;
+    for (room_id, (before, now)) in rooms {
+        if before != now {
+            advance.execute((room_id, now)).map_err(unavailable)?;
+        }
+    }
+    Ok(())
 }
 
 /// Runs a message query with `limit + 1` rows to learn whether more exist; keeps at most
