@@ -8,6 +8,7 @@ import { applyPresence, TypingTracker, TypingNotifier } from './presence.js'
 import { newClientId } from './names.js'
 import { normalizeCode, trimmed, nicknameProblem, contentProblem, NICKNAME_MAX } from './limits.js'
 import { createPrefs } from './prefs.js'
+import { asTimers } from './timers.js'
 
 const identity = (x) => x
 
@@ -29,12 +30,7 @@ export class ChatSession {
   } = {}) {
     this.api = api
     this.prefs = prefs || createPrefs()
-    this.timers = timers || {
-      setTimeout: (...a) => setTimeout(...a),
-      clearTimeout: (t) => clearTimeout(t),
-      now: () => Date.now(),
-    }
-    if (!this.timers.now) this.timers.now = () => Date.now()
+    this.timers = asTimers(timers) // one group for the session's timers: stop() clears them all
     this.crypto = crypto
     this.historyPageSize = historyPageSize
     this.ownIds = new Set()
@@ -56,7 +52,7 @@ export class ChatSession {
     })
     this.store = new MessageStore({ reactive, isOwn: (m) => !!m.clientId && this.ownIds.has(m.clientId) })
     this.typingIn = new TypingTracker({ ttlMs: typingTtlMs })
-    this.typingTimer = null
+    this.typingRefresh = this.timers.slot()
     this.typingOut = new TypingNotifier({
       send: (typing) => this._sendTyping(typing),
       timers: this.timers,
@@ -322,9 +318,8 @@ export class ChatSession {
   _refreshTyping() {
     const names = this.typingIn.active(this.timers.now())
     this.state.typing = names
-    if (this.typingTimer != null) this.timers.clearTimeout(this.typingTimer)
-    this.typingTimer = null
-    if (names.length) this.typingTimer = this.timers.setTimeout(() => this._refreshTyping(), 1000)
+    if (names.length) this.typingRefresh.set(() => this._refreshTyping(), 1000)
+    else this.typingRefresh.clear()
   }
   _clearTyping() {
     this.typingIn.clear()
@@ -381,5 +376,6 @@ export class ChatSession {
   }
   stop() {
     this.conn.stop()
+    this.timers.clearAll() // typing expiry, typing idle, ack timeouts: nothing outlives the session
   }
 }
