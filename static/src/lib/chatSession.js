@@ -5,12 +5,12 @@ import { ProtocolClient, ProtocolError } from './protocol.js'
 import { ConnectionManager } from './connection.js'
 import { MessageStore } from './messageStore.js'
 import { applyPresence, TypingTracker, TypingNotifier } from './presence.js'
-import { newClientId, normalizeCode, contentLength } from './names.js'
+import { newClientId } from './names.js'
+import { normalizeCode, trimmed, nicknameProblem, contentProblem, NICKNAME_MAX } from './limits.js'
 import { createPrefs } from './prefs.js'
+import { asTimers } from './timers.js'
 
 const identity = (x) => x
-export const MAX_CONTENT = 2000
-export const MAX_NICK = 32
 
 export class ChatSession {
   constructor({
@@ -30,12 +30,7 @@ export class ChatSession {
   } = {}) {
     this.api = api
     this.prefs = prefs || createPrefs()
-    this.timers = timers || {
-      setTimeout: (...a) => setTimeout(...a),
-      clearTimeout: (t) => clearTimeout(t),
-      now: () => Date.now(),
-    }
-    if (!this.timers.now) this.timers.now = () => Date.now()
+    this.timers = asTimers(timers) // one group for the session's timers: stop() clears them all
     this.crypto = crypto
     this.historyPageSize = historyPageSize
     this.ownIds = new Set()
@@ -57,7 +52,7 @@ export class ChatSession {
     })
     this.store = new MessageStore({ reactive, isOwn: (m) => !!m.clientId && this.ownIds.has(m.clientId) })
     this.typingIn = new TypingTracker({ ttlMs: typingTtlMs })
-    this.typingTimer = null
+    this.typingRefresh = this.timers.slot()
     this.typingOut = new TypingNotifier({
       send: (typing) => this._sendTyping(typing),
       timers: this.timers,
@@ -111,7 +106,7 @@ export class ChatSession {
     this._clearTyping()
     this.store.clear()
     this.ownIds = this.prefs.ownIds(code)
-    const nick = (nickname && nickname.trim()) || this.prefs.nickFor(code)
+    const nick = (nickname && trimmed(nickname)) || this.prefs.nickFor(code)
     this.state.nickname = nick
     this.prefs.setRoomNick(code, nick)
     this.prefs.setLastRoom(code)
@@ -139,9 +134,9 @@ export class ChatSession {
 
   /** Change nickname: remembered for this room (and as the default); renames the session. */
   async rename(raw) {
-    const nick = String(raw || '').trim()
-    if (!nick || [...nick].length > MAX_NICK || /[\u0000-\u001f\u007f]/.test(nick)) {
-      throw new ProtocolError('bad_request', `A nickname has 1 to ${MAX_NICK} characters.`)
+    const nick = trimmed(raw)
+    if (nicknameProblem(nick)) {
+      throw new ProtocolError('bad_request', `A nickname has 1 to ${NICKNAME_MAX} characters.`)
     }
     const old = this.state.nickname
     this.state.nickname = nick
@@ -254,14 +249,14 @@ export class ChatSession {
 
   /** Send a message. Returns the clientId, or null when there is nothing to send. */
   send(text) {
-    const content = String(text || '').trim()
+    const content = trimmed(text)
     if (!content || !this.state.code) return null
     const clientId = newClientId(this.crypto)
     this.ownIds.add(clientId)
     this.prefs.saveOwnIds(this.state.code, this.ownIds)
     this.store.addLocal({ clientId, content, sender: this.state.nickname })
     this.typingOut.stop()
-    if (contentLength(content) > MAX_CONTENT) {
+    if (contentProblem(content) === 'too_long') {
       this.store.markFailed(clientId, { code: 'too_large', message: 'message too long' })
       return clientId
     }
@@ -323,9 +318,8 @@ export class ChatSession {
   _refreshTyping() {
     const names = this.typingIn.active(this.timers.now())
     this.state.typing = names
-    if (this.typingTimer != null) this.timers.clearTimeout(this.typingTimer)
-    this.typingTimer = null
-    if (names.length) this.typingTimer = this.timers.setTimeout(() => this._refreshTyping(), 1000)
+    if (names.length) this.typingRefresh.set(() => this._refreshTyping(), 1000)
+    else this.typingRefresh.clear()
   }
   _clearTyping() {
     this.typingIn.clear()
@@ -382,5 +376,6 @@ export class ChatSession {
   }
   stop() {
     this.conn.stop()
+    this.timers.clearAll() // typing expiry, typing idle, ack timeouts: nothing outlives the session
   }
 }

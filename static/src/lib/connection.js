@@ -5,6 +5,7 @@
 //   (still retrying with capped backoff; retryNow() skips the wait).
 // A `reconnect` push (node draining) closes the socket and reconnects soon, with jitter.
 import { backoffDelay } from './backoff.js'
+import { asTimers } from './timers.js'
 
 export class ConnectionManager {
   /**
@@ -13,7 +14,7 @@ export class ConnectionManager {
    * @param {Function} [o.onConnected] async (client) => void, e.g. (re)join rooms; run on every connect
    * @param {Function} [o.onPush] (event, data) => void
    * @param {Function} [o.onStateChange] (state) => void
-   * @param {object} [o.timers] {setTimeout, clearTimeout, now}
+   * @param {object} [o.timers] a Timers group (lib/timers.js) or a clock for one
    * @param {Function} [o.random]
    * @param {Function} [o.isOnline] () => boolean
    */
@@ -22,8 +23,7 @@ export class ConnectionManager {
     this.onConnected = onConnected || (async () => {})
     this.onPushCb = onPush || (() => {})
     this.onStateChange = onStateChange || (() => {})
-    this.timers = timers || { setTimeout: (...a) => setTimeout(...a), clearTimeout: (t) => clearTimeout(t), now: () => Date.now() }
-    if (!this.timers.now) this.timers.now = () => Date.now()
+    this.timers = asTimers(timers)
     this.random = random
     this.isOnline = isOnline || (() => true)
     this.baseMs = baseMs
@@ -34,7 +34,7 @@ export class ConnectionManager {
     this.attempt = 0 // consecutive failed attempts
     this.retryAt = null
     this.client = null
-    this.timer = null
+    this.retryTimer = this.timers.slot()
     this.stopped = false
     this.generation = 0
   }
@@ -70,8 +70,7 @@ export class ConnectionManager {
   }
 
   _clearTimer() {
-    if (this.timer != null) this.timers.clearTimeout(this.timer)
-    this.timer = null
+    this.retryTimer.clear()
     this.retryAt = null
   }
 
@@ -132,8 +131,7 @@ export class ConnectionManager {
     this._clearTimer()
     this.retryAt = this.timers.now() + delay
     this._set(!this.isOnline() || this.attempt >= this.offlineAfter ? 'offline' : 'reconnecting')
-    this.timer = this.timers.setTimeout(() => {
-      this.timer = null
+    this.retryTimer.set(() => {
       this.retryAt = null
       if (gen === this.generation && !this.stopped) this._connect()
     }, delay)

@@ -1,4 +1,6 @@
-// Nicknames, room codes and small helpers.
+// Nicknames, room codes and small helpers. The limits themselves live in limits.js.
+import { isValidCode, normalizeCode, ROOM_CODE_LEN, CONTENT_MAX } from './limits.js'
+
 const ADJECTIVES = ['Amber', 'Brave', 'Calm', 'Clever', 'Cosmic', 'Swift', 'Gentle', 'Happy', 'Jolly', 'Lucky', 'Mellow', 'Misty', 'Noble', 'Quiet', 'Rapid', 'Sunny', 'Witty', 'Zesty', 'Bright', 'Bold', 'Curious', 'Daring', 'Fuzzy', 'Keen']
 const ANIMALS = ['Otter', 'Falcon', 'Panda', 'Fox', 'Heron', 'Lynx', 'Koala', 'Badger', 'Dolphin', 'Owl', 'Tiger', 'Wombat', 'Raven', 'Gecko', 'Moose', 'Puffin', 'Yak', 'Lemur', 'Bison', 'Marten', 'Orca', 'Robin']
 
@@ -6,15 +8,6 @@ export function randomNickname(random = Math.random) {
   const a = ADJECTIVES[Math.floor(random() * ADJECTIVES.length)]
   const b = ANIMALS[Math.floor(random() * ANIMALS.length)]
   return `${a} ${b}`
-}
-
-/** Upper-case, strip everything but [A-Z0-9], at most 6 characters. */
-export function normalizeCode(input) {
-  return String(input || '').toUpperCase().replace(/[^A-Z0-9]/g, '').slice(0, 6)
-}
-
-export function isValidCode(code) {
-  return /^[A-Z0-9]{6}$/.test(code)
 }
 
 /** Room code from `/?room=CODE` or `/#CODE`, or null. */
@@ -27,13 +20,8 @@ export function codeFromLocation(location) {
     /* ignore */
   }
   const h = (location.hash || '').replace(/^#\/?/, '')
-  if (h && isValidCode(normalizeCode(h)) && h.length === 6) return normalizeCode(h)
+  if (h && isValidCode(normalizeCode(h)) && h.length === ROOM_CODE_LEN) return normalizeCode(h)
   return null
-}
-
-/** Number of Unicode code points after trimming (the server's length rule). */
-export function contentLength(s) {
-  return [...String(s).trim()].length
 }
 
 export function newClientId(cryptoImpl = globalThis.crypto) {
@@ -50,7 +38,7 @@ export function newClientId(cryptoImpl = globalThis.crypto) {
 
 const ERROR_TEXT = {
   rate_limited: 'You are sending too fast. Wait a moment, then retry.',
-  too_large: 'Too long: a message can have at most 2000 characters.',
+  too_large: `Too long: a message can have at most ${CONTENT_MAX} characters.`,
   unavailable: 'The server could not store this right now. Retry is safe: it will not be sent twice.',
   timeout: 'No answer from the server.',
   disconnected: 'Connection lost.',

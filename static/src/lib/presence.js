@@ -1,4 +1,5 @@
 // Presence and typing state, pure and unit-testable.
+import { asTimers } from './timers.js'
 
 /** Apply a `presence` push to {members, count}. Returns a new object. */
 export function applyPresence(current, push) {
@@ -58,11 +59,11 @@ export class TypingNotifier {
     this.send = send
     this.idleMs = idleMs
     this.refreshMs = refreshMs
-    this.timers = timers || { setTimeout: (...a) => setTimeout(...a), clearTimeout: (t) => clearTimeout(t) }
-    this.now = now || (() => Date.now())
+    this.timers = asTimers(timers)
+    this.now = now || (() => this.timers.now())
     this.active = false
     this.lastSent = 0
-    this.idleTimer = null
+    this.idle = this.timers.slot()
   }
   input() {
     const now = this.now()
@@ -71,12 +72,10 @@ export class TypingNotifier {
       this.lastSent = now
       this.send(true)
     }
-    if (this.idleTimer != null) this.timers.clearTimeout(this.idleTimer)
-    this.idleTimer = this.timers.setTimeout(() => this.stop(), this.idleMs)
+    this.idle.set(() => this.stop(), this.idleMs)
   }
   stop() {
-    if (this.idleTimer != null) this.timers.clearTimeout(this.idleTimer)
-    this.idleTimer = null
+    this.idle.clear()
     if (this.active) {
       this.active = false
       this.send(false)

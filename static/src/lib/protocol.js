@@ -1,6 +1,7 @@
 // Protocol client: one WebSocket, JSON frames, `ref` on every request and acks
 // matched back to their request by ref. Pushes go to a listener.
 // No Vue, no DOM: unit-testable with a fake WebSocket.
+import { asTimers } from './timers.js'
 
 export class ProtocolError extends Error {
   constructor(code, message) {
@@ -20,7 +21,7 @@ export class ProtocolClient {
    * @param {number} [opts.ackTimeoutMs]     reject a request with code "timeout" after this
    * @param {Function} [opts.onPush]         (event, data) => void for server pushes
    * @param {Function} [opts.onClose]        ({code, reason, wasClean}) => void
-   * @param {object} [opts.timers]           {setTimeout, clearTimeout}
+   * @param {object} [opts.timers]           a Timers group (lib/timers.js) or a clock for one
    */
   constructor({ url, WebSocketImpl, ackTimeoutMs = 15000, onPush, onClose, timers } = {}) {
     this.url = url
@@ -28,7 +29,7 @@ export class ProtocolClient {
     this.ackTimeoutMs = ackTimeoutMs
     this.onPush = onPush || (() => {})
     this.onClose = onClose || (() => {})
-    this.timers = timers || { setTimeout: (...a) => setTimeout(...a), clearTimeout: (t) => clearTimeout(t) }
+    this.timers = asTimers(timers)
     this.nextRef = 1
     this.pending = new Map() // ref -> {resolve, reject, timer, event}
     this.ws = null
@@ -79,14 +80,14 @@ export class ProtocolClient {
     }
     const ref = this.nextRef++
     return new Promise((resolve, reject) => {
-      const timer = this.timers.setTimeout(() => {
+      const timer = this.timers.timeout(() => {
         if (this.pending.delete(ref)) reject(new ProtocolError('timeout', 'no answer from the server'))
       }, this.ackTimeoutMs)
       this.pending.set(ref, { resolve, reject, timer, event })
       try {
         this.ws.send(JSON.stringify({ event, ref, data }))
       } catch (e) {
-        this.timers.clearTimeout(timer)
+        this.timers.cancel(timer)
         this.pending.delete(ref)
         reject(new ProtocolError('disconnected', 'send failed'))
       }
@@ -116,7 +117,7 @@ export class ProtocolClient {
       const entry = this.pending.get(msg.ref)
       if (!entry) return // late ack after timeout, or unknown ref
       this.pending.delete(msg.ref)
-      this.timers.clearTimeout(entry.timer)
+      this.timers.cancel(entry.timer)
       if (msg.ok) entry.resolve(msg.data ?? {})
       else {
         const err = msg.error || {}
@@ -131,7 +132,7 @@ export class ProtocolClient {
     const pending = [...this.pending.values()]
     this.pending.clear()
     for (const p of pending) {
-      this.timers.clearTimeout(p.timer)
+      this.timers.cancel(p.timer)
       p.reject(new ProtocolError('disconnected', 'connection lost'))
     }
     this.onClose({ code: ev.code, reason: ev.reason, wasClean: ev.wasClean, byClient: this.closed })

@@ -1,6 +1,7 @@
 import { describe, it, expect, vi } from 'vitest'
 import { applyPresence, TypingTracker, TypingNotifier, typingText } from '../../src/lib/presence.js'
-import { normalizeCode, isValidCode, codeFromLocation, contentLength, newClientId, randomNickname } from '../../src/lib/names.js'
+import { codeFromLocation, newClientId, randomNickname } from '../../src/lib/names.js'
+import { normalizeCode, isValidCode, contentLength } from '../../src/lib/limits.js'
 import { createPrefs, memoryStorage } from '../../src/lib/prefs.js'
 
 describe('presence', () => {

@@ -1,0 +1,84 @@
+// The server's limits on what a client sends, in one place. The truth is the server's:
+// docs/protocol.md ("Values"), actors/src/ids.rs (RoomCode, Nickname, ClientId) and
+// actors/src/limits.rs (the default lengths). Every check in the client uses this module.
+
+/** Room codes: 6 characters of this alphabet (no look-alikes 0 O 1 I L), case-insensitive on input. */
+export const ROOM_CODE_ALPHABET = 'ABCDEFGHJKMNPQRSTUVWXYZ23456789'
+export const ROOM_CODE_LEN = 6
+/** Nickname: 1..32 code points after trimming, no control characters. */
+export const NICKNAME_MAX = 32
+/** Message content: 1..2000 code points after trimming. */
+export const CONTENT_MAX = 2000
+/** clientId: 1..64 code points, not trimmed. */
+export const CLIENT_ID_MAX = 64
+
+// Rust's str::trim (Unicode White_Space) and char::is_control (general category Cc).
+const EDGE_SPACE = /^\p{White_Space}+|\p{White_Space}+$/gu
+const CONTROL = /\p{Cc}/u
+
+/** Trimmed as the server trims (leading and trailing Unicode white space). */
+export function trimmed(s) {
+  return String(s ?? '').replace(EDGE_SPACE, '')
+}
+
+/** Length in Unicode code points (the server's unit), untrimmed. */
+export function codePoints(s) {
+  return [...String(s ?? '')].length
+}
+
+// ---- room codes ------------------------------------------------------------
+
+/** For the code input: upper-case, strip everything but [A-Z0-9], at most 6 characters. */
+export function normalizeCode(input) {
+  return String(input || '').toUpperCase().replace(/[^A-Z0-9]/g, '').slice(0, ROOM_CODE_LEN)
+}
+
+/** Exactly 6 characters of ROOM_CODE_ALPHABET, upper or lower case (what the server can find). */
+export function isValidCode(code) {
+  if (typeof code !== 'string' || code.length !== ROOM_CODE_LEN) return false
+  for (const ch of code) {
+    // ASCII upper-casing only, like the server's to_ascii_uppercase
+    const up = ch >= 'a' && ch <= 'z' ? String.fromCharCode(ch.charCodeAt(0) - 32) : ch
+    if (!ROOM_CODE_ALPHABET.includes(up)) return false
+  }
+  return true
+}
+
+// ---- nicknames --------------------------------------------------------------
+
+/** What is wrong with a nickname: null when the server takes it, else 'empty' | 'too_long' | 'control'. */
+export function nicknameProblem(raw) {
+  const n = trimmed(raw)
+  if (!n) return 'empty'
+  if (codePoints(n) > NICKNAME_MAX) return 'too_long'
+  if (CONTROL.test(n)) return 'control'
+  return null
+}
+
+export function isValidNickname(raw) {
+  return nicknameProblem(raw) === null
+}
+
+// ---- content ------------------------------------------------------------------
+
+/** Number of code points after trimming (the server's length rule for content). */
+export function contentLength(s) {
+  return codePoints(trimmed(s))
+}
+
+/** What is wrong with a message's content: null, 'empty' or 'too_long'. */
+export function contentProblem(raw) {
+  const len = contentLength(raw)
+  if (len === 0) return 'empty'
+  if (len > CONTENT_MAX) return 'too_long'
+  return null
+}
+
+// ---- clientId -------------------------------------------------------------------
+
+/** 1..64 code points, not trimmed. */
+export function isValidClientId(id) {
+  if (typeof id !== 'string') return false
+  const n = codePoints(id)
+  return n >= 1 && n <= CLIENT_ID_MAX
+}

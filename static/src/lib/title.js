@@ -1,0 +1,14 @@
+// The one owner of document.title: nothing else in the client writes it.
+// "Huddle" in the lobby, "K7QX2M · Huddle" in a room, "(3) K7QX2M · Huddle" with unread messages.
+
+export const APP_TITLE = 'Huddle'
+
+export function titleText({ code = null, unread = 0 } = {}) {
+  if (!code) return APP_TITLE
+  return (unread ? `(${unread}) ` : '') + `${code} · ${APP_TITLE}`
+}
+
+/** Set the tab title for a room (or the lobby when `code` is empty), with an unread count. */
+export function setTitle({ code = null, unread = 0 } = {}, doc = globalThis.document) {
+  if (doc) doc.title = titleText({ code, unread })
+}
