@@ -1,7 +1,7 @@
 //! Fuzzes the WebSocket frame decoder as the session uses it (actors/src/session.rs,
-//! `handle_text` and `handle_request`): the size check, `protocol::decode`, the validators of
-//! `ids.rs` on whatever fields decoded, and the encoding of the ack or `error` push that the
-//! session would answer with.
+//! `handle_text` and `handle_request`): the size check, `protocol::decode`, the session's own
+//! validator `ClientEvent::validate` on whatever decoded, and the encoding of the ack or
+//! `error` push (`protocol::push`) that the session would answer with.
 //!
 //! Beyond "no panic", it checks:
 //! - the answer frame is a JSON object that carries the error as built and echoes the `ref`
@@ -16,8 +16,8 @@
 
 mod common;
 
-use chat_actors::ids::{ClientId, Content, MessageId, Nickname, RoomCode};
-use chat_actors::protocol::{self, ClientEvent, Empty, Ref, Request};
+use chat_actors::protocol::push::{self, Empty};
+use chat_actors::protocol::{self, ClientEvent, Ref, Request};
 use chat_actors::{ChatError, Limits};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
@@ -53,11 +53,7 @@ fuzz_target!(|data: &[u8]| {
 /// What the session does with one text frame, up to the point where it would ask a room.
 fn session_text_frame(text: &str, limits: &Limits) {
     if text.len() > limits.frame_max_bytes {
-        let error = ChatError::too_large(format!(
-            "frame is larger than {} bytes",
-            limits.frame_max_bytes
-        ));
-        return respond(None, Err(error));
+        return respond(None, Err(protocol::frame_too_large(limits)));
     }
     decode_and_validate(text, limits);
 }
@@ -69,27 +65,10 @@ fn decode_and_validate(text: &str, limits: &Limits) {
     }
 }
 
-/// `WsSession::handle_request`'s validation, in the same order.
+/// `WsSession::handle_request`'s validation: the very validator the session calls.
 fn validate(request: Request, limits: &Limits) {
     let Request { reference, event } = request;
-    let result: Result<(), ChatError> = match event {
-        ClientEvent::CreateRoom => Ok(()),
-        ClientEvent::JoinRoom(data) => RoomCode::parse(&data.code).and_then(|_| {
-            Nickname::parse(&data.nickname, limits.nickname_max_chars)?;
-            data.since_id
-                .map(MessageId::try_from)
-                .transpose()
-                .map_err(|_| ChatError::bad_request("sinceId is too large"))?;
-            Ok(())
-        }),
-        ClientEvent::LeaveRoom(data) => RoomCode::parse(&data.code).map(|_| ()),
-        ClientEvent::Send(data) => RoomCode::parse(&data.room_code).and_then(|_| {
-            Content::parse(&data.content, limits.content_max_chars)?;
-            data.client_id.as_deref().map(ClientId::parse).transpose()?;
-            Ok(())
-        }),
-        ClientEvent::Typing(data) => RoomCode::parse(&data.room_code).map(|_| ()),
-    };
+    let result = event.validate(limits).map(|_| ());
     respond(reference.as_ref(), result);
 }
 
@@ -98,14 +77,14 @@ fn validate(request: Request, limits: &Limits) {
 fn respond(reference: Option<&Ref>, result: Result<(), ChatError>) {
     match (reference, result) {
         (Some(reference), Ok(())) => {
-            let frame = protocol::ack_ok(reference, Empty {});
+            let frame = push::ack_ok(reference, Empty {});
             let map = parse_object(frame.as_bytes(), "ok ack");
             assert_eq!(map.get("event"), Some(&Value::from("ack")));
             assert_eq!(map.get("ok"), Some(&Value::Bool(true)));
             assert_eq!(map.get("ref"), Some(&ref_value(reference)), "ok ack ref");
         }
         (Some(reference), Err(error)) => {
-            let frame = protocol::ack_err(reference, &error);
+            let frame = push::ack_err(reference, &error);
             let map = parse_object(frame.as_bytes(), "failed ack");
             assert_eq!(map.get("event"), Some(&Value::from("ack")));
             assert_eq!(map.get("ok"), Some(&Value::Bool(false)));
@@ -118,7 +97,7 @@ fn respond(reference: Option<&Ref>, result: Result<(), ChatError>) {
         }
         (None, Ok(())) => {}
         (None, Err(error)) => {
-            let frame = protocol::error_push(&error);
+            let frame = push::error(&error);
             let map = parse_object(frame.as_bytes(), "error push");
             assert_eq!(map.get("event"), Some(&Value::from("error")));
             assert_error_value(map.get("data"), &error, "error push");

@@ -2,11 +2,11 @@
 //! (src/routes/messages.rs, src/routes/bodies.rs):
 //!
 //! - the body of `POST /api/messages`: actix's `web::Json` (a 64 KiB limit, then
-//!   `serde_json::from_slice` into `PostMessage`), the JSON error handler of
-//!   src/routes/mod.rs, then `RoomCode`, `Nickname`, `Content` and `ClientId` of `ids.rs`, in
-//!   the handler's order;
+//!   `serde_json::from_slice` into `JsonObject<PostMessage>`), the JSON error handler of
+//!   src/routes/mod.rs, then `PostMessage::validate` (actors/src/protocol/rest.rs), the
+//!   handler's own validator;
 //! - the query of `GET /api/messages`: actix's `web::Query` (`serde_urlencoded::from_str` into
-//!   `HistoryQuery`), then `parse_integer` for `limit` and `beforeId`, the clamp, `RoomCode`.
+//!   `HistoryQuery`), then `HistoryQuery::validate` (integers, the clamp, the room code).
 //!
 //! Every input is tried as both a body and a query string. Each error is encoded as the HTTP
 //! error body `{"ok": false, "error": {..}}` (src/error.rs) and read back. Beyond "no panic" it
@@ -14,20 +14,18 @@
 //! (`serde_json::Value`, urlencoded pairs) and that, while the node's steps run, the heap
 //! stays within a linear bound of the input's length.
 //!
-//! `PostMessage` and `HistoryQuery` live in the node's `pub(crate)` module `routes::bodies`
-//! and `parse_integer` is private to `routes::messages`, so they cannot be named from here:
-//! they are copied below (the structs without their OpenAPI attributes, which do not change
-//! how serde reads them). `scripts/fuzz-short.sh` fails if a copy and its original drift
-//! apart: the structs' serde attributes, field names and types, and `parse_integer` verbatim.
+//! `PostMessage`, `HistoryQuery`, `JsonObject` and their validation live in
+//! `chat_actors::protocol::rest`, which the node's handlers call: what is fuzzed here is the
+//! code the node runs, not a copy of it.
 #![no_main]
 
 mod common;
 
 use actix_web::error::{JsonPayloadError, QueryPayloadError};
-use chat_actors::ids::{ClientId, Content, Nickname, RoomCode};
+use chat_actors::protocol::rest::{HistoryQuery, JsonObject, PageSize, PostMessage};
 use chat_actors::{ChatError, Limits};
 use libfuzzer_sys::fuzz_target;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::Value;
 
 use common::{assert_error_value, parse_object, within_allocation_bound, Counting};
@@ -40,38 +38,6 @@ const JSON_BODY_MAX: usize = 64 * 1024;
 /// The defaults of `--history-default` and `--history-max` (src/config.rs).
 const HISTORY_DEFAULT: u32 = 50;
 const HISTORY_MAX: u32 = 200;
-
-// ---- copied from src/routes/ (checked by scripts/fuzz-short.sh) ------------------------------
-
-/// Query of `GET /api/messages` (src/routes/bodies.rs).
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct HistoryQuery {
-    pub room_code: Option<String>,
-    pub limit: Option<String>,
-    pub before_id: Option<String>,
-}
-
-/// Body of `POST /api/messages` (src/routes/bodies.rs).
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PostMessage {
-    pub room_code: String,
-    pub sender: String,
-    pub content: String,
-    #[serde(default)]
-    pub client_id: Option<String>,
-}
-
-// From src/routes/messages.rs, verbatim.
-fn parse_integer(name: &str, value: &str) -> Result<i64, ChatError> {
-    value
-        .trim()
-        .parse::<i64>()
-        .map_err(|_| ChatError::bad_request(format!("{name} must be an integer")))
-}
-
-// ---- end of the copies -----------------------------------------------------------------------
 
 /// `ErrorBody` of src/error.rs.
 #[derive(Serialize)]
@@ -105,13 +71,7 @@ fn post_body(data: &[u8], limits: &Limits) -> Option<PostMessage> {
             return None;
         }
     };
-    let valid = RoomCode::parse(&body.room_code).and_then(|_| {
-        Nickname::parse(&body.sender, limits.nickname_max_chars)?;
-        Content::parse(&body.content, limits.content_max_chars)?;
-        body.client_id.as_deref().map(ClientId::parse).transpose()?;
-        Ok(())
-    });
-    if let Err(error) = valid {
+    if let Err(error) = body.validate(limits) {
         error_body(&error);
     }
     Some(body)
@@ -124,41 +84,36 @@ fn json_extractor(data: &[u8]) -> Result<PostMessage, ChatError> {
             "request body is larger than {JSON_BODY_MAX} bytes"
         )));
     }
-    serde_json::from_slice::<PostMessage>(data).map_err(|e| {
-        ChatError::bad_request(format!(
-            "invalid JSON body: {}",
-            JsonPayloadError::Deserialize(e)
-        ))
-    })
+    serde_json::from_slice::<JsonObject<PostMessage>>(data)
+        .map(|JsonObject(body)| body)
+        .map_err(|e| {
+            ChatError::bad_request(format!(
+                "invalid JSON body: {}",
+                JsonPayloadError::Deserialize(e)
+            ))
+        })
 }
 
 /// A parsed body must say what a plain `Value` reading of the same bytes says, where that
 /// reading succeeds (`Value` resolves duplicate keys to the last one, which `PostMessage`
-/// refuses). serde also reads a struct from a JSON array, by position, and nothing in the
-/// node refuses that: `["K7QX2M","bot","hi"]` is a valid body.
+/// refuses). Only an object may parse: serde would read a struct from a JSON array by
+/// position, and `JsonObject` refuses that.
 fn check_body_against_value(data: &[u8], body: &PostMessage) {
     let Ok(value) = serde_json::from_slice::<Value>(data) else {
         return;
     };
-    let field = |key: &str, position: usize| {
-        match &value {
-            Value::Object(map) => map.get(key),
-            Value::Array(items) => items.get(position),
-            other => panic!("a body that is neither an object nor an array parsed: {other}"),
-        }
-        .filter(|v| !v.is_null())
+    let Value::Object(map) = &value else {
+        panic!("a body that is not a JSON object parsed: {value}");
     };
+    let field = |key: &str| map.get(key).filter(|v| !v.is_null());
     assert_eq!(
-        field("roomCode", 0),
+        field("roomCode"),
         Some(&Value::from(body.room_code.as_str()))
     );
-    assert_eq!(field("sender", 1), Some(&Value::from(body.sender.as_str())));
+    assert_eq!(field("sender"), Some(&Value::from(body.sender.as_str())));
+    assert_eq!(field("content"), Some(&Value::from(body.content.as_str())));
     assert_eq!(
-        field("content", 2),
-        Some(&Value::from(body.content.as_str()))
-    );
-    assert_eq!(
-        field("clientId", 3),
+        field("clientId"),
         body.client_id.as_deref().map(Value::from).as_ref()
     );
 }
@@ -179,27 +134,18 @@ fn history_query(query: &str) -> Option<HistoryQuery> {
     Some(parsed)
 }
 
-/// `messages::list` before its first await.
+/// `messages::list` before its first await: the node's validator, and a check of its clamp.
 fn list(query: &HistoryQuery) -> Result<(), ChatError> {
-    let code = query
-        .room_code
-        .as_deref()
-        .ok_or_else(|| ChatError::bad_request("roomCode is required"))?;
-    let limit = match query.limit.as_deref() {
-        Some(limit) => parse_integer("limit", limit)?,
-        None => i64::from(HISTORY_DEFAULT),
+    let size = PageSize {
+        default: HISTORY_DEFAULT,
+        max: HISTORY_MAX,
     };
-    let limit = limit.clamp(1, i64::from(HISTORY_MAX.max(1))) as u32;
+    let request = query.validate(size)?;
     assert!(
-        (1..=HISTORY_MAX).contains(&limit),
-        "limit {limit} escaped the clamp"
+        (1..=HISTORY_MAX).contains(&request.limit),
+        "limit {} escaped the clamp",
+        request.limit
     );
-    let _before_id: Option<i64> = query
-        .before_id
-        .as_deref()
-        .map(|value| parse_integer("beforeId", value))
-        .transpose()?;
-    RoomCode::parse(code)?;
     Ok(())
 }
 
