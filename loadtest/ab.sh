@@ -4,11 +4,12 @@
 # build B, so both see the same machine. Prints one line per run and the medians.
 #
 #   loadtest/ab.sh A_BIN B_BIN [ROUNDS]        # ROUNDS defaults to 3
+#   AB_SCENARIOS="burst fanout10" loadtest/ab.sh A_BIN B_BIN 5   # a subset
 #
 # Scenarios (the ones of BENCHMARKS.md): burst 50×2 on PostgreSQL (closed loop, acked/s),
 # fan-out 100×100 at 2 senders × 12/s on SQLite (pushes/s), fan-out 100×10 at 2 × 5/s on
-# PostgreSQL (p99 send→receive). Needs a release chat-loadtest in target/release and
-# TEST_DATABASE_URL (scripts/postgres-test-instance.sh start) for the PostgreSQL rows; each
+# PostgreSQL and on SQLite (p99 send→receive; the SQLite row is free of PostgreSQL's
+# noise). Needs a release chat-loadtest in target/release and TEST_DATABASE_URL (scripts/postgres-test-instance.sh start) for the PostgreSQL rows; each
 # PostgreSQL run gets a fresh database.
 set -euo pipefail
 A=$1 B=$2 ROUNDS=${3:-3}
@@ -42,7 +43,15 @@ scenarios=(
     "burst pg burst --rooms 50 --members 2 --senders 2 --duration 10"
     "fanout100 sqlite fanout --rooms 100 --members 100 --senders 2 --rate 12 --duration 12"
     "fanout10 pg fanout --rooms 100 --members 10 --senders 2 --rate 5 --duration 15"
+    "fanout10s sqlite fanout --rooms 100 --members 10 --senders 2 --rate 5 --duration 15"
 )
+if [[ -n ${AB_SCENARIOS:-} ]]; then
+    chosen=()
+    for line in "${scenarios[@]}"; do
+        [[ " $AB_SCENARIOS " == *" ${line%% *} "* ]] && chosen+=("$line")
+    done
+    scenarios=("${chosen[@]}")
+fi
 for round in $(seq "$ROUNDS"); do
     for line in "${scenarios[@]}"; do
         read -r name store args <<<"$line"
