@@ -100,24 +100,11 @@ impl WsSession {
         }
     }
 
-    /// The error for a request about a room this session has not joined.
-    fn not_joined(
-        &self,
-        ctx: &mut ws::WebsocketContext<Self>,
-        code: RoomCode,
-        reference: Option<Ref>,
-    ) {
-        let store = Arc::clone(&self.hub.store);
-        let lookup = async move {
-            match store.find_room(code).await {
-                Ok(Some(_)) => ChatError::not_in_room(),
-                Ok(None) => ChatError::room_not_found(),
-                Err(_) => ChatError::unavailable(),
-            }
-        };
-        ctx.spawn(lookup.into_actor(self).map(move |error, act, ctx| {
-            act.respond::<Empty>(ctx, reference.as_ref(), Err(error));
-        }));
+    /// The answer to a request about a room this session has not joined: `not_in_room`,
+    /// whether or not the room exists (PROTOCOL.md, revised rule 5), so no frame tells a
+    /// guesser that a code is real, and no such frame costs a store lookup.
+    fn not_joined(&self, ctx: &mut ws::WebsocketContext<Self>, reference: Option<Ref>) {
+        self.respond::<Empty>(ctx, reference.as_ref(), Err(ChatError::not_in_room()));
     }
 
     fn handle_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
@@ -155,7 +142,7 @@ impl WsSession {
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
         if !self.joined.contains(&code) {
-            return self.not_joined(ctx, code, reference);
+            return self.not_joined(ctx, reference);
         }
         if let Some(room) = self.hub.rooms.get(&code) {
             room.addr.do_send(Typing {
@@ -234,7 +221,7 @@ impl WsSession {
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
         if !self.joined.contains(&code) {
-            return self.not_joined(ctx, code, reference);
+            return self.not_joined(ctx, reference);
         }
         self.joined.retain(|joined| *joined != code);
         if let Some(room) = self.hub.rooms.get(&code) {
@@ -255,7 +242,7 @@ impl WsSession {
             client_id,
         } = send;
         if !self.joined.contains(&code) {
-            return self.not_joined(ctx, code, reference);
+            return self.not_joined(ctx, reference);
         }
         let rate = self.hub.limits.send_rate;
         let acquired = self.limiter.try_acquire(rate, Instant::now());

@@ -51,6 +51,7 @@ mod faults;
 mod lifecycle;
 mod network;
 mod ordering;
+mod poison;
 mod rest;
 mod rooms;
 mod security;
