@@ -24,6 +24,7 @@ use bytes::{Bytes, BytesMut};
 use serde::Serialize;
 
 use crate::error::{ChatError, ErrorCode};
+use crate::frame_gate::{FrameGate, Oversize};
 use crate::hub::Hub;
 use crate::ids::{RoomCode, SessionId};
 use crate::metric_names;
@@ -50,6 +51,8 @@ pub struct WsSession {
     limiter: crate::rate_limit::SendLimiter,
     last_seen: Instant,
     fragments: Option<Box<Fragments>>,
+    /// Set by the frame gate when it refused a frame as too large.
+    oversize: Oversize,
 }
 
 /// Upgrades an HTTP request to a chat session. The caller has admitted `address`
@@ -63,8 +66,10 @@ pub fn start(
 ) -> Result<HttpResponse, actix_web::Error> {
     let hard_cap = hub.limits.frame_hard_cap_bytes;
     let guards = Arc::clone(&hub);
+    let (payload, oversize) = FrameGate::new(payload, hard_cap);
     let session = WsSession {
         id: NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed),
+        oversize,
         address,
         hub,
         joined: Vec::new(),
@@ -363,6 +368,10 @@ impl StreamHandler<Result<ws::Message, ProtocolError>> for WsSession {
                 ctx.stop();
             }
             Err(ProtocolError::Overflow) => self.close(ctx, CloseCode::Size, "frame too large"),
+            // The frame gate refused a header that declares more than the hard cap.
+            Err(ProtocolError::Io(_)) if self.oversize.happened() => {
+                self.close(ctx, CloseCode::Size, "frame too large")
+            }
             Err(error) => {
                 tracing::debug!(session = self.id, %error, "websocket protocol error");
                 self.close(ctx, CloseCode::Protocol, "protocol error");

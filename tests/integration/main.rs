@@ -48,6 +48,7 @@ mod cluster;
 mod delivery;
 mod durability;
 mod faults;
+mod hostile;
 mod lifecycle;
 mod network;
 mod ordering;
