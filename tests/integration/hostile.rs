@@ -85,3 +85,36 @@ async fn a_giant_declared_frame_is_refused_from_its_header() {
     let ack = bystander.say(&code, "still fine").await;
     assert_eq!(ack["ok"], true, "{ack}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typing_flood_reaches_others_as_a_trickle() {
+    let node = NodeSpec::new(&Backend::Sqlite).start();
+    let api = node.api();
+    let code = api.create_room().await;
+    let mut flooder = api.joined(&code, "flooder").await;
+    let mut watcher = api.joined(&code, "watcher").await;
+    let started = std::time::Instant::now();
+    for i in 0..400 {
+        let data = serde_json::json!({"roomCode": code, "typing": i % 2 == 0});
+        let ack = flooder.request("typing", data).await;
+        assert_eq!(ack["ok"], true, "{ack}");
+    }
+    let took = started.elapsed();
+    // Everything relayed has arrived once the watcher has been quiet for a moment.
+    let mut relayed = 0;
+    while watcher
+        .next_within(Duration::from_millis(500))
+        .await
+        .is_some_and(|frame| matches!(frame, Frame::Json(ref v) if v["event"] == "typing"))
+    {
+        relayed += 1;
+    }
+    eprintln!("typing flood: 400 toggles in {took:?}, {relayed} relayed");
+    // At most a start and a stop per second of flooding, whatever the flooder sends.
+    let bound = 2 * (took.as_secs() as usize + 1);
+    assert!(
+        relayed <= bound,
+        "{relayed} typing pushes for {took:?} of flooding"
+    );
+    assert!(relayed >= 1, "the first start is relayed");
+}
