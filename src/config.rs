@@ -92,8 +92,9 @@ pub struct Config {
     #[arg(long, env = "CHAT_FRAME_MAX", default_value_t = 16 * 1024)]
     pub frame_max: usize,
 
-    /// Largest WebSocket frame at all, in bytes; larger ones close the connection (1009).
-    #[arg(long, env = "CHAT_FRAME_HARD_CAP", default_value_t = 1024 * 1024)]
+    /// Largest WebSocket frame at all, in bytes; larger ones close the connection (1009),
+    /// refused from their header. 4 × --frame-max: room for a polite too_large, no more.
+    #[arg(long, env = "CHAT_FRAME_HARD_CAP", default_value_t = 64 * 1024)]
     pub frame_hard_cap: usize,
 
     /// Rooms one session may be in at once.

@@ -88,3 +88,74 @@ async fn a_failed_batch_fails_every_sender_and_stores_nothing() {
     assert!(matches!(retry.unwrap().unwrap(), Outcome::Created(_)));
     arbiter.stop();
 }
+
+/// The PostgreSQL store named by `TEST_DATABASE_URL`; `None` (a skip) when it is not set,
+/// unless `CHAT_REQUIRE_POSTGRES=1`.
+async fn postgres_store() -> Option<Arc<dyn Store>> {
+    let url = match std::env::var("TEST_DATABASE_URL") {
+        Ok(url) if !url.trim().is_empty() => url,
+        _ => {
+            let required = std::env::var("CHAT_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
+            assert!(
+                !required,
+                "CHAT_REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set"
+            );
+            eprintln!("skipped: TEST_DATABASE_URL is not set");
+            return None;
+        }
+    };
+    let store =
+        chat_node::store::connect(Some(&url), std::path::Path::new("."), 4, Default::default());
+    Some(store.await.unwrap())
+}
+
+/// Defence behind validation: a value PostgreSQL cannot hold (U+0000 in text) fails only the
+/// message that carries it; the rest of its batch is committed, once each, in order.
+#[actix_web::test]
+async fn a_value_the_store_cannot_hold_fails_only_its_own_message() {
+    let Some(store) = postgres_store().await else {
+        return;
+    };
+    let room = loop {
+        match store.create_room(RoomCode::random()).await {
+            Ok(record) => break record.room,
+            Err(chat_actors::store::StoreError::CodeTaken) => continue,
+            Err(error) => panic!("{error}"),
+        }
+    };
+    let arbiter = Arbiter::new();
+    // A long batch delay, so that all five share one batch.
+    let pool = PersistencePool::start(
+        Arc::clone(&store),
+        1,
+        64,
+        Duration::from_millis(100),
+        &arbiter.handle(),
+    );
+    let mut poison = message(room.id, room.code, 2);
+    poison.content = "nul \0 inside".into();
+    let mut messages: Vec<_> = (0..5).map(|i| message(room.id, room.code, i)).collect();
+    messages[2] = poison;
+    let sends = messages
+        .into_iter()
+        .map(|message| pool.shard(0).send(Persist { message }));
+    let outcomes = futures_util::future::join_all(sends).await;
+    let mut stored = Vec::new();
+    for (i, outcome) in outcomes.into_iter().enumerate() {
+        match (i, outcome.unwrap()) {
+            (2, Err(error)) => assert_eq!(error.code, ErrorCode::BadRequest),
+            (2, other) => panic!("the poison message was answered {other:?}"),
+            (_, Ok(Outcome::Created(committed))) => stored.push(committed),
+            (i, other) => panic!("message {i} was answered {other:?}"),
+        }
+    }
+    let contents: Vec<&str> = stored.iter().map(|c| c.message.content.as_str()).collect();
+    assert_eq!(contents, ["m0", "m1", "m3", "m4"]);
+    // One chain, in send order.
+    for pair in stored.windows(2) {
+        assert_eq!(pair[1].prev_id, Some(pair[0].message.id));
+    }
+    let history = store.history(room.id, None, 10).await.unwrap().messages;
+    assert_eq!(history.len(), 4, "each good message stored once");
+    arbiter.stop();
+}

@@ -108,6 +108,11 @@ impl ChatError {
         )
     }
 
+    /// `bad_request` for a message whose text the store cannot hold.
+    pub fn unstorable() -> Self {
+        Self::bad_request("the message store cannot hold this text")
+    }
+
     /// `internal` with a message; the details belong in the log, not here.
     pub fn internal(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::Internal, message)

@@ -46,46 +46,11 @@ pub struct Hub {
     pub guards: Arc<Guards>,
     /// Open sessions of this node, so a draining node can tell each to reconnect.
     pub sessions: DashMap<SessionId, Outbox>,
-    draining: AtomicBool,
-}
-
-/// Everything a hub is made of; see [`crate::lifecycle`].
-pub struct HubParts {
-    /// The message store.
-    pub store: Arc<dyn Store>,
-    /// The persistence shards.
-    pub persistence: PersistencePool,
-    /// Limits and timings.
-    pub limits: Limits,
-    /// The room directory the registry keeps.
-    pub rooms: Arc<RoomDirectory>,
-    /// The registry.
-    pub registry: Addr<Registry>,
-    /// This node's id.
-    pub node_id: String,
-    /// The other nodes.
-    pub cluster: Cluster,
-    /// Abuse limits.
-    pub guards: Arc<Guards>,
+    /// Set once a shutdown began; see [`Hub::is_draining`].
+    pub(crate) draining: AtomicBool,
 }
 
 impl Hub {
-    /// A hub over running actors.
-    pub fn new(parts: HubParts) -> Hub {
-        Hub {
-            store: parts.store,
-            persistence: parts.persistence,
-            limits: parts.limits,
-            rooms: parts.rooms,
-            registry: parts.registry,
-            node_id: parts.node_id,
-            cluster: parts.cluster,
-            guards: parts.guards,
-            sessions: DashMap::new(),
-            draining: AtomicBool::new(false),
-        }
-    }
-
     /// Whether the node is shutting down (readiness fails, new sessions are refused).
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)

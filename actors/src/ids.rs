@@ -4,6 +4,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use unicode_properties::{GeneralCategory, UnicodeEmoji, UnicodeGeneralCategory};
 
 use crate::error::ChatError;
 
@@ -108,7 +109,36 @@ fn trimmed_within(input: &str, max: usize, what: &str) -> Result<String, ChatErr
     Ok(trimmed.to_owned())
 }
 
-/// A member's display name: trimmed, 1..=limit code points, no control characters.
+/// Zero width joiner: allowed in a nickname only inside an emoji sequence.
+const ZWJ: char = '\u{200D}';
+
+/// Whether `c` may stand at this place of a nickname, `before` being the character before
+/// it. Control characters, line and paragraph separators and format characters (bidi
+/// overrides and isolates, zero-width spaces and joiners, soft hyphens) are refused: they
+/// make names that look like other names, or that reorder the text around them. Emoji
+/// sequences keep their joiners and tags: a ZWJ right after an emoji, tag characters after
+/// an emoji or another tag (subdivision flags).
+fn allowed_in_nickname(c: char, before: Option<char>) -> bool {
+    if c.is_control() {
+        return false;
+    }
+    match c.general_category() {
+        GeneralCategory::LineSeparator | GeneralCategory::ParagraphSeparator => false,
+        GeneralCategory::Format => {
+            let after_emoji = before.is_some_and(|b| b.is_emoji_char() || is_tag(b));
+            (c == ZWJ || is_tag(c)) && after_emoji
+        }
+        _ => true,
+    }
+}
+
+/// A Unicode tag character (U+E0020..U+E007F), as in subdivision flag sequences.
+fn is_tag(c: char) -> bool {
+    ('\u{E0020}'..='\u{E007F}').contains(&c)
+}
+
+/// A member's display name: trimmed, 1..=limit code points, no control or format
+/// characters (see `allowed_in_nickname`).
 /// Shared (`Arc`) because every message and presence entry of the member repeats it.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Nickname(Arc<str>);
@@ -121,6 +151,16 @@ impl Nickname {
             return Err(ChatError::bad_request(
                 "nickname contains control characters",
             ));
+        }
+        let mut before = None;
+        for c in trimmed.chars() {
+            if !allowed_in_nickname(c, before) {
+                return Err(ChatError::bad_request(format!(
+                    "nickname contains an invisible or direction-changing character (U+{:04X})",
+                    c as u32
+                )));
+            }
+            before = Some(c);
         }
         Ok(Nickname(trimmed.into()))
     }
@@ -156,15 +196,26 @@ impl Serialize for Nickname {
     }
 }
 
-/// Message content: trimmed, 1..=limit code points. Control characters such as newlines
-/// are kept: multi-line messages are normal.
+/// Message content: trimmed, 1..=limit code points. Newlines and tabs are kept (multi-line
+/// messages are normal); every other control character is refused, U+0000 above all, which
+/// PostgreSQL text cannot hold.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Content(String);
 
 impl Content {
     /// Validates content under the given length limit.
     pub fn parse(input: &str, max_chars: usize) -> Result<Content, ChatError> {
-        trimmed_within(input, max_chars, "content").map(Content)
+        let trimmed = trimmed_within(input, max_chars, "content")?;
+        if let Some(c) = trimmed
+            .chars()
+            .find(|&c| c.is_control() && c != '\n' && c != '\t')
+        {
+            return Err(ChatError::bad_request(format!(
+                "content contains a control character (U+{:04X}); only newlines and tabs are allowed",
+                c as u32
+            )));
+        }
+        Ok(Content(trimmed))
     }
 
     /// The content as text.
@@ -186,10 +237,15 @@ pub const CLIENT_ID_MAX: usize = 64;
 pub struct ClientId(String);
 
 impl ClientId {
-    /// Validates a client id: 1..=64 code points, not blank.
+    /// Validates a client id: 1..=64 code points, no control characters.
     pub fn parse(input: &str) -> Result<ClientId, ChatError> {
         if input.is_empty() {
             return Err(ChatError::bad_request("clientId is empty"));
+        }
+        if input.chars().any(char::is_control) {
+            return Err(ChatError::bad_request(
+                "clientId contains control characters",
+            ));
         }
         if input.chars().count() > CLIENT_ID_MAX {
             return Err(ChatError::too_large(format!(
@@ -209,6 +265,62 @@ impl ClientId {
 mod tests {
     use super::*;
     use crate::error::ErrorCode;
+
+    #[test]
+    fn content_keeps_newlines_and_tabs_and_refuses_other_controls() {
+        assert_eq!(Content::parse("a\n\tb", 10).unwrap().as_str(), "a\n\tb");
+        for bad in [
+            "a\u{0}b",
+            "a\rb",
+            "a\u{7}",
+            "a\u{1b}[31m",
+            "a\u{85}b",
+            "a\u{7f}",
+        ] {
+            let error = Content::parse(bad, 10).unwrap_err();
+            assert_eq!(error.code, ErrorCode::BadRequest, "{bad:?}");
+        }
+        // Direction marks are legitimate in right-to-left text; the client isolates them.
+        assert!(Content::parse("\u{202E}abc", 10).is_ok());
+    }
+
+    #[test]
+    fn nicknames_refuse_invisible_and_direction_changing_characters() {
+        for bad in [
+            "ad\u{0}a",
+            "ad\u{202E}a",
+            "\u{2066}ada",
+            "a\u{200B}da",
+            "a\u{200D}da",
+            "a\u{00AD}da",
+            "ada\u{FEFF}x",
+            "a\u{2028}b",
+            "a\u{E0041}",
+        ] {
+            let error = Nickname::parse(bad, 32).unwrap_err();
+            assert_eq!(error.code, ErrorCode::BadRequest, "{bad:?}");
+        }
+        // Emoji sequences keep their joiners and tags; other scripts are welcome.
+        for good in [
+            "👩\u{200D}💻 ada",
+            "🏴\u{E0067}\u{E0062}\u{E0073}\u{E0063}\u{E0074}\u{E007F}",
+            "Zoë",
+            "محمد",
+            "李",
+            "❤\u{FE0F}",
+        ] {
+            assert!(Nickname::parse(good, 32).is_ok(), "{good:?}");
+        }
+    }
+
+    #[test]
+    fn client_ids_refuse_control_characters() {
+        assert!(ClientId::parse("c-1").is_ok());
+        assert_eq!(
+            ClientId::parse("c\u{0}1").unwrap_err().code,
+            ErrorCode::BadRequest
+        );
+    }
 
     #[test]
     fn room_codes_are_case_insensitive_and_upper_cased() {

@@ -26,6 +26,7 @@ pub mod address_limit;
 pub mod cluster;
 pub mod directory;
 pub mod error;
+pub mod frame_gate;
 pub mod guards;
 pub mod hub;
 pub mod ids;

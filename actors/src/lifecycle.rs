@@ -2,15 +2,17 @@
 //! registry, the Redis bridge, the shared heartbeat timer, and the steps of a graceful
 //! shutdown (drain the sessions, flush persistence, leave the cluster, stop the threads).
 
+use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use actix::prelude::*;
+use dashmap::DashMap;
 
 use crate::cluster::{BrokerOptions, Cluster};
 use crate::directory::RoomDirectory;
 use crate::guards::{GuardLimits, Guards};
-use crate::hub::{Hub, HubParts};
+use crate::hub::Hub;
 use crate::limits::Limits;
 use crate::outbound::{Outbound, Outbox};
 use crate::persistence::PersistencePool;
@@ -76,7 +78,7 @@ impl NodeActors {
             });
             Registry::new(Arc::clone(&rooms), deps, room_arbiters)
         });
-        let hub = Arc::new(Hub::new(HubParts {
+        let hub = Arc::new(Hub {
             store: options.store,
             persistence,
             limits: options.limits,
@@ -85,7 +87,9 @@ impl NodeActors {
             node_id: options.node_id,
             cluster,
             guards,
-        }));
+            sessions: DashMap::new(),
+            draining: AtomicBool::new(false),
+        });
         let interval = hub.limits.heartbeat_interval.max(Duration::from_millis(10));
         service.spawn(heartbeats(Arc::downgrade(&hub), interval));
         Ok(NodeActors { hub, arbiters })

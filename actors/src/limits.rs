@@ -51,7 +51,7 @@ impl Default for Limits {
             content_max_chars: 2000,
             nickname_max_chars: 32,
             frame_max_bytes: 16 * 1024,
-            frame_hard_cap_bytes: 1024 * 1024,
+            frame_hard_cap_bytes: 64 * 1024,
             rooms_per_session: 16,
             send_rate: Some(SendRate {
                 count: 20,

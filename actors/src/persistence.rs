@@ -83,15 +83,54 @@ impl Persistence {
         self.committing = true;
         let store = Arc::clone(&self.store);
         let started = Instant::now();
-        let commit = async move { store.commit_batch(&messages).await };
-        ctx.spawn(commit.into_actor(self).map(move |result, act, ctx| {
+        let commit = async move {
+            let result = store.commit_batch(&messages).await;
+            match result {
+                Err(StoreError::Rejected(_)) if messages.len() > 1 => {
+                    one_by_one(store.as_ref(), &messages).await
+                }
+                other => vec![other],
+            }
+        };
+        ctx.spawn(commit.into_actor(self).map(move |results, act, ctx| {
             metrics::histogram!(metric_names::PERSIST_BATCH_SIZE).record(waiters.len() as f64);
             metrics::histogram!(metric_names::PERSIST_COMMIT_SECONDS)
                 .record(started.elapsed().as_secs_f64());
-            answer(waiters, result);
+            answer_all(waiters, results);
             act.committing = false;
             act.commit_next(ctx);
         }));
+    }
+}
+
+/// A batch the store refused for some message's data, committed again one message at a
+/// time and in order, so that only the culprit fails (each result is a batch of one).
+async fn one_by_one(
+    store: &dyn Store,
+    messages: &[NewMessage],
+) -> Vec<Result<Vec<Outcome>, StoreError>> {
+    tracing::warn!(
+        size = messages.len(),
+        "the store refused a batch's data; committing its messages one by one"
+    );
+    let mut results = Vec::with_capacity(messages.len());
+    for message in messages {
+        results.push(store.commit_batch(std::slice::from_ref(message)).await);
+    }
+    results
+}
+
+/// Answers the senders of a batch: from one result for the whole batch, or from one result
+/// per message after a retry one by one.
+fn answer_all(waiters: Vec<Waiter>, results: Vec<Result<Vec<Outcome>, StoreError>>) {
+    if results.len() == 1 {
+        if let Some(result) = results.into_iter().next() {
+            answer(waiters, result);
+        }
+        return;
+    }
+    for (waiter, result) in waiters.into_iter().zip(results) {
+        answer(vec![waiter], result);
     }
 }
 
@@ -122,6 +161,7 @@ fn answer(waiters: Vec<Waiter>, result: Result<Vec<Outcome>, StoreError>) {
             tracing::warn!(%error, size = waiters.len(), "batch commit failed");
             let reply = match error {
                 StoreError::Unavailable(_) => ChatError::unavailable(),
+                StoreError::Rejected(_) => ChatError::unstorable(),
                 other => ChatError::internal(other.to_string()),
             };
             for waiter in waiters {

@@ -24,6 +24,7 @@ use bytes::{Bytes, BytesMut};
 use serde::Serialize;
 
 use crate::error::{ChatError, ErrorCode};
+use crate::frame_gate::{FrameGate, Oversize};
 use crate::hub::Hub;
 use crate::ids::{RoomCode, SessionId};
 use crate::metric_names;
@@ -50,6 +51,8 @@ pub struct WsSession {
     limiter: crate::rate_limit::SendLimiter,
     last_seen: Instant,
     fragments: Option<Box<Fragments>>,
+    /// Set by the frame gate when it refused a frame as too large.
+    oversize: Oversize,
 }
 
 /// Upgrades an HTTP request to a chat session. The caller has admitted `address`
@@ -63,8 +66,10 @@ pub fn start(
 ) -> Result<HttpResponse, actix_web::Error> {
     let hard_cap = hub.limits.frame_hard_cap_bytes;
     let guards = Arc::clone(&hub);
+    let (payload, oversize) = FrameGate::new(payload, hard_cap);
     let session = WsSession {
         id: NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed),
+        oversize,
         address,
         hub,
         joined: Vec::new(),
@@ -100,24 +105,11 @@ impl WsSession {
         }
     }
 
-    /// The error for a request about a room this session has not joined.
-    fn not_joined(
-        &self,
-        ctx: &mut ws::WebsocketContext<Self>,
-        code: RoomCode,
-        reference: Option<Ref>,
-    ) {
-        let store = Arc::clone(&self.hub.store);
-        let lookup = async move {
-            match store.find_room(code).await {
-                Ok(Some(_)) => ChatError::not_in_room(),
-                Ok(None) => ChatError::room_not_found(),
-                Err(_) => ChatError::unavailable(),
-            }
-        };
-        ctx.spawn(lookup.into_actor(self).map(move |error, act, ctx| {
-            act.respond::<Empty>(ctx, reference.as_ref(), Err(error));
-        }));
+    /// The answer to a request about a room this session has not joined: `not_in_room`,
+    /// whether or not the room exists (PROTOCOL.md, revised rule 5), so no frame tells a
+    /// guesser that a code is real, and no such frame costs a store lookup.
+    fn not_joined(&self, ctx: &mut ws::WebsocketContext<Self>, reference: Option<Ref>) {
+        self.respond::<Empty>(ctx, reference.as_ref(), Err(ChatError::not_in_room()));
     }
 
     fn handle_text(&mut self, text: &str, ctx: &mut ws::WebsocketContext<Self>) {
@@ -155,7 +147,7 @@ impl WsSession {
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
         if !self.joined.contains(&code) {
-            return self.not_joined(ctx, code, reference);
+            return self.not_joined(ctx, reference);
         }
         if let Some(room) = self.hub.rooms.get(&code) {
             room.addr.do_send(Typing {
@@ -234,7 +226,7 @@ impl WsSession {
         ctx: &mut ws::WebsocketContext<Self>,
     ) {
         if !self.joined.contains(&code) {
-            return self.not_joined(ctx, code, reference);
+            return self.not_joined(ctx, reference);
         }
         self.joined.retain(|joined| *joined != code);
         if let Some(room) = self.hub.rooms.get(&code) {
@@ -255,7 +247,7 @@ impl WsSession {
             client_id,
         } = send;
         if !self.joined.contains(&code) {
-            return self.not_joined(ctx, code, reference);
+            return self.not_joined(ctx, reference);
         }
         let rate = self.hub.limits.send_rate;
         let acquired = self.limiter.try_acquire(rate, Instant::now());
@@ -376,6 +368,10 @@ impl StreamHandler<Result<ws::Message, ProtocolError>> for WsSession {
                 ctx.stop();
             }
             Err(ProtocolError::Overflow) => self.close(ctx, CloseCode::Size, "frame too large"),
+            // The frame gate refused a header that declares more than the hard cap.
+            Err(ProtocolError::Io(_)) if self.oversize.happened() => {
+                self.close(ctx, CloseCode::Size, "frame too large")
+            }
             Err(error) => {
                 tracing::debug!(session = self.id, %error, "websocket protocol error");
                 self.close(ctx, CloseCode::Protocol, "protocol error");

@@ -17,6 +17,11 @@ pub enum StoreError {
     /// A room code was already taken (random codes can collide).
     #[error("room code already exists")]
     CodeTaken,
+    /// The store cannot hold a value of the request (PostgreSQL text cannot hold U+0000,
+    /// say). Validation refuses such values first; this is the defence behind it, so that
+    /// one message's data fails only that message.
+    #[error("store refused the data: {0}")]
+    Rejected(String),
     /// A message names a room that is not in the store.
     #[error("room {0} does not exist")]
     NoSuchRoom(RoomId),

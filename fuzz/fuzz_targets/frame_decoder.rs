@@ -33,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
     match std::str::from_utf8(data) {
         Ok(text) => {
             within_allocation_bound(len, "session", || session_text_frame(text, &limits));
-            // `--frame-max` may be raised up to the 1 MiB hard cap, so the decoder must also
+            // `--frame-max` may be raised up to the hard cap, so the decoder must also
             // hold on frames that the default limit turns away unparsed.
             if text.len() > limits.frame_max_bytes {
                 within_allocation_bound(len, "decode", || decode_and_validate(text, &limits));

@@ -228,9 +228,15 @@ impl ManageConnection for Manager {
     }
 }
 
-/// Maps a database error: whatever went wrong, the transaction did not commit.
+/// Maps a database error: whatever went wrong, the transaction did not commit. A data
+/// exception (SQLSTATE class 22, such as a NUL byte in text) is the data's fault, not the
+/// server's: it is `Rejected`, so the batch can be retried without the culprit.
 fn unavailable(error: tokio_postgres::Error) -> StoreError {
-    StoreError::Unavailable(format!("postgres: {}", describe(&error)))
+    let described = format!("postgres: {}", describe(&error));
+    match error.code() {
+        Some(code) if code.code().starts_with("22") => StoreError::Rejected(described),
+        _ => StoreError::Unavailable(described),
+    }
 }
 
 /// Maps a failure to get a pooled connection.

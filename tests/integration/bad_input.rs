@@ -135,7 +135,7 @@ async fn field_faults_get_their_codes() {
         (
             "chat:send",
             json!({"roomCode": "ZZZZZZ", "content": "x"}),
-            "not_found",
+            "not_in_room",
         ),
         (
             "chat:send",

@@ -96,7 +96,7 @@ async fn presence_join_rename_leave_and_disconnect() {
     );
     assert_eq!(
         bob.request("room:leave", json!({"code": "ZZZZZZ"})).await["error"]["code"],
-        "not_found"
+        "not_in_room"
     );
     // Closing the connection leaves every room.
     let carol = api.joined(&code, "carol").await;

@@ -54,33 +54,43 @@ pub struct PostMessage {
     #[cfg_attr(feature = "openapi", schema(example = "K7QX2M"))]
     pub room_code: String,
     /// Who the message is from; follows the nickname rules (1..32 characters after
-    /// trimming, no control characters). The patterns spell out the characters Rust's
-    /// `str::trim` removes, because the `\s` of other regex dialects differs from it.
+    /// trimming, no control, separator or format characters; the server also keeps the
+    /// joiners and tags inside emoji sequences, which the pattern leaves out). The patterns
+    /// spell out the characters Rust's `str::trim` removes, because the `\s` of other
+    /// regex dialects differs from it.
     #[cfg_attr(
         feature = "openapi",
         schema(
             example = "deploy-bot",
             min_length = 1,
             max_length = 32,
-            pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\u0000-\u001F\u007F-\u009F \u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\u0000-\u001F\u007F-\u009F]*$"
+            pattern = r"^[^\u0000-\u001F\u007F-\u009F\u2028\u2029\u00AD\u0600-\u0605\u061C\u06DD\u070F\u0890\u0891\u08E2\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF\uFFF9-\uFFFB]*[^\u0000-\u001F\u007F-\u009F \u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\u00AD\u0600-\u0605\u061C\u06DD\u070F\u0890\u0891\u08E2\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF\uFFF9-\uFFFB][^\u0000-\u001F\u007F-\u009F\u2028\u2029\u00AD\u0600-\u0605\u061C\u06DD\u070F\u0890\u0891\u08E2\u180E\u200B-\u200F\u202A-\u202E\u2060-\u2064\u2066-\u206F\uFEFF\uFFF9-\uFFFB]*$"
         )
     )]
     pub sender: String,
-    /// The message, 1..2000 characters after trimming.
+    /// The message, 1..2000 characters after trimming; newlines and tabs are its only
+    /// control characters.
     #[cfg_attr(
         feature = "openapi",
         schema(
             example = "build 118 is green",
             min_length = 1,
             max_length = 2000,
-            pattern = r"[^\t\n\u000B\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000]"
+            pattern = r"^[^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*[^\u0000-\u0020\u007F-\u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000][^\u0000-\u0008\u000B-\u001F\u007F-\u009F]*$"
         )
     )]
     pub content: String,
     /// Idempotency key (1..64 characters): a repeat answers 200 with the original. Null
     /// means absent.
     #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(min_length = 1, max_length = 64))]
+    #[cfg_attr(
+        feature = "openapi",
+        schema(
+            min_length = 1,
+            max_length = 64,
+            pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+        )
+    )]
     pub client_id: Option<String>,
 }
 

@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Instant;
 
 use actix::prelude::*;
 
@@ -221,10 +222,15 @@ impl Handler<SendMessage> for RoomActor {
 impl Handler<Typing> for RoomActor {
     type Result = ();
 
+    /// Relayed to everyone but the typist, here and on the other nodes, unless it repeats
+    /// what they were just told (see `TypingRelay`).
     fn handle(&mut self, msg: Typing, _: &mut Self::Context) {
-        let Some(member) = self.members.get(&msg.session) else {
+        let Some(member) = self.members.get_mut(&msg.session) else {
             return;
         };
+        if !member.typing.should_relay(msg.typing, Instant::now()) {
+            return;
+        }
         let nickname = member.nickname.clone();
         let frame = push::typing(self.room.code, &nickname, msg.typing);
         self.broadcast(&frame, Some(msg.session));

@@ -5,7 +5,8 @@
 /** Room codes: 6 characters of this alphabet (no look-alikes 0 O 1 I L), case-insensitive on input. */
 export const ROOM_CODE_ALPHABET = 'ABCDEFGHJKMNPQRSTUVWXYZ23456789'
 export const ROOM_CODE_LEN = 6
-/** Nickname: 1..32 code points after trimming, no control characters. */
+/** Nickname: 1..32 code points after trimming, no control, separator or format characters
+ * (but the joiners and tags of emoji sequences). */
 export const NICKNAME_MAX = 32
 /** Message content: 1..2000 code points after trimming. */
 export const CONTENT_MAX = 2000
@@ -15,6 +16,27 @@ export const CLIENT_ID_MAX = 64
 // Rust's str::trim (Unicode White_Space) and char::is_control (general category Cc).
 const EDGE_SPACE = /^\p{White_Space}+|\p{White_Space}+$/gu
 const CONTROL = /\p{Cc}/u
+// Content keeps newlines and tabs; every other control character is refused.
+const CONTENT_CONTROL = /[^\n\t\P{Cc}]/u
+// Invisible or direction-changing characters the server refuses in names
+// (actors/src/ids.rs, allowed_in_nickname).
+const NAME_FORMAT = /[\p{Cf}\p{Zl}\p{Zp}]/u
+const ZWJ = '\u200D'
+const isTag = (ch) => ch >= '\u{E0020}' && ch <= '\u{E007F}'
+const isEmoji = (ch) => /\p{Emoji}/u.test(ch)
+
+/** Whether a name holds a format character outside an emoji sequence. */
+function hasLookAlikeCharacter(name) {
+  let before = null
+  for (const ch of name) {
+    if (NAME_FORMAT.test(ch)) {
+      const afterEmoji = before !== null && (isEmoji(before) || isTag(before))
+      if (!((ch === ZWJ || isTag(ch)) && afterEmoji)) return true
+    }
+    before = ch
+  }
+  return false
+}
 
 /** Trimmed as the server trims (leading and trailing Unicode white space). */
 export function trimmed(s) {
@@ -51,7 +73,7 @@ export function nicknameProblem(raw) {
   const n = trimmed(raw)
   if (!n) return 'empty'
   if (codePoints(n) > NICKNAME_MAX) return 'too_long'
-  if (CONTROL.test(n)) return 'control'
+  if (CONTROL.test(n) || hasLookAlikeCharacter(n)) return 'control'
   return null
 }
 
@@ -66,19 +88,20 @@ export function contentLength(s) {
   return codePoints(trimmed(s))
 }
 
-/** What is wrong with a message's content: null, 'empty' or 'too_long'. */
+/** What is wrong with a message's content: null, 'empty', 'too_long' or 'control'. */
 export function contentProblem(raw) {
   const len = contentLength(raw)
   if (len === 0) return 'empty'
   if (len > CONTENT_MAX) return 'too_long'
+  if (CONTENT_CONTROL.test(trimmed(raw))) return 'control'
   return null
 }
 
 // ---- clientId -------------------------------------------------------------------
 
-/** 1..64 code points, not trimmed. */
+/** 1..64 code points, not trimmed, no control characters. */
 export function isValidClientId(id) {
   if (typeof id !== 'string') return false
   const n = codePoints(id)
-  return n >= 1 && n <= CLIENT_ID_MAX
+  return n >= 1 && n <= CLIENT_ID_MAX && !CONTROL.test(id)
 }

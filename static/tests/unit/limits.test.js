@@ -121,3 +121,26 @@ describe('limits: clientId', () => {
     expect(isValidClientId(crypto.randomUUID())).toBe(true)
   })
 })
+
+describe('limits: characters the server refuses (hostile input)', () => {
+  it('refuses invisible and direction-changing characters in names, keeps emoji sequences', () => {
+    for (const bad of ['ad\u202Ea', 'a\u200Bda', '\u2066ada\u2069', 'a\u00ADda', 'a\u200Dda', 'a\u2028b']) {
+      expect(nicknameProblem(bad)).toBe('control')
+    }
+    for (const good of ['👩\u200D💻 ada', 'Zoë', 'محمد', '❤\uFE0F']) {
+      expect(nicknameProblem(good)).toBe(null)
+    }
+  })
+
+  it('content keeps newlines and tabs, refuses other control characters', () => {
+    expect(contentProblem('a\n\tb')).toBe(null)
+    for (const bad of ['a\u0000b', 'a\rb', 'bell\u0007', 'a\u0085b']) {
+      expect(contentProblem(bad)).toBe('control')
+    }
+  })
+
+  it('client ids have no control characters', () => {
+    expect(isValidClientId('c-1')).toBe(true)
+    expect(isValidClientId('c\u0000')).toBe(false)
+  })
+})

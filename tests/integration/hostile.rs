@@ -1,0 +1,120 @@
+//! A hostile client at the level of WebSocket frames: a frame whose header declares far
+//! more than the hard cap, streamed for real. The node must refuse it from the header
+//! (close 1009) instead of buffering what follows, and other clients must not notice.
+
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::support::*;
+
+/// Opens a raw WebSocket connection (handshake only) and returns the socket.
+async fn raw_websocket(addr: std::net::SocketAddr) -> TcpStream {
+    let mut socket = TcpStream::connect(addr).await.unwrap();
+    let handshake = format!(
+        "GET /ws HTTP/1.1\r\nHost: {addr}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    socket.write_all(handshake.as_bytes()).await.unwrap();
+    let mut response = Vec::new();
+    while !response.ends_with(b"\r\n\r\n") {
+        let mut byte = [0u8; 1];
+        socket.read_exact(&mut byte).await.unwrap();
+        response.push(byte[0]);
+    }
+    let response = String::from_utf8_lossy(&response);
+    assert!(response.starts_with("HTTP/1.1 101"), "{response}");
+    socket
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_giant_declared_frame_is_refused_from_its_header() {
+    let node = NodeSpec::new(&Backend::Sqlite).spawn(0).await;
+    let api = node.api();
+    let code = api.create_room().await;
+    let mut bystander = api.joined(&code, "bystander").await;
+    let rss_before = node.peak_rss_kib();
+
+    let socket = raw_websocket(node.addr).await;
+    let (mut reader, mut writer) = socket.into_split();
+    // A masked text frame declaring 1 GiB, then its "payload", for as long as the node takes
+    // it (at most 8 GiB or 15 s).
+    let mut header = vec![0x81, 0x80 | 127];
+    header.extend_from_slice(&(1u64 << 30).to_be_bytes());
+    header.extend_from_slice(&[7, 7, 7, 7]);
+    let started = std::time::Instant::now();
+    let writing = tokio::spawn(async move {
+        let chunk = vec![0u8; 64 * 1024];
+        let mut written = 0usize;
+        if writer.write_all(&header).await.is_err() {
+            return (written, true);
+        }
+        while written < 8 << 30 && started.elapsed() < Duration::from_secs(15) {
+            match tokio::time::timeout(Duration::from_secs(2), writer.write_all(&chunk)).await {
+                Ok(Ok(())) => written += chunk.len(),
+                Ok(Err(_)) => return (written, true),
+                Err(_) => return (written, false),
+            }
+        }
+        (written, false)
+    });
+    // The node answers with a close frame carrying 1009.
+    let mut close = [0u8; 4];
+    tokio::time::timeout(Duration::from_secs(10), reader.read_exact(&mut close))
+        .await
+        .expect("a close frame in time")
+        .unwrap();
+    assert_eq!(close[0], 0x88, "a close frame: {close:?}");
+    assert_eq!(u16::from_be_bytes([close[2], close[3]]), 1009, "{close:?}");
+    let (written, closed) = writing.await.unwrap();
+    let grown = node.peak_rss_kib().saturating_sub(rss_before);
+    let took = started.elapsed();
+    eprintln!("hostile frame: {written} bytes taken in {took:?}, closed {closed}, node peak RSS +{grown} KiB");
+    // After its close frame the node lingers (actix's client-disconnect timeout, 1 s),
+    // discarding what still arrives, then closes the connection: bounded in time, and
+    // nothing of it is kept.
+    assert!(
+        closed,
+        "the connection was not closed ({written} bytes taken in {took:?})"
+    );
+    assert!(took < Duration::from_secs(10), "closed only after {took:?}");
+    assert!(grown < 32 * 1024, "node peak RSS grew by {grown} KiB");
+
+    // Nobody else noticed.
+    let ack = bystander.say(&code, "still fine").await;
+    assert_eq!(ack["ok"], true, "{ack}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_typing_flood_reaches_others_as_a_trickle() {
+    let node = NodeSpec::new(&Backend::Sqlite).start();
+    let api = node.api();
+    let code = api.create_room().await;
+    let mut flooder = api.joined(&code, "flooder").await;
+    let mut watcher = api.joined(&code, "watcher").await;
+    let started = std::time::Instant::now();
+    for i in 0..400 {
+        let data = serde_json::json!({"roomCode": code, "typing": i % 2 == 0});
+        let ack = flooder.request("typing", data).await;
+        assert_eq!(ack["ok"], true, "{ack}");
+    }
+    let took = started.elapsed();
+    // Everything relayed has arrived once the watcher has been quiet for a moment.
+    let mut relayed = 0;
+    while watcher
+        .next_within(Duration::from_millis(500))
+        .await
+        .is_some_and(|frame| matches!(frame, Frame::Json(ref v) if v["event"] == "typing"))
+    {
+        relayed += 1;
+    }
+    eprintln!("typing flood: 400 toggles in {took:?}, {relayed} relayed");
+    // At most a start and a stop per second of flooding, whatever the flooder sends.
+    let bound = 2 * (took.as_secs() as usize + 1);
+    assert!(
+        relayed <= bound,
+        "{relayed} typing pushes for {took:?} of flooding"
+    );
+    assert!(relayed >= 1, "the first start is relayed");
+}
