@@ -53,6 +53,16 @@ pub struct Config {
     #[arg(long, env = "CHAT_SEND_RATE", default_value = "20/10s")]
     pub send_rate: SendRateArg,
 
+    /// Per-session budget over every frame (requests, pings, fragments) as COUNT/WINDOW,
+    /// a token bucket that allows COUNT at once; past it frames get rate_limited, and a
+    /// session refused 1,000 frames in a row is closed (1008). 0 turns it off.
+    #[arg(long, env = "CHAT_FRAME_RATE", default_value = "2000/10s")]
+    pub frame_rate: SendRateArg,
+
+    /// Per-session joins, rejoins and renames as COUNT/WINDOW (a token bucket); 0 = off.
+    #[arg(long, env = "CHAT_JOIN_RATE", default_value = "30/10s")]
+    pub join_rate: SendRateArg,
+
     /// Per-client-address limit for REST POST /api/messages as COUNT/WINDOW; 0 = none.
     #[arg(long, env = "CHAT_REST_SEND_RATE", default_value = "0")]
     pub rest_send_rate: SendRateArg,
@@ -287,6 +297,8 @@ impl Config {
             frame_hard_cap_bytes: self.frame_hard_cap.max(self.frame_max),
             rooms_per_session: self.rooms_per_session,
             send_rate: self.send_rate.0,
+            frame_rate: self.frame_rate.0,
+            join_rate: self.join_rate.0,
             missed_max: self.missed_max,
             presence_list_max: self.presence_list_max,
             outbound_queue: self.outbound_queue.max(1),

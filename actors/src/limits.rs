@@ -27,6 +27,10 @@ pub struct Limits {
     pub rooms_per_session: usize,
     /// Per-session send rate; `None` turns the limit off.
     pub send_rate: Option<SendRate>,
+    /// Per-session budget over every frame (requests, pings, fragments); `None` = off.
+    pub frame_rate: Option<SendRate>,
+    /// Per-session joins, rejoins and renames; `None` = off.
+    pub join_rate: Option<SendRate>,
     /// Most messages returned in `missed` on join.
     pub missed_max: u32,
     /// Presence pushes list all members only while the room has at most this many.
@@ -53,6 +57,14 @@ impl Default for Limits {
             frame_max_bytes: 16 * 1024,
             frame_hard_cap_bytes: 64 * 1024,
             rooms_per_session: 16,
+            frame_rate: Some(SendRate {
+                count: 2000,
+                window: Duration::from_secs(10),
+            }),
+            join_rate: Some(SendRate {
+                count: 30,
+                window: Duration::from_secs(10),
+            }),
             send_rate: Some(SendRate {
                 count: 20,
                 window: Duration::from_secs(10),

@@ -23,6 +23,7 @@ use actix_web_actors::ws::{self, CloseCode, CloseReason, ProtocolError};
 use bytes::{Bytes, BytesMut};
 use serde::Serialize;
 
+use crate::budget::{Budget, Verdict};
 use crate::error::{ChatError, ErrorCode};
 use crate::frame_gate::{FrameGate, Oversize};
 use crate::hub::Hub;
@@ -53,6 +54,7 @@ pub struct WsSession {
     fragments: Option<Box<Fragments>>,
     /// Set by the frame gate when it refused a frame as too large.
     oversize: Oversize,
+    budget: Budget,
 }
 
 /// Upgrades an HTTP request to a chat session. The caller has admitted `address`
@@ -70,6 +72,7 @@ pub fn start(
     let session = WsSession {
         id: NEXT_SESSION_ID.fetch_add(1, Ordering::Relaxed),
         oversize,
+        budget: Budget::new(&hub.limits),
         address,
         hub,
         joined: Vec::new(),
@@ -185,6 +188,14 @@ impl WsSession {
             since_id,
         } = join;
         if let Err(error) = self.hub.guards.may_join(self.address) {
+            return self.respond::<Empty>(ctx, reference.as_ref(), Err(error));
+        }
+        if !self.budget.join() {
+            refused("joins");
+            let error = ChatError::new(
+                ErrorCode::RateLimited,
+                "too many joins or renames; wait a moment",
+            );
             return self.respond::<Empty>(ctx, reference.as_ref(), Err(error));
         }
         let rejoin = self.joined.contains(&code);
@@ -357,6 +368,11 @@ impl Actor for WsSession {
 impl StreamHandler<Result<ws::Message, ProtocolError>> for WsSession {
     fn handle(&mut self, item: Result<ws::Message, ProtocolError>, ctx: &mut Self::Context) {
         self.last_seen = Instant::now();
+        if let Ok(message) = &item {
+            if costs_budget(message) && !self.spend_frame(message, ctx) {
+                return;
+            }
+        }
         match item {
             Ok(ws::Message::Text(text)) => self.handle_text(&text, ctx),
             Ok(ws::Message::Binary(_)) => self.reject_binary(ctx),
@@ -378,6 +394,48 @@ impl StreamHandler<Result<ws::Message, ProtocolError>> for WsSession {
             }
         }
     }
+}
+
+/// Frames a client can make the node work for; a pong or a close is an answer, not work.
+fn costs_budget(message: &ws::Message) -> bool {
+    !matches!(
+        message,
+        ws::Message::Pong(_) | ws::Message::Nop | ws::Message::Close(_)
+    )
+}
+
+impl WsSession {
+    /// Spends one frame of the session's budget; false (and the frame answered with
+    /// `rate_limited`, or the connection closed) when over it.
+    fn spend_frame(&mut self, message: &ws::Message, ctx: &mut ws::WebsocketContext<Self>) -> bool {
+        match self.budget.frame() {
+            Verdict::Allow => true,
+            Verdict::Refuse => {
+                refused("frames");
+                // A text frame is answered like any request (with an ack when it has a ref);
+                // anything else over the budget is dropped.
+                if let ws::Message::Text(text) = message {
+                    let reference = match protocol::decode(text) {
+                        Ok(request) => request.reference,
+                        Err(fault) => fault.reference,
+                    };
+                    let error =
+                        ChatError::new(ErrorCode::RateLimited, "too many frames; slow down");
+                    self.respond::<Empty>(ctx, reference.as_ref(), Err(error));
+                }
+                false
+            }
+            Verdict::Close => {
+                self.close(ctx, CloseCode::Policy, "too many frames");
+                false
+            }
+        }
+    }
+}
+
+/// Counts a refusal under a limit's name.
+fn refused(limit: &'static str) {
+    metrics::counter!(metric_names::LIMIT_REJECTIONS, "limit" => limit).increment(1);
 }
 
 impl Handler<Outbound> for WsSession {

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::support::*;
 
@@ -117,4 +118,67 @@ async fn a_typing_flood_reaches_others_as_a_trickle() {
         "{relayed} typing pushes for {took:?} of flooding"
     );
     assert!(relayed >= 1, "the first start is relayed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_flood_is_rate_limited_then_closed() {
+    let node = NodeSpec::new(&Backend::Sqlite)
+        .flag("frame-rate", "50/3600s")
+        .start();
+    let api = node.api();
+    let code = api.create_room().await;
+    let mut watcher = api.joined(&code, "watcher").await;
+    let mut flooder = api.joined(&code, "flooder").await;
+    // The join took one frame of the budget; 49 more are allowed, the rest refused.
+    let refs: Vec<i64> = {
+        let mut refs = Vec::new();
+        for i in 0..200 {
+            let data = serde_json::json!({"roomCode": code, "typing": i % 2 == 0});
+            refs.push(flooder.emit("typing", data).await);
+        }
+        refs
+    };
+    let mut limited = 0;
+    for reference in refs {
+        let ack = flooder.ack(reference).await;
+        if ack["error"]["code"] == "rate_limited" {
+            limited += 1;
+        } else {
+            assert_eq!(ack["ok"], true, "{ack}");
+        }
+    }
+    assert_eq!(limited, 151, "frames past the budget are refused");
+    // The others are not slowed down.
+    let ack = watcher.say(&code, "still fine").await;
+    assert_eq!(ack["ok"], true, "{ack}");
+    // A client that keeps sending while refused is closed.
+    for _ in 0..1000 {
+        flooder.send_text(r#"{"event":"room:create"}"#).await;
+    }
+    assert_eq!(flooder.closed().await, Some(CloseCode::Policy));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renames_are_limited_per_session() {
+    let node = NodeSpec::new(&Backend::Sqlite)
+        .flag("join-rate", "5/3600s")
+        .start();
+    let api = node.api();
+    let code = api.create_room().await;
+    let mut watcher = api.joined(&code, "watcher").await;
+    let mut renamer = api.connect().await;
+    let mut outcomes = Vec::new();
+    for i in 0..20 {
+        let ack = renamer.join(&code, &format!("name{i}"), Some(0)).await;
+        outcomes.push(ack["ok"] == true || ack["error"]["code"] != "rate_limited");
+    }
+    assert_eq!(outcomes.iter().filter(|ok| **ok).count(), 5, "{outcomes:?}");
+    // The watcher heard of the five accepted joins and renames, not of twenty.
+    let mut presence = 0;
+    while let Some(Frame::Json(frame)) = watcher.next_within(Duration::from_millis(300)).await {
+        if frame["event"] == "presence" {
+            presence += 1;
+        }
+    }
+    assert_eq!(presence, 5);
 }
