@@ -1,7 +1,7 @@
 //! The hub: what the node's request handlers and sessions share (the store, the room
 //! directory, the registry, the cluster, the limits and the open sessions) in one
 //! cloneable `Arc`, so a session costs one pointer for all of it, and the lookups made
-//! through it. Starting and stopping it is [`crate::lifecycle`]'s job.
+//! through it. Starting and stopping it is the job of `lifecycle.rs`.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};

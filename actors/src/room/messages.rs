@@ -1,5 +1,6 @@
-//! The room actor's inbox (what sessions, REST handlers, the bridge and tests ask of it)
-//! and its outbox to its supervisor.
+//! The room actor's inbox: what sessions, REST handlers, the bridge and tests ask of it.
+//! (Its outbox to its supervisor, `RoomStopped`, names the actor's address, so it lives
+//! beside the actor in `room/mod.rs`.)
 
 use std::collections::HashMap;
 
@@ -7,12 +8,10 @@ use actix::prelude::*;
 
 use crate::cluster::Event;
 use crate::error::ChatError;
-use crate::ids::{ClientId, Content, MessageId, Nickname, RoomCode, SessionId};
+use crate::ids::{ClientId, Content, MessageId, Nickname, SessionId};
 use crate::model::{Committed, Member, Message};
 use crate::outbound::Outbox;
 use crate::protocol::push::Joined;
-
-use super::RoomActor;
 
 /// Why a room did not do what was asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -123,17 +122,4 @@ pub struct Remote {
 pub struct Synced {
     /// Presence field → nickname, for every live node (this one included).
     pub roster: HashMap<String, Nickname>,
-}
-
-/// Outbox: a room actor stopped. Its supervisor forgets it if it is still the registered
-/// one, and starts a fresh one if it failed.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RoomStopped {
-    /// The room.
-    pub code: RoomCode,
-    /// The actor that stopped.
-    pub addr: Addr<RoomActor>,
-    /// It stopped because it failed, not because it was idle.
-    pub failed: bool,
 }

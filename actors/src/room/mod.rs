@@ -4,8 +4,9 @@
 //! message, hands sends to the room's persistence shard, and pushes committed messages to
 //! its members in id order and without gaps ([`order`] holds that rule). Its files:
 //!
-//! - this one: the actor, its members and presence, and how it reads the store;
-//! - [`messages`]: what it is asked and what it tells its supervisor;
+//! - this one: the actor, its members and presence, how it reads the store, and
+//!   `RoomStopped`, what it tells its supervisor;
+//! - [`messages`]: what it is asked;
 //! - `requests.rs`: the handlers of sessions' and REST requests (join, leave, send, typing);
 //! - `cluster.rs`: the handlers of what other nodes did (their messages, presence, typing).
 //!
@@ -26,7 +27,7 @@ use bytestring::ByteString;
 
 use crate::cluster::Cluster;
 use crate::guards::Guards;
-use crate::ids::{MessageId, Nickname, SessionId};
+use crate::ids::{MessageId, Nickname, RoomCode, SessionId};
 use crate::limits::Limits;
 use crate::metric_names;
 use crate::model::{Committed, Member, Message, Room};
@@ -59,6 +60,19 @@ pub struct RoomDeps {
     pub cluster: Cluster,
     /// Told when a room actor stops.
     pub supervisor: Recipient<RoomStopped>,
+}
+
+/// The room's outbox: it stopped. Its supervisor forgets it if it is still the registered
+/// one, and starts a fresh one if it failed.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RoomStopped {
+    /// The room.
+    pub code: RoomCode,
+    /// The actor that stopped.
+    pub addr: Addr<RoomActor>,
+    /// It stopped because it failed, not because it was idle.
+    pub failed: bool,
 }
 
 struct MemberEntry {
