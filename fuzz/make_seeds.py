@@ -137,3 +137,35 @@ bodies = {
 for name, text in bodies.items():
     write(H, name, text)
 write(H, "post_invalid_utf8", b'{"roomCode":"K7QX2M","sender":"bot","content":"\xff\xc0\xaf"}')
+
+# ws_framing: raw client bytes after the upgrade; the first byte picks the chunk size.
+import struct
+W = "ws_framing"
+def ws_frame(payload, op=0x1, fin=True, mask=b"\x01\x02\x03\x04", length=None):
+    n = len(payload) if length is None else length
+    out = bytes([(0x80 if fin else 0) | op])
+    bit = 0x80 if mask is not None else 0
+    if n < 126:
+        out += bytes([bit | n])
+    elif n < 65536:
+        out += bytes([bit | 126]) + struct.pack(">H", n)
+    else:
+        out += bytes([bit | 127]) + struct.pack(">Q", n)
+    if mask is not None:
+        out += mask
+        payload = bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
+    return out + payload
+ws_seeds = {
+    "one_text": b"\x05" + ws_frame(b'{"event":"room:create"}'),
+    "two_texts_one_chunk": b"\xff" + ws_frame(b"{}") + ws_frame(b'{"event":"typing"}'),
+    "ping_pong_close": b"\x01" + ws_frame(b"hi", op=0x9) + ws_frame(b"", op=0xA) + ws_frame(b"\x03\xe8", op=0x8),
+    "fragments": b"\x03" + ws_frame(b'{"ev', fin=False) + ws_frame(b'ent":1}', op=0x0),
+    "medium_126": b"\x10" + ws_frame(b"x" * 300),
+    "over_cap_header": b"\x02" + ws_frame(b"", length=5000) + b"\x00" * 64,
+    "giant_127": b"\x09" + ws_frame(b"", length=1 << 40) + b"\x00" * 32,
+    "unmasked": b"\x04" + ws_frame(b"{}", mask=None),
+    "partial_header": b"\x01" + b"\x81\xfe\x00",
+    "exactly_cap": b"\x40" + ws_frame(b"y" * 1024),
+}
+for name, data in ws_seeds.items():
+    write(W, name, data)

@@ -30,7 +30,7 @@ CARGO_FUZZ_VERSION=0.13.2
 TARGET_DIR=${FUZZ_TARGET_DIR:-$FUZZ/target}
 export RUSTC_BOOTSTRAP=1
 
-if (($#)); then targets=("$@"); else targets=(frame_decoder http_bodies); fi
+if (($#)); then targets=("$@"); else targets=(frame_decoder http_bodies ws_framing); fi
 passed=0
 failed=0
 began=$(date +%s)

@@ -74,6 +74,8 @@ pub struct FrameGate<S> {
     /// A frame was just handed out: let the codec decode it before reading on.
     handed_out: bool,
     ended: bool,
+    /// A frame was refused: nothing more is read or handed out.
+    refused: bool,
     oversize: Oversize,
 }
 
@@ -87,6 +89,7 @@ impl<S> FrameGate<S> {
             cap,
             handed_out: false,
             ended: false,
+            refused: false,
             oversize: oversize.clone(),
         };
         (gate, oversize)
@@ -101,6 +104,9 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
+        if this.refused {
+            return Poll::Ready(None);
+        }
         if this.handed_out {
             this.handed_out = false;
             cx.waker().wake_by_ref();
@@ -114,6 +120,7 @@ where
                 }
                 Some(Boundary::TooLarge) => {
                     this.oversize.0.store(true, Ordering::Relaxed);
+                    this.refused = true;
                     this.buf = BytesMut::new();
                     return Poll::Ready(Some(Err(PayloadError::Overflow)));
                 }
@@ -195,5 +202,7 @@ mod tests {
             Some(Err(PayloadError::Overflow))
         ));
         assert!(oversize.happened());
+        // Nothing after a refused frame, although more bytes (zero-length frames) follow.
+        assert!(gate.next().await.is_none());
     }
 }

@@ -16,6 +16,7 @@ mod cluster;
 pub mod messages;
 pub mod order;
 mod requests;
+mod typing;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,6 +39,7 @@ use crate::store::Store;
 
 pub use messages::*;
 use order::{Accepted, NextRead, Order, Read};
+use typing::TypingRelay;
 
 /// Most messages read to close one gap in a room's stream.
 const GAP_FILL_MAX: u32 = 10_000;
@@ -79,39 +81,6 @@ struct MemberEntry {
     nickname: Nickname,
     addr: Outbox,
     typing: TypingRelay,
-}
-
-/// A typing relay that starts again at least this long after the last one (so toggling
-/// costs at most two pushes per second per member).
-const TYPING_RESTART_GAP: Duration = Duration::from_secs(1);
-/// A repeated `typing: true` is relayed again after this long (clients refresh every 3 s
-/// and expire others' typing after 6 s without one).
-const TYPING_REFRESH: Duration = Duration::from_secs(2);
-
-/// What the other members were last told about one member's typing, so that repeats and
-/// floods are not fanned out.
-#[derive(Default)]
-struct TypingRelay {
-    shown: bool,
-    last: Option<Instant>,
-}
-
-impl TypingRelay {
-    /// Whether to relay `typing` now; records it if so. A stop is relayed whenever others
-    /// were told of a start; a start when nothing was shown for a moment, or as a refresh.
-    fn should_relay(&mut self, typing: bool, now: Instant) -> bool {
-        let since = self.last.map(|last| now.duration_since(last));
-        let relay = match (typing, self.shown) {
-            (false, shown) => shown,
-            (true, false) => since.is_none_or(|since| since >= TYPING_RESTART_GAP),
-            (true, true) => since.is_none_or(|since| since >= TYPING_REFRESH),
-        };
-        if relay {
-            self.shown = typing;
-            self.last = Some(now);
-        }
-        relay
-    }
 }
 
 /// One live room on this node.
@@ -397,34 +366,5 @@ impl Actor for RoomActor {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         metrics::gauge!(metric_names::ROOMS_ACTIVE).decrement(1.0);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn typing_is_relayed_on_change_and_refreshed_rarely() {
-        let start = Instant::now();
-        let at = |ms: u64| start + Duration::from_millis(ms);
-        let mut relay = TypingRelay::default();
-        assert!(relay.should_relay(true, at(0)));
-        // Repeats within the refresh interval stay here; a stop always goes out.
-        assert!(!relay.should_relay(true, at(500)));
-        assert!(relay.should_relay(false, at(600)));
-        assert!(
-            !relay.should_relay(false, at(700)),
-            "a second stop is a repeat"
-        );
-        // Toggling: the next start waits for the restart gap.
-        assert!(!relay.should_relay(true, at(900)));
-        assert!(relay.should_relay(true, at(1700)));
-        assert!(relay.should_relay(true, at(3800)), "a refresh after 2 s");
-        // A flood of a thousand starts within a second: none of them goes out.
-        let relayed = (0..1000)
-            .filter(|i| relay.should_relay(true, at(3801 + i)))
-            .count();
-        assert_eq!(relayed, 0);
     }
 }

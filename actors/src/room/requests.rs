@@ -9,7 +9,7 @@ use actix::prelude::*;
 
 use crate::cluster::Event;
 use crate::error::ChatError;
-use crate::ids::{ClientId, MessageId, Nickname};
+use crate::ids::{ClientId, MessageId, Nickname, SessionId};
 use crate::persistence::Persist;
 use crate::protocol::push::{self, Joined};
 use crate::store::{NewMessage, Outcome, Page, StoreError};
@@ -17,6 +17,7 @@ use crate::store::{NewMessage, Outcome, Page, StoreError};
 use super::messages::{
     Join, Leave, ListMembers, RoomError, SendMessage, SendOutcome, Sender, Typing,
 };
+use super::typing::Relay;
 use super::RoomActor;
 
 /// What a join reads before the member is added: the missed messages, and the members on
@@ -223,24 +224,42 @@ impl Handler<Typing> for RoomActor {
     type Result = ();
 
     /// Relayed to everyone but the typist, here and on the other nodes, unless it repeats
-    /// what they were just told (see `TypingRelay`).
-    fn handle(&mut self, msg: Typing, _: &mut Self::Context) {
+    /// what they were just told or comes too soon (see `room/typing.rs`).
+    fn handle(&mut self, msg: Typing, ctx: &mut Self::Context) {
         let Some(member) = self.members.get_mut(&msg.session) else {
             return;
         };
-        if !member.typing.should_relay(msg.typing, Instant::now()) {
-            return;
+        let session = msg.session;
+        match member.typing.decide(msg.typing, Instant::now()) {
+            Relay::Now => self.relay_typing(session, msg.typing),
+            Relay::After(delay) => {
+                ctx.run_later(delay, move |act, _| {
+                    let due = act
+                        .members
+                        .get_mut(&session)
+                        .is_some_and(|member| member.typing.due(Instant::now()));
+                    if due {
+                        act.relay_typing(session, true);
+                    }
+                });
+            }
+            Relay::Skip => {}
         }
+    }
+}
+
+impl RoomActor {
+    /// Tells everyone but the member, here and on the other nodes, whether it types.
+    fn relay_typing(&mut self, session: SessionId, typing: bool) {
+        let Some(member) = self.members.get(&session) else {
+            return;
+        };
         let nickname = member.nickname.clone();
-        let frame = push::typing(self.room.code, &nickname, msg.typing);
-        self.broadcast(&frame, Some(msg.session));
-        self.deps.cluster.publish(
-            self.room.code,
-            Event::Typing {
-                nickname,
-                typing: msg.typing,
-            },
-        );
+        let frame = push::typing(self.room.code, &nickname, typing);
+        self.broadcast(&frame, Some(session));
+        self.deps
+            .cluster
+            .publish(self.room.code, Event::Typing { nickname, typing });
     }
 }
 
