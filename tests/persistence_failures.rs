@@ -92,18 +92,7 @@ async fn a_failed_batch_fails_every_sender_and_stores_nothing() {
 /// The PostgreSQL store named by `TEST_DATABASE_URL`; `None` (a skip) when it is not set,
 /// unless `CHAT_REQUIRE_POSTGRES=1`.
 async fn postgres_store() -> Option<Arc<dyn Store>> {
-    let url = match std::env::var("TEST_DATABASE_URL") {
-        Ok(url) if !url.trim().is_empty() => url,
-        _ => {
-            let required = std::env::var("CHAT_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
-            assert!(
-                !required,
-                "CHAT_REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set"
-            );
-            eprintln!("skipped: TEST_DATABASE_URL is not set");
-            return None;
-        }
-    };
+    let url = common::postgres_url()?;
     let store =
         chat_node::store::connect(Some(&url), std::path::Path::new("."), 4, Default::default());
     Some(store.await.unwrap())

@@ -11,6 +11,8 @@
 // A failed unwrap is a failed test, which is what a test should do.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
@@ -33,18 +35,7 @@ impl Backend {
 
     /// The PostgreSQL backend, or `None` to skip.
     fn postgres() -> Option<Backend> {
-        match std::env::var("TEST_DATABASE_URL") {
-            Ok(url) if !url.trim().is_empty() => Some(Backend::Postgres(url)),
-            _ => {
-                let required = std::env::var("CHAT_REQUIRE_POSTGRES").is_ok_and(|v| v == "1");
-                assert!(
-                    !required,
-                    "CHAT_REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set"
-                );
-                eprintln!("skipped: TEST_DATABASE_URL is not set");
-                None
-            }
-        }
+        common::postgres_url().map(Backend::Postgres)
     }
 
     /// A new store instance on this backend's data.
