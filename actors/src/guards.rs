@@ -37,8 +37,9 @@ pub struct Guards {
     failed_joins: AddressLimiter,
 }
 
-/// Counts a refusal under a limit's name.
-fn refused(limit: &'static str, error: ChatError) -> ChatError {
+/// Counts a refusal under a limit's name (`chat_limit_rejections_total{limit}`) and hands
+/// the error back; every abuse limit of the node counts through here.
+pub fn refused(limit: &'static str, error: ChatError) -> ChatError {
     metrics::counter!(metric_names::LIMIT_REJECTIONS, "limit" => limit).increment(1);
     error
 }

@@ -95,10 +95,10 @@ impl Hub {
         T: Send + 'static,
         RoomActor: Handler<M>,
     {
-        let queued = self
-            .rooms
-            .live(&code)
-            .map(|addr| (addr.clone(), addr.send(make())));
+        let queued = self.rooms.live(&code).map(|addr| {
+            let request = addr.send(make());
+            (addr, request)
+        });
         let hub = Arc::clone(self);
         async move {
             let mut stale = None;

@@ -112,16 +112,14 @@ fn trimmed_within(input: &str, max: usize, what: &str) -> Result<String, ChatErr
 /// Zero width joiner: allowed in a nickname only inside an emoji sequence.
 const ZWJ: char = '\u{200D}';
 
-/// Whether `c` may stand at this place of a nickname, `before` being the character before
-/// it. Control characters, line and paragraph separators and format characters (bidi
-/// overrides and isolates, zero-width spaces and joiners, soft hyphens) are refused: they
+/// Whether `c`, not a control character (`Nickname::parse` refuses those first), may stand at
+/// this place of a nickname, `before` being the character before it. Line and paragraph
+/// separators and format characters (bidi overrides and isolates, zero-width spaces and
+/// joiners, soft hyphens) are refused: they
 /// make names that look like other names, or that reorder the text around them. Emoji
 /// sequences keep their joiners and tags: a ZWJ right after an emoji, tag characters after
 /// an emoji or another tag (subdivision flags).
 fn allowed_in_nickname(c: char, before: Option<char>) -> bool {
-    if c.is_control() {
-        return false;
-    }
     match c.general_category() {
         GeneralCategory::LineSeparator | GeneralCategory::ParagraphSeparator => false,
         GeneralCategory::Format => {

@@ -26,6 +26,7 @@ use serde::Serialize;
 use crate::budget::{Budget, Verdict};
 use crate::error::{ChatError, ErrorCode};
 use crate::frame_gate::{FrameGate, Oversize};
+use crate::guards;
 use crate::hub::Hub;
 use crate::ids::{RoomCode, SessionId};
 use crate::metric_names;
@@ -191,10 +192,12 @@ impl WsSession {
             return self.respond::<Empty>(ctx, reference.as_ref(), Err(error));
         }
         if !self.budget.join() {
-            refused("joins");
-            let error = ChatError::new(
-                ErrorCode::RateLimited,
-                "too many joins or renames; wait a moment",
+            let error = guards::refused(
+                "joins",
+                ChatError::new(
+                    ErrorCode::RateLimited,
+                    "too many joins or renames; wait a moment",
+                ),
             );
             return self.respond::<Empty>(ctx, reference.as_ref(), Err(error));
         }
@@ -411,7 +414,10 @@ impl WsSession {
         match self.budget.frame() {
             Verdict::Allow => true,
             Verdict::Refuse => {
-                refused("frames");
+                let error = guards::refused(
+                    "frames",
+                    ChatError::new(ErrorCode::RateLimited, "too many frames; slow down"),
+                );
                 // A text frame is answered like any request (with an ack when it has a ref);
                 // anything else over the budget is dropped.
                 if let ws::Message::Text(text) = message {
@@ -419,8 +425,6 @@ impl WsSession {
                         Ok(request) => request.reference,
                         Err(fault) => fault.reference,
                     };
-                    let error =
-                        ChatError::new(ErrorCode::RateLimited, "too many frames; slow down");
                     self.respond::<Empty>(ctx, reference.as_ref(), Err(error));
                 }
                 false
@@ -431,11 +435,6 @@ impl WsSession {
             }
         }
     }
-}
-
-/// Counts a refusal under a limit's name.
-fn refused(limit: &'static str) {
-    metrics::counter!(metric_names::LIMIT_REJECTIONS, "limit" => limit).increment(1);
 }
 
 impl Handler<Outbound> for WsSession {
