@@ -19,8 +19,9 @@ use crate::limits::Limits;
 use crate::model::{Member, Room};
 use crate::outbound::Outbox;
 use crate::persistence::PersistencePool;
+use crate::protocol::push::Joined;
 use crate::registry::{Registry, ResolveRoom};
-use crate::room::{ListMembers, RoomActor, RoomError};
+use crate::room::{Join, ListMembers, RoomActor, RoomError};
 use crate::store::{Store, StoreError};
 
 /// How many random codes to try before giving up on creating a room.
@@ -118,6 +119,25 @@ impl Hub {
                 }
             }
             Err(ChatError::internal("the room kept stopping; try again"))
+        }
+    }
+
+    /// Joins a session to a room (or renames it there) so that presence reads its own
+    /// writes across nodes: the room adds the member only after every event published on
+    /// its channel before now has reached it, and the ack waits until the member's own
+    /// presence is in Redis. On a single node both waits are nothing.
+    pub fn join_room(
+        self: &Arc<Self>,
+        code: RoomCode,
+        join: impl Fn() -> Join + Send + 'static,
+    ) -> impl Future<Output = Result<Joined, ChatError>> + 'static {
+        let barrier = self.cluster.barrier(code);
+        let hub = Arc::clone(self);
+        async move {
+            barrier.await;
+            let joined = hub.ask_room(code, join).await?;
+            hub.cluster.written().await;
+            Ok(joined)
         }
     }
 

@@ -215,7 +215,7 @@ impl WsSession {
             self.joined.push(code);
         }
         let (session, addr) = (self.id, ctx.address().recipient());
-        let join = self.hub.ask_room(code, move || Join {
+        let join = self.hub.join_room(code, move || Join {
             session,
             addr: addr.clone(),
             nickname: nickname.clone(),

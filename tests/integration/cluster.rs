@@ -29,6 +29,7 @@ impl Cluster {
                 .flag("node-id", &format!("node-{i}-{}", free_port()))
                 .flag("presence-ttl", PRESENCE_TTL)
                 .flag("send-rate", "0")
+                .flag("room-create-rate", "0")
                 // These tests are about order and loss, on a machine that runs three nodes,
                 // their stores and the clients on two cores: no client is slow by design.
                 .flag("outbound-queue", "8192");
@@ -646,5 +647,37 @@ async fn repeated_node_crashes_lose_no_acked_message() {
     );
     for message in &acked {
         assert!(stored.contains(message), "acked but lost: {message}");
+    }
+}
+
+/// Read-your-writes for presence across nodes (PROTOCOL.md, "what presence guarantees"):
+/// once a join is acked on A, a join acked after it on B lists that member, whether B's
+/// room is new on B (it reads the roster) or already has members there (it follows events).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_join_acked_on_one_node_is_listed_by_every_later_join_on_another() {
+    let Some(cluster) = Cluster::start(2).await else {
+        return;
+    };
+    let (a, b) = (cluster.api(0), cluster.api(1));
+    for run in 0..50 {
+        // B has nobody in the room yet.
+        let code = a.create_room().await;
+        let _ada = a.joined(&code, "ada").await;
+        let mut bob = b.connect().await;
+        let ack = bob.join(&code, "bob", None).await;
+        assert_eq!(
+            nicknames(&ack["data"]["members"]),
+            ["ada", "bob"],
+            "run {run}: first member on B"
+        );
+        // B has a member already; a new one on A, then another on B.
+        let _cy = a.joined(&code, "cy").await;
+        let mut dee = b.connect().await;
+        let ack = dee.join(&code, "dee", None).await;
+        assert_eq!(
+            nicknames(&ack["data"]["members"]),
+            ["ada", "bob", "cy", "dee"],
+            "run {run}: later member on B"
+        );
     }
 }

@@ -25,6 +25,8 @@ use std::time::Duration;
 use actix::prelude::*;
 use redis::aio::PubSubSink;
 
+pub use super::barrier::Waiter;
+use super::barrier::{Ask, Barriers, WriteMarks};
 use super::broker::{self, Broker, ClusterEvents, Envelope, Event, Write};
 use crate::ids::{Nickname, RoomCode};
 use crate::metric_names;
@@ -73,6 +75,28 @@ pub struct Unsubscribe {
     pub code: RoomCode,
 }
 
+/// Wakes `done` once everything queued for Redis before it is written (or its write
+/// failed). A join's ack waits for it, so that the member's presence entry and `join`
+/// event are in Redis before the client hears that it joined.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AfterWrites {
+    /// Woken when written.
+    pub done: Waiter,
+}
+
+/// Wakes `done` once every event published on the room's channel before it has been
+/// handed to the room (see `cluster/barrier.rs`); a join waits for it before the room adds
+/// the member and lists the others.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Barrier {
+    /// The room.
+    pub code: RoomCode,
+    /// Woken when passed.
+    pub done: Waiter,
+}
+
 /// Writes out everything queued and removes this node's heartbeat; answers when done.
 /// The last step of a graceful shutdown.
 #[derive(Message)]
@@ -98,7 +122,8 @@ pub struct RedisBridge {
     writing: bool,
     sweeping: bool,
     swept_own: bool,
-    flushed: Vec<tokio::sync::oneshot::Sender<()>>,
+    marks: WriteMarks,
+    barriers: Barriers,
 }
 
 impl RedisBridge {
@@ -121,7 +146,8 @@ impl RedisBridge {
             writing: true,
             sweeping: false,
             swept_own: false,
-            flushed: Vec::new(),
+            marks: WriteMarks::default(),
+            barriers: Barriers::default(),
         }
     }
 
@@ -186,6 +212,7 @@ impl RedisBridge {
         if let Some(stream) = self.stream.take() {
             ctx.cancel_future(stream);
         }
+        self.barriers.connection_lost();
         self.broker.set_up(false);
         ctx.run_later(self.backoff, |act, ctx| act.connect(ctx));
         self.backoff = (self.backoff * 2).min(BACKOFF_MAX);
@@ -231,6 +258,9 @@ impl RedisBridge {
                 }
             };
             act.events.synced(code, roster);
+            if act.wanted.contains(&code) {
+                act.barriers.synced(code);
+            }
         }));
     }
 
@@ -239,6 +269,7 @@ impl RedisBridge {
             self.outbox.remove(0);
         }
         self.outbox.push(write);
+        self.marks.queued();
         self.write_out(ctx);
     }
 
@@ -249,16 +280,15 @@ impl RedisBridge {
             return;
         }
         if self.outbox.is_empty() {
-            for done in self.flushed.drain(..) {
-                let _ = done.send(());
-            }
+            self.marks.written_up_to(self.marks.mark());
             return;
         }
         self.writing = true;
         let writes = std::mem::take(&mut self.outbox);
+        let mark = self.marks.mark();
         let broker = Arc::clone(&self.broker);
         let write = async move { broker.write(&writes).await };
-        ctx.spawn(write.into_actor(self).map(|result, act, ctx| {
+        ctx.spawn(write.into_actor(self).map(move |result, act, ctx| {
             act.writing = false;
             match result {
                 Ok(published) => {
@@ -266,8 +296,10 @@ impl RedisBridge {
                 }
                 Err(error) => {
                     tracing::warn!(%error, "writing to Redis failed; rooms will catch up");
+                    act.barriers.write_failed();
                 }
             }
+            act.marks.written_up_to(mark);
             act.write_out(ctx);
         }));
     }
@@ -385,9 +417,16 @@ impl StreamHandler<redis::Msg> for RedisBridge {
                 return;
             }
         };
+        let own = envelope.node == self.broker.node_id;
+        if let Event::Barrier { token } = envelope.event {
+            if own {
+                self.barriers.read_back(token);
+            }
+            return;
+        }
         // Our own events were delivered locally already. (Expiries are published under
         // the dead node's id, so the node that published one applies it too.)
-        if envelope.node == self.broker.node_id {
+        if own {
             return;
         }
         if let Event::Message { message, .. } = &envelope.event {
@@ -470,6 +509,7 @@ impl Handler<Unsubscribe> for RedisBridge {
         if !self.wanted.remove(&msg.code) {
             return;
         }
+        self.barriers.unsubscribed(msg.code);
         let Some(mut sink) = self.sink.clone() else {
             return;
         };
@@ -483,12 +523,32 @@ impl Handler<Unsubscribe> for RedisBridge {
     }
 }
 
+impl Handler<AfterWrites> for RedisBridge {
+    type Result = ();
+
+    fn handle(&mut self, msg: AfterWrites, _: &mut Self::Context) {
+        self.marks.wait(msg.done);
+    }
+}
+
+impl Handler<Barrier> for RedisBridge {
+    type Result = ();
+
+    fn handle(&mut self, msg: Barrier, ctx: &mut Self::Context) {
+        let subscribed = self.wanted.contains(&msg.code);
+        let connected = self.sink.is_some();
+        if let Ask::Publish(token) = self.barriers.ask(msg.code, subscribed, connected, msg.done) {
+            self.queue_publish(msg.code, Event::Barrier { token }, ctx);
+        }
+    }
+}
+
 impl Handler<Goodbye> for RedisBridge {
     type Result = ResponseFuture<()>;
 
     fn handle(&mut self, _: Goodbye, ctx: &mut Self::Context) -> Self::Result {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.flushed.push(tx);
+        self.marks.wait(tx);
         self.write_out(ctx);
         let broker = Arc::clone(&self.broker);
         Box::pin(async move {

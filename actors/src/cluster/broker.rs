@@ -68,6 +68,12 @@ pub enum Event {
         /// Typing now or not.
         typing: bool,
     },
+    /// A marker the publishing node reads back to know that everything published on the
+    /// channel before it has arrived (see `cluster/barrier.rs`); other nodes ignore it.
+    Barrier {
+        /// Tells the publisher's markers apart.
+        token: u64,
+    },
 }
 
 /// Where the bridge delivers what other nodes publish. The node's room directory

@@ -8,6 +8,7 @@
 //! call does nothing and every query answers "nothing elsewhere", so no call site branches
 //! on whether Redis is configured.
 
+pub mod barrier;
 pub mod bridge;
 pub mod broker;
 
@@ -19,7 +20,9 @@ use std::time::Duration;
 use actix::prelude::*;
 
 use crate::ids::{Nickname, RoomCode, SessionId};
-use bridge::{Goodbye, Publish, RedisBridge, SetPresence, Subscribe, Unsubscribe};
+use bridge::{
+    AfterWrites, Barrier, Goodbye, Publish, RedisBridge, SetPresence, Subscribe, Unsubscribe,
+};
 pub use broker::{Broker, BrokerResult, ClusterEvents, Event};
 
 /// Events that may wait for the Redis bridge.
@@ -148,6 +151,39 @@ impl Cluster {
             nickname: None,
         });
         self.publish(code, Event::Leave { member, nickname });
+    }
+
+    /// Waits until everything this node queued for Redis before now is written, at most
+    /// the broker's timeout; at once on a single node. A join's ack waits for it.
+    pub fn written(&self) -> impl Future<Output = ()> + 'static {
+        self.wait_for(|done| AfterWrites { done })
+    }
+
+    /// Waits until every event published on the room's channel before now has reached
+    /// this node's room, at most the broker's timeout; at once on a single node, while the
+    /// broker is down, or when this node is not subscribed to the room. A join waits for it
+    /// before the room lists the members.
+    pub fn barrier(&self, code: RoomCode) -> impl Future<Output = ()> + 'static {
+        self.wait_for(move |done| Barrier { code, done })
+    }
+
+    /// Sends the bridge a request now and waits for its answer, at most the broker's
+    /// timeout.
+    fn wait_for<M>(&self, request: impl FnOnce(bridge::Waiter) -> M) -> impl Future<Output = ()>
+    where
+        M: Message<Result = ()> + Send + 'static,
+        RedisBridge: Handler<M>,
+    {
+        let waiting = self.link.as_ref().map(|link| {
+            let (done, answered) = tokio::sync::oneshot::channel();
+            link.bridge.do_send(request(done));
+            (answered, link.broker.timeout)
+        });
+        async move {
+            if let Some((answered, timeout)) = waiting {
+                let _ = tokio::time::timeout(timeout, answered).await;
+            }
+        }
     }
 
     /// The room has local members now: receive its events.

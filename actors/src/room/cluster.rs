@@ -51,6 +51,8 @@ impl Handler<Remote> for RoomActor {
                 let frame = push::typing(self.room.code, &nickname, typing);
                 self.broadcast(&frame, None);
             }
+            // The bridge keeps markers to itself.
+            Event::Barrier { .. } => {}
         }
     }
 }

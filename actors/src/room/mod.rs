@@ -209,9 +209,7 @@ impl RoomActor {
                     .announce(code, session, Some(&nickname), Some(&old));
             }
             None => {
-                if self.members.is_empty() {
-                    self.deps.cluster.subscribe(code);
-                }
+                // Subscribed by the join's reads (see `join_reads`).
                 let entry = MemberEntry {
                     nickname: nickname.clone(),
                     addr,

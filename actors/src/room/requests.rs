@@ -41,11 +41,14 @@ impl RoomActor {
             _ => None,
         };
         // The first local member also needs the members on other nodes; later ones find
-        // them kept up to date by the broker's events.
-        let roster = self
-            .members
-            .is_empty()
-            .then(|| self.deps.cluster.remote_roster(self.room.code));
+        // them kept up to date by the broker's events. The subscription is asked for
+        // before the roster is read, so that a join arriving meanwhile waits for the
+        // subscription's own roster (see `cluster/barrier.rs`) rather than trusting one
+        // read before it.
+        let roster = self.members.is_empty().then(|| {
+            self.deps.cluster.subscribe(self.room.code);
+            self.deps.cluster.remote_roster(self.room.code)
+        });
         async move {
             let page = match missed {
                 Some(read) => read.await.map(Some),
@@ -59,8 +62,17 @@ impl RoomActor {
         }
     }
 
-    /// Adds the member once its reads are done, and answers its ack.
+    /// Adds the member once its reads are done, and answers its ack. A first member that
+    /// could not join takes back the subscription its reads asked for.
     fn finish_join(&mut self, join: Join, reads: JoinReads) -> Result<Joined, RoomError> {
+        let joined = self.add_joined(join, reads);
+        if joined.is_err() && self.members.is_empty() {
+            self.deps.cluster.unsubscribe(self.room.code);
+        }
+        joined
+    }
+
+    fn add_joined(&mut self, join: Join, reads: JoinReads) -> Result<Joined, RoomError> {
         if self.closed {
             return Err(RoomError::Gone);
         }
