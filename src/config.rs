@@ -86,6 +86,12 @@ pub struct Config {
     #[arg(long, env = "CHAT_FAILED_JOIN_RATE", default_value = "30/60s")]
     pub failed_join_rate: SendRateArg,
 
+    /// Client addresses each per-address limit (room creation, failed joins, REST sends)
+    /// remembers; the least recently seen are forgotten first. Caps the limits' memory
+    /// (about 100 bytes an address) however many addresses a flood comes from.
+    #[arg(long, env = "CHAT_ADDRESS_TABLE_SIZE", default_value_t = 65_536, value_parser = clap::value_parser!(u32).range(16..))]
+    pub address_table_size: u32,
+
     /// Most members of one room, across all nodes (too_large past it); 0 = no limit.
     #[arg(long, env = "CHAT_MAX_ROOM_MEMBERS", default_value_t = 10_000)]
     pub max_room_members: usize,
@@ -318,6 +324,7 @@ impl Config {
             room_create_rate: self.room_create_rate.0,
             failed_join_rate: self.failed_join_rate.0,
             max_room_members: self.max_room_members,
+            address_table_size: self.address_table_size as usize,
         }
     }
 

@@ -104,7 +104,11 @@ pub async fn start(config: Config) -> Result<Node, StartError> {
     .map_err(|error| StartError::Config(format!("REDIS_URL: {error}")))?;
     let state = web::Data::new(AppState {
         hub: Arc::clone(actors.hub()),
-        rest_limiter: AddressLimiter::new(config.rest_send_rate.0),
+        rest_limiter: AddressLimiter::new(
+            "rest_send",
+            config.rest_send_rate.0,
+            config.address_table_size as usize,
+        ),
         config: config.clone(),
         started: Instant::now(),
     });

@@ -26,9 +26,14 @@ pub struct GuardLimits {
     pub failed_join_rate: Option<SendRate>,
     /// Members of one room, across all nodes.
     pub max_room_members: usize,
+    /// Client addresses each per-address limit remembers (the least recently seen go
+    /// first), which caps its memory whatever the number of addresses.
+    pub address_table_size: usize,
 }
 
-/// Enforces [`GuardLimits`].
+/// Enforces [`GuardLimits`]. The per-address tables are bounded (`address_table.rs`);
+/// `connections` holds an entry only while its address has a connection open, so it is
+/// bounded by the open sessions (`max_sessions`).
 pub struct Guards {
     /// The limits.
     pub limits: GuardLimits,
@@ -48,8 +53,16 @@ impl Guards {
     /// Guards for `limits`.
     pub fn new(limits: GuardLimits) -> Guards {
         Guards {
-            room_creations: AddressLimiter::new(limits.room_create_rate),
-            failed_joins: AddressLimiter::new(limits.failed_join_rate),
+            room_creations: AddressLimiter::new(
+                "room_create",
+                limits.room_create_rate,
+                limits.address_table_size,
+            ),
+            failed_joins: AddressLimiter::new(
+                "failed_join",
+                limits.failed_join_rate,
+                limits.address_table_size,
+            ),
             connections: DashMap::new(),
             limits,
         }

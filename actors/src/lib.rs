@@ -23,6 +23,7 @@
 //! [`model`]; failures are [`error::ChatError`]s carrying the protocol's error codes.
 
 pub mod address_limit;
+pub mod address_table;
 pub mod budget;
 pub mod cluster;
 pub mod directory;

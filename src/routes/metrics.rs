@@ -95,6 +95,9 @@ fn register_series() {
     ] {
         metrics::counter!(names::LIMIT_REJECTIONS, "limit" => limit).increment(0);
     }
+    for table in ["room_create", "failed_join", "rest_send"] {
+        metrics::gauge!(names::ADDRESS_TABLE_ENTRIES, "table" => table).set(0.0);
+    }
     for code in ErrorCode::ALL {
         metrics::counter!(names::ERRORS, "code" => code.as_str()).increment(0);
     }

@@ -122,6 +122,8 @@ test('typing shows in the other tab, and clears', async () => {
   await box.click()
   await box.type('I am typ')
   await until(async () => /Ada is typing/.test(await pageB.getByTestId('typing').textContent()), 'B sees "Ada is typing…"')
+  // The name is isolated from the words around it (a right-to-left name cannot reorder them).
+  assert.equal(await pageB.getByTestId('typing').locator('bdi').textContent(), 'Ada')
   await screenshot(pageB, '04-typing')
   await box.fill('')
   await box.type('ing!')

@@ -182,3 +182,182 @@ async fn renames_are_limited_per_session() {
     }
     assert_eq!(presence, 5);
 }
+
+/// A flood from 100,000 distinct client addresses (behind a trusted proxy, each naming a
+/// new client in `X-Forwarded-For`), each sending one REST message under a per-address
+/// limit: every send is stored, the limit's table holds at most `--address-table-size`
+/// addresses, and the limit still holds for the newest client.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hundred_thousand_addresses_keep_the_limiter_table_bounded() {
+    use futures_util::{stream, StreamExt};
+    use serde_json::json;
+
+    const ADDRESSES: u32 = 100_000;
+    const TABLE: u32 = 4096;
+    let node = NodeSpec::new(&Backend::Sqlite)
+        .flag("trusted-proxies", "127.0.0.0/8")
+        .flag("rest-send-rate", "1/10m")
+        .flag("address-table-size", &TABLE.to_string())
+        .spawn(0)
+        .await;
+    let api = node.api();
+    let code = api.create_room().await;
+    let client = |n: u32| std::net::Ipv4Addr::from(0x0a00_0000 + n).to_string();
+    let rss_before = node.rss_kib();
+    let started = std::time::Instant::now();
+    let refused = stream::iter(0..ADDRESSES)
+        .map(|n| {
+            let (api, code, from) = (api.clone(), code.clone(), client(n));
+            async move {
+                let body = json!({"roomCode": code, "sender": "bot", "content": format!("m{n}")});
+                api.post_forwarded("/api/messages", body, &from).await.0
+            }
+        })
+        .buffer_unordered(32)
+        .filter(|status| std::future::ready(*status != 201))
+        .count()
+        .await;
+    let took = started.elapsed();
+    let held = metric(&api, "chat_address_table_entries{table=\"rest_send\"}").await;
+    let grown = node.rss_kib().saturating_sub(rss_before);
+    eprintln!(
+        "{ADDRESSES} addresses in {took:?}: table holds {held}, node RSS +{grown} KiB, {refused} refused"
+    );
+    assert_eq!(refused, 0, "each address sent once, within its limit");
+    assert!(held <= f64::from(TABLE) + 16.0, "the table holds {held}");
+    assert!(
+        held >= f64::from(TABLE) * 0.9,
+        "the table filled up: {held}"
+    );
+    // The newest client is remembered, and over its limit now.
+    let body = json!({"roomCode": code, "sender": "bot", "content": "again"});
+    let (status, _) = api
+        .post_forwarded("/api/messages", body, &client(ADDRESSES - 1))
+        .await;
+    assert_eq!(status, 429);
+    let stored = api.history(&code, "&limit=1").await;
+    assert_eq!(
+        stored["messages"][0]["content"]
+            .as_str()
+            .map(|c| c.starts_with('m')),
+        Some(true)
+    );
+}
+
+/// One session floods everything that is not a send: typing in its room, renames and
+/// rejoins with `sinceId` 0 (each a read of the room's 300 messages), and sends and typing
+/// for a room it never joined. It gets `rate_limited` (and `not_in_room`, answered without
+/// a store lookup); meanwhile another member's sends are acked in
+/// bounded time, the third member hears a trickle of typing and presence, and the node's
+/// memory stays flat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mixed_flood_from_one_session_is_refused_and_slows_no_one() {
+    use serde_json::json;
+
+    let node = NodeSpec::new(&Backend::Sqlite)
+        .flag("send-rate", "1000/10s")
+        .spawn(0)
+        .await;
+    let api = node.api();
+    let code = api.create_room().await;
+    let elsewhere = api.create_room().await;
+    for i in 0..300 {
+        assert_eq!(
+            api.post_message(&code, "bot", &format!("h{i}")).await.0,
+            201
+        );
+    }
+    let mut sender = api.joined(&code, "sender").await;
+    let mut listener = api.joined(&code, "listener").await;
+    let mut flooder = api.joined(&code, "flooder").await;
+    let rss_before = node.peak_rss_kib();
+
+    let mut baseline = Vec::new();
+    for i in 0..20 {
+        let started = std::time::Instant::now();
+        assert_eq!(sender.say(&code, &format!("before {i}")).await["ok"], true);
+        baseline.push(started.elapsed());
+    }
+
+    let room = code.clone();
+    let flood = tokio::spawn(async move {
+        let code = room;
+        for i in 0..6000 {
+            let (event, data) = match i % 5 {
+                0 => ("typing", json!({"roomCode": code, "typing": i % 2 == 0})),
+                1 => (
+                    "room:join",
+                    json!({"code": code, "nickname": format!("f{i}"), "sinceId": 0}),
+                ),
+                2 => (
+                    "chat:send",
+                    json!({"roomCode": elsewhere, "content": "sneak"}),
+                ),
+                3 => ("typing", json!({"roomCode": elsewhere, "typing": true})),
+                _ => ("room:leave", json!({"code": elsewhere})),
+            };
+            flooder.emit(event, data).await;
+        }
+        let mut codes: std::collections::HashMap<String, usize> = Default::default();
+        let closed = loop {
+            match flooder.next_within(Duration::from_secs(5)).await {
+                Some(Frame::Json(frame)) if frame["event"] == "ack" => {
+                    let code = frame["error"]["code"].as_str().unwrap_or("ok").to_owned();
+                    *codes.entry(code).or_default() += 1;
+                }
+                Some(Frame::Json(_)) => {}
+                Some(Frame::Closed(code)) => break code,
+                None => break None,
+            }
+        };
+        (codes, closed)
+    });
+
+    let mut during = Vec::new();
+    for i in 0..20 {
+        let started = std::time::Instant::now();
+        assert_eq!(sender.say(&code, &format!("during {i}")).await["ok"], true);
+        during.push(started.elapsed());
+    }
+    let (codes, closed) = flood.await.unwrap();
+    let grown = node.peak_rss_kib().saturating_sub(rss_before);
+    let mut listened = std::collections::HashMap::<String, usize>::new();
+    while let Some(Frame::Json(frame)) = listener.next_within(Duration::from_millis(500)).await {
+        let event = frame["event"].as_str().unwrap_or("").to_owned();
+        *listened.entry(event).or_default() += 1;
+    }
+    baseline.sort();
+    during.sort();
+    eprintln!(
+        "mixed flood: flooder acks {codes:?}, closed {closed:?} (the bucket's refill breaks \
+         the run of refusals that closes a session); sender ack median {:?} before, \
+         {:?} during (max {:?}); listener got {listened:?}; node peak RSS +{grown} KiB",
+        baseline[10], during[10], during[19]
+    );
+    assert!(
+        codes.get("rate_limited").copied().unwrap_or(0) > 1000,
+        "{codes:?}"
+    );
+    assert!(
+        codes.get("not_in_room").copied().unwrap_or(0) > 0,
+        "{codes:?}"
+    );
+    assert!(codes.get("ok").copied().unwrap_or(0) < 3000, "{codes:?}");
+    assert!(
+        during[19] < Duration::from_secs(2),
+        "the sender waited {:?} for an ack",
+        during[19]
+    );
+    assert_eq!(listened.get("chat:message"), Some(&40), "{listened:?}");
+    // Renames within the join budget (30 per 10 s), and typing at most a start and a stop
+    // a second, plus the flooder's leave.
+    assert!(
+        listened.get("presence").copied().unwrap_or(0) <= 40,
+        "{listened:?}"
+    );
+    assert!(
+        listened.get("typing").copied().unwrap_or(0) <= 20,
+        "{listened:?}"
+    );
+    assert!(grown < 64 * 1024, "node peak RSS grew by {grown} KiB");
+}

@@ -41,12 +41,28 @@ export class TypingTracker {
 }
 
 /** "ada is typing…", "ada and bob are typing…", "ada, bob and 2 others are typing…" */
+/**
+ * The typing line as parts: `{ name }` for a nickname, `{ text }` for the words around it,
+ * so the view can isolate each name (`<bdi>`): a right-to-left name must not reorder the
+ * words of the line.
+ */
+export function typingParts(names) {
+  const name = (n) => ({ name: n })
+  const text = (t) => ({ text: t })
+  if (!names.length) return []
+  if (names.length === 1) return [name(names[0]), text(' is typing…')]
+  if (names.length === 2) return [name(names[0]), text(' and '), name(names[1]), text(' are typing…')]
+  if (names.length === 3) {
+    return [name(names[0]), text(', '), name(names[1]), text(' and '), name(names[2]), text(' are typing…')]
+  }
+  return [name(names[0]), text(', '), name(names[1]), text(` and ${names.length - 2} others are typing…`)]
+}
+
+/** The typing line as plain text. */
 export function typingText(names) {
-  if (!names.length) return ''
-  if (names.length === 1) return `${names[0]} is typing…`
-  if (names.length === 2) return `${names[0]} and ${names[1]} are typing…`
-  if (names.length === 3) return `${names[0]}, ${names[1]} and ${names[2]} are typing…`
-  return `${names[0]}, ${names[1]} and ${names.length - 2} others are typing…`
+  return typingParts(names)
+    .map((part) => part.name ?? part.text)
+    .join('')
 }
 
 /**

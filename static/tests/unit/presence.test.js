@@ -1,5 +1,5 @@
 import { describe, it, expect, vi } from 'vitest'
-import { applyPresence, TypingTracker, TypingNotifier, typingText } from '../../src/lib/presence.js'
+import { applyPresence, TypingTracker, TypingNotifier, typingParts, typingText } from '../../src/lib/presence.js'
 import { codeFromLocation, newClientId, randomNickname } from '../../src/lib/names.js'
 import { normalizeCode, isValidCode, contentLength } from '../../src/lib/limits.js'
 import { createPrefs, memoryStorage } from '../../src/lib/prefs.js'
@@ -41,6 +41,17 @@ describe('typing', () => {
     expect(typingText(['ada'])).toBe('ada is typing…')
     expect(typingText(['ada', 'bob'])).toBe('ada and bob are typing…')
     expect(typingText(['a', 'b', 'c', 'd', 'e'])).toBe('a, b and 3 others are typing…')
+  })
+  it('keeps every name a part of its own, for bidi isolation', () => {
+    const rtl = 'אבי'
+    expect(typingParts([rtl, 'bob'])).toEqual([{ name: rtl }, { text: ' and ' }, { name: 'bob' }, { text: ' are typing…' }])
+    for (const n of [1, 2, 3, 5]) {
+      const names = Array.from({ length: n }, (_, i) => `${rtl}${i}`)
+      const shown = typingParts(names).filter((p) => p.name).map((p) => p.name)
+      expect(shown).toEqual(names.slice(0, Math.min(n, n > 3 ? 2 : 3)))
+      expect(typingParts(names).every((p) => p.name === undefined || !p.text)).toBe(true)
+      expect(typingParts(names).filter((p) => p.text).some((p) => p.text.includes(rtl))).toBe(false)
+    }
   })
   it('notifier: true once, refreshed while typing, false after a pause', () => {
     vi.useFakeTimers()
