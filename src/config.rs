@@ -41,6 +41,18 @@ pub struct Config {
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
 
+    /// Integration keys, comma-separated (several, so one can be rotated): with any,
+    /// `POST /api/messages`, `GET /api/rooms` and `GET /metrics` need `Authorization:
+    /// Bearer <key>`. Prefer the environment or --api-keys-file to a command line others
+    /// can read.
+    #[arg(long, env = "CHAT_API_KEYS", hide_env_values = true)]
+    pub api_keys: Option<String>,
+
+    /// A file of integration keys, one per line (`#` comments), e.g. a mounted Secret;
+    /// added to --api-keys.
+    #[arg(long, env = "CHAT_API_KEYS_FILE")]
+    pub api_keys_file: Option<PathBuf>,
+
     /// This node's id in logs, health answers and cross-node events [default: host name].
     #[arg(long, env = "CHAT_NODE_ID")]
     pub node_id: Option<String>,

@@ -16,6 +16,8 @@ pub fn status_of(code: ErrorCode) -> StatusCode {
         ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        ErrorCode::Unauthorized => StatusCode::UNAUTHORIZED,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
     }
 }
 
@@ -37,7 +39,12 @@ impl ResponseError for ApiError {
 
     fn error_response(&self) -> HttpResponse {
         self.0.count();
-        HttpResponse::build(self.status_code()).json(ErrorBody {
+        let mut response = HttpResponse::build(self.status_code());
+        if self.0.code == ErrorCode::Unauthorized {
+            // RFC 6750: a 401 names the scheme the client should use.
+            response.insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer"));
+        }
+        response.json(ErrorBody {
             ok: false,
             error: &self.0,
         })

@@ -13,6 +13,7 @@
 //! [`start`] runs a node inside the current actix system and hands back a [`Node`], so
 //! that `main.rs` and the integration tests start the server the same way.
 
+pub mod auth;
 pub mod client_address;
 pub mod config;
 pub mod error;
@@ -32,6 +33,7 @@ use actix_web::{web, App, HttpServer};
 use chat_actors::cluster::BrokerOptions;
 use chat_actors::{Hub, NodeActors, NodeOptions};
 
+use crate::auth::ApiKeys;
 use crate::config::Config;
 use crate::state::AppState;
 use crate::store::StoreError;
@@ -80,6 +82,16 @@ pub async fn start(config: Config) -> Result<Node, StartError> {
                 .into(),
         ));
     }
+    let keys = ApiKeys::load(config.api_keys.as_deref(), config.api_keys_file.as_deref())
+        .map_err(|error| StartError::Config(error.to_string()))?;
+    if keys.is_empty() {
+        tracing::warn!(
+            "no API key configured: POST /api/messages, GET /api/rooms and GET /metrics are \
+             open to anyone who can reach this node (set CHAT_API_KEYS or CHAT_API_KEYS_FILE)"
+        );
+    } else {
+        tracing::info!(keys = keys.len(), "API keys configured");
+    }
     telemetry::init_metrics();
     let store = store::connect(
         config.postgres_url(),
@@ -109,6 +121,7 @@ pub async fn start(config: Config) -> Result<Node, StartError> {
             config.rest_send_rate.0,
             config.address_table_size as usize,
         ),
+        keys,
         config: config.clone(),
         started: Instant::now(),
     });

@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use chat_actors::Hub;
 
+use crate::auth::ApiKeys;
 use crate::config::Config;
 use chat_actors::address_limit::AddressLimiter;
 
@@ -18,4 +19,6 @@ pub struct AppState {
     pub started: Instant,
     /// The per-address limit of REST sends, when configured.
     pub rest_limiter: AddressLimiter,
+    /// The integration keys (none: the keyed routes are open).
+    pub keys: ApiKeys,
 }

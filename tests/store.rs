@@ -82,6 +82,7 @@ conformance!(
     batches_chain_ids_per_room,
     client_id_duplicates_resolve_to_the_original,
     content_is_stored_byte_exact,
+    the_bot_mark_is_kept,
     history_pages_newest_first,
     range_keeps_the_newest,
     a_missing_room_fails_the_whole_batch,
@@ -89,6 +90,44 @@ conformance!(
     concurrent_writers_keep_each_room_a_chain,
     an_abandoned_commit_is_all_or_nothing,
 );
+
+/// Messages posted by integrations keep their mark through a commit, a history read and a
+/// duplicate's lookup; members' messages never get it.
+async fn the_bot_mark_is_kept(backend: &Backend) {
+    let store = backend.open().await;
+    let room = new_room(&*store).await;
+    let batch = [
+        NewMessage {
+            bot: true,
+            ..message(&room, "from an integration", Some("b"))
+        },
+        message(&room, "from a member", Some("m")),
+    ];
+    let outcomes = store.commit_batch(&batch).await.unwrap();
+    assert!(created(&outcomes[0]).message.bot);
+    assert!(!created(&outcomes[1]).message.bot);
+    let page = store.history(room.room.id, None, 10).await.unwrap();
+    let marks: Vec<(String, bool)> = page
+        .messages
+        .iter()
+        .map(|m| (m.content.clone(), m.bot))
+        .collect();
+    assert_eq!(
+        marks,
+        [
+            ("from a member".to_owned(), false),
+            ("from an integration".to_owned(), true)
+        ]
+    );
+    let again = store
+        .commit_batch(&[NewMessage {
+            bot: true,
+            ..message(&room, "retried", Some("b"))
+        }])
+        .await
+        .unwrap();
+    assert!(duplicate(&again[0]).bot, "the original, as stored");
+}
 
 /// A room with a fresh random code.
 async fn new_room(store: &dyn Store) -> RoomRecord {
@@ -107,6 +146,7 @@ fn message(room: &RoomRecord, content: &str, client_id: Option<&str>) -> NewMess
         sender: "ada".into(),
         content: content.into(),
         client_id: client_id.map(|id| ClientId::parse(id).unwrap()),
+        bot: false,
     }
 }
 

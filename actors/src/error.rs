@@ -25,11 +25,16 @@ pub enum ErrorCode {
     Unavailable,
     /// A bug or an unexpected failure on our side.
     Internal,
+    /// The operation needs an API key and came without a valid one (HTTP 401).
+    Unauthorized,
+    /// The caller may not do this (HTTP 403): a browser origin that is not allowed, or a
+    /// change to a message that is not the caller's.
+    Forbidden,
 }
 
 impl ErrorCode {
     /// Every code, for metrics that pre-register a series per code.
-    pub const ALL: [ErrorCode; 7] = [
+    pub const ALL: [ErrorCode; 9] = [
         ErrorCode::BadRequest,
         ErrorCode::NotFound,
         ErrorCode::NotInRoom,
@@ -37,6 +42,8 @@ impl ErrorCode {
         ErrorCode::RateLimited,
         ErrorCode::Unavailable,
         ErrorCode::Internal,
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
     ];
 
     /// The code as it appears on the wire and in metric labels.
@@ -49,6 +56,8 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate_limited",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
         }
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use dashmap::DashMap;
 
+use crate::cluster::validate::EventRules;
 use crate::cluster::{BrokerOptions, Cluster};
 use crate::directory::RoomDirectory;
 use crate::guards::{GuardLimits, Guards};
@@ -54,7 +55,13 @@ impl NodeActors {
         let service = arbiters[0].handle();
         let rooms = Arc::new(RoomDirectory::default());
         let cluster = match &options.broker {
-            Some(broker) => Cluster::join(broker, &options.node_id, rooms.clone(), &service),
+            Some(broker) => Cluster::join(
+                broker,
+                &options.node_id,
+                rooms.clone(),
+                EventRules::of(&options.limits),
+                &service,
+            ),
             None => Ok(Cluster::single()),
         };
         let cluster = cluster.inspect_err(|_| arbiters.iter().for_each(|a| _ = a.stop()))?;

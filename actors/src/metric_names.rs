@@ -24,6 +24,9 @@ pub const BROKER_PUBLISHED: &str = "chat_broker_published_total";
 pub const BROKER_RECEIVED: &str = "chat_broker_received_total";
 /// Histogram: seconds from a message's commit on one node to its arrival on another.
 pub const BROKER_LAG_SECONDS: &str = "chat_broker_lag_seconds";
+/// Counter, label `reason`: events read from Redis that were dropped as malformed or
+/// failing validation (`cluster/validate.rs`).
+pub const BROKER_REJECTED: &str = "chat_broker_rejected_total";
 /// Gauge, label `table`: client addresses a per-address limit holds (at most
 /// `--address-table-size` each).
 pub const ADDRESS_TABLE_ENTRIES: &str = "chat_address_table_entries";

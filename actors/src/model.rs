@@ -61,6 +61,10 @@ pub struct Message {
     pub created_at: DateTime<Utc>,
     /// The sender's idempotency key, if it gave one.
     pub client_id: Option<String>,
+    /// Posted by an integration through the REST API, not by a member (PROTOCOL.md v2).
+    /// Absent in events from nodes that predate it, which only knew members' messages.
+    #[serde(default)]
+    pub bot: bool,
 }
 
 /// A committed message together with the id of its predecessor in the room, which the
@@ -94,14 +98,25 @@ mod tests {
             content: "<b>hi</b>".into(),
             created_at: DateTime::from_timestamp_millis(1_795_773_600_123).unwrap(),
             client_id: None,
+            bot: false,
         };
         let json = serde_json::to_value(&message).unwrap();
         assert_eq!(
             json,
             serde_json::json!({
                 "id": 7, "roomId": 3, "roomCode": "K7QX2M", "sender": "ada",
-                "content": "<b>hi</b>", "createdAt": "2026-11-27T10:00:00.123Z", "clientId": null
+                "content": "<b>hi</b>", "createdAt": "2026-11-27T10:00:00.123Z", "clientId": null,
+                "bot": false
             })
+        );
+        let from_an_older_node = serde_json::json!({
+            "id": 7, "roomId": 3, "roomCode": "K7QX2M", "sender": "ada",
+            "content": "<b>hi</b>", "createdAt": "2026-11-27T10:00:00.123Z", "clientId": null
+        });
+        let read: Message = serde_json::from_value(from_an_older_node).unwrap();
+        assert_eq!(
+            read, message,
+            "a relayed message without `bot` is a member's"
         );
     }
 }

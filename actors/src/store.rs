@@ -40,6 +40,8 @@ pub struct NewMessage {
     pub content: String,
     /// The idempotency key, if any.
     pub client_id: Option<ClientId>,
+    /// Posted by an integration through the REST API.
+    pub bot: bool,
 }
 
 impl NewMessage {
@@ -54,6 +56,7 @@ impl NewMessage {
             content: self.content.clone(),
             created_at,
             client_id: self.client_id.as_ref().map(|c| c.as_str().to_owned()),
+            bot: self.bot,
         }
     }
 }

@@ -283,6 +283,7 @@ async fn write_share(
                 sender: format!("writer-{writer}"),
                 content: content.to_owned(),
                 client_id: Some(client_id),
+                bot: false,
             });
             sent += 1;
         }

@@ -8,7 +8,8 @@ pub mod schemas;
 use std::sync::OnceLock;
 
 use serde_json::Value;
-use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
 
 use crate::routes::{bodies, health, messages, metrics, rooms};
 
@@ -41,6 +42,7 @@ use crate::routes::{bodies, health, messages, metrics, rooms};
         schemas::ErrorBody,
         bodies::PostMessage,
     )),
+    modifiers(&ApiKeyScheme),
     tags(
         (name = "rooms", description = "Create rooms and look them up."),
         (name = "messages", description = "History pages and sends by integrations."),
@@ -48,6 +50,31 @@ use crate::routes::{bodies, health, messages, metrics, rooms};
     )
 )]
 pub struct ApiDoc;
+
+/// The name of the integration-key scheme the keyed operations refer to.
+pub const API_KEY_SCHEME: &str = "apiKey";
+
+/// Declares the integration key: `Authorization: Bearer <key>`, needed by the operations
+/// that list it when the node has keys configured (`--api-keys`).
+struct ApiKeyScheme;
+
+impl Modify for ApiKeyScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            API_KEY_SCHEME,
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some(
+                        "An integration key (`--api-keys`). Needed only when the node has \
+                         keys configured; otherwise the operation is open.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
 
 /// The document as pretty JSON, built once: it depends on nothing that changes at run time.
 pub fn json() -> &'static str {

@@ -42,6 +42,8 @@ pub struct MessageSchema {
     pub created_at: String,
     /// The sender's idempotency key, null when it gave none.
     pub client_id: Option<String>,
+    /// Posted by an integration through `POST /api/messages`; false for members' messages.
+    pub bot: bool,
 }
 
 /// One entry of a member list.
@@ -72,7 +74,9 @@ pub enum ErrorCodeSchema {
     Unavailable,
     /// A bug.
     Internal,
-    /// A browser page of a foreign origin tried to open a WebSocket.
+    /// The operation needs an API key and the request carries none of the node's keys.
+    Unauthorized,
+    /// The caller may not do this (a browser page of a foreign origin opening a WebSocket).
     Forbidden,
 }
 
@@ -124,7 +128,7 @@ mod tests {
             code,
             created_at: at,
         });
-        for client_id in [None, Some("c-1".to_string())] {
+        for (client_id, bot) in [(None, true), (Some("c-1".to_string()), false)] {
             round_trips::<MessageSchema>(&Message {
                 id: 7,
                 room_id: 3,
@@ -133,6 +137,7 @@ mod tests {
                 content: "<b>hi</b>".into(),
                 created_at: at,
                 client_id,
+                bot,
             });
         }
         round_trips::<MemberSchema>(&Member {

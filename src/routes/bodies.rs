@@ -8,7 +8,7 @@ use chat_actors::model::{Member, Message, Room};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::openapi::schemas::{MemberSchema, MessageSchema, RoomSchema};
+use crate::openapi::schemas::{ErrorSchema, MemberSchema, MessageSchema, RoomSchema};
 
 /// `GET /api/health`: the process is alive.
 #[derive(Serialize, ToSchema)]
@@ -33,6 +33,18 @@ pub struct Ready {
     /// `"ok"` when the node uses Redis and Redis answered; absent without Redis.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub broker: Option<String>,
+}
+
+/// `GET /api/ready` when the node is not ready.
+#[derive(Serialize, ToSchema)]
+pub struct NotReady {
+    /// Always false.
+    pub ok: bool,
+    /// What is not ready: `node` (it is draining), `store` or `broker` (Redis).
+    #[schema(example = "store")]
+    pub failed: &'static str,
+    /// `unavailable`, and how it failed, without the dependency's own error text.
+    pub error: ErrorSchema,
 }
 
 /// `GET /api/messages`: one page of history, newest first.

@@ -1,11 +1,9 @@
 //! Liveness and readiness probes.
 
-use actix_web::{web, HttpResponse};
-use serde_json::json;
-
-use crate::openapi::schemas::ErrorBody;
-use crate::routes::bodies::{Health, Ready};
+use crate::openapi::schemas::{ErrorCodeSchema, ErrorSchema};
+use crate::routes::bodies::{Health, NotReady, Ready};
 use crate::state::AppState;
+use actix_web::{web, HttpResponse};
 
 /// `GET /api/health`: the process answers; checks no dependency (a liveness probe must
 /// not restart a node because its database is down).
@@ -26,7 +24,9 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// `GET /api/ready`: the store (and the broker, if configured) answer and the node is not
-/// draining; a load balancer sends new connections only to ready nodes.
+/// draining; a load balancer sends new connections only to ready nodes. A 503 names what
+/// is not ready (`"failed": "node" | "store" | "broker"`) and says how, in words that give
+/// nothing away (no host, user or driver error: those go to the node's log).
 #[utoipa::path(
     get,
     path = "/api/ready",
@@ -34,37 +34,54 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     tag = "probes",
     responses(
         (status = 200, description = "Send traffic here.", body = Ready),
-        (status = 503, description = "`unavailable`, with the cause: draining, store or broker.", body = ErrorBody),
+        (status = 503, description = "`unavailable`, with `failed`: `node` (draining), `store` or `broker`.", body = NotReady),
     )
 )]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
-    // Not an `ApiError`: a probe answering "not ready" is no error worth counting.
-    let unavailable = |message: String| {
-        HttpResponse::ServiceUnavailable().json(json!({
-            "ok": false,
-            "error": {"code": "unavailable", "message": message},
-        }))
-    };
+    match readiness(&state).await {
+        Ok(ready) => HttpResponse::Ok().json(ready),
+        // Not an `ApiError`: a probe answering "not ready" is no error worth counting.
+        Err((failed, message)) => HttpResponse::ServiceUnavailable().json(NotReady {
+            ok: false,
+            failed,
+            error: ErrorSchema {
+                code: ErrorCodeSchema::Unavailable,
+                message: message.into(),
+            },
+        }),
+    }
+}
+
+/// What is not ready, and how, for the probe's answer.
+type NotReadyBecause = (&'static str, &'static str);
+
+async fn readiness(state: &AppState) -> Result<Ready, NotReadyBecause> {
     if state.hub.is_draining() {
-        return unavailable("the node is shutting down".into());
+        return Err(("node", "the node is shutting down"));
     }
     let limit = state.config.ready_timeout();
     let deadline = tokio::time::Instant::now() + limit;
     match tokio::time::timeout_at(deadline, state.hub.store.ping()).await {
         Ok(Ok(())) => {}
-        Ok(Err(error)) => return unavailable(format!("store: {error}")),
-        Err(_) => return unavailable(format!("store: no answer within {limit:?}")),
+        Ok(Err(error)) => {
+            tracing::warn!(%error, "not ready: the store failed");
+            return Err(("store", "the store refused or failed the check"));
+        }
+        Err(_) => return Err(("store", "the store did not answer in time")),
     }
     let broker = match state.hub.cluster.broker() {
         None => None,
         Some(broker) => match tokio::time::timeout_at(deadline, broker.ping()).await {
             Ok(Ok(())) if broker.is_up() => Some("ok".to_string()),
-            Ok(Ok(())) => return unavailable("broker: not subscribed yet".into()),
-            Ok(Err(error)) => return unavailable(format!("broker: {error}")),
-            Err(_) => return unavailable(format!("broker: no answer within {limit:?}")),
+            Ok(Ok(())) => return Err(("broker", "not subscribed to Redis yet")),
+            Ok(Err(error)) => {
+                tracing::warn!(%error, "not ready: Redis failed");
+                return Err(("broker", "Redis refused or failed the check"));
+            }
+            Err(_) => return Err(("broker", "Redis did not answer in time")),
         },
     };
-    HttpResponse::Ok().json(Ready {
+    Ok(Ready {
         ok: true,
         store: "ok".into(),
         broker,

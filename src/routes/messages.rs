@@ -7,6 +7,7 @@ use chat_actors::protocol::SendChat;
 use chat_actors::room::{SendMessage, Sender};
 use chat_actors::{ChatError, ErrorCode};
 
+use crate::auth::Authorized;
 use crate::error::{ApiError, ApiResult};
 use crate::openapi::schemas::ErrorBody;
 use crate::routes::bodies::{HistoryPage, HistoryQuery, JsonObject, MessageStored, PostMessage};
@@ -86,6 +87,7 @@ pub async fn list(
     path = "/api/messages",
     operation_id = "postMessage",
     tag = "messages",
+    security((), ("apiKey" = [])),
     request_body(content = PostMessage, content_type = "application/json",
         description = "At most 64 KiB of JSON."),
     responses(
@@ -105,6 +107,7 @@ pub async fn list(
         ),
         (status = 200, description = "A repeated `clientId`: the original message, nothing new stored.", body = MessageStored),
         (status = 400, description = "`bad_request` (malformed JSON, not `application/json`, missing or ill-typed field, blank content or sender) or `too_large` (content, sender, `clientId` or body over its limit).", body = ErrorBody),
+        (status = 401, description = "`unauthorized`: the node has API keys and the request carries none of them.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such room.", body = ErrorBody),
         (status = 429, description = "`rate_limited`: this address sent too many (only with `--rest-send-rate`).", body = ErrorBody),
         (status = 503, description = "`unavailable`: the store cannot take the write now; nothing was stored; retry with the same `clientId`.", body = ErrorBody),
@@ -112,6 +115,7 @@ pub async fn list(
     )
 )]
 pub async fn post(
+    _: Authorized,
     state: web::Data<AppState>,
     req: HttpRequest,
     body: web::Json<JsonObject<PostMessage>>,

@@ -7,6 +7,8 @@ use chat_actors::metric_names as names;
 use chat_actors::ErrorCode;
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
+use crate::auth::Authorized;
+
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 
 /// Installs the process-wide recorder once (several in-process nodes share it) and
@@ -95,6 +97,7 @@ fn register_series() {
     ] {
         metrics::counter!(names::LIMIT_REJECTIONS, "limit" => limit).increment(0);
     }
+    metrics::counter!(names::BROKER_REJECTED, "reason" => "malformed").increment(0);
     for table in ["room_create", "failed_join", "rest_send"] {
         metrics::gauge!(names::ADDRESS_TABLE_ENTRIES, "table" => table).set(0.0);
     }
@@ -115,12 +118,14 @@ fn register_series() {
     path = "/metrics",
     operation_id = "metrics",
     tag = "probes",
+    security((), ("apiKey" = [])),
     responses(
         (status = 200, description = "Prometheus text format.", body = String, content_type = "text/plain"),
+        (status = 401, description = "`unauthorized`: the node has API keys and the request carries none of them.", body = crate::openapi::schemas::ErrorBody),
         (status = 503, description = "The metrics recorder could not be installed.", body = String, content_type = "text/plain"),
     )
 )]
-pub async fn render() -> HttpResponse {
+pub async fn render(_: Authorized) -> HttpResponse {
     match HANDLE.get().and_then(Option::as_ref) {
         Some(handle) => HttpResponse::Ok()
             .content_type("text/plain; version=0.0.4")

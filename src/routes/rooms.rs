@@ -4,6 +4,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use chat_actors::ids::RoomCode;
 use chat_actors::ChatError;
 
+use crate::auth::Authorized;
 use crate::error::{ApiError, ApiResult};
 use crate::openapi::schemas::ErrorBody;
 use crate::routes::bodies::{RoomCreated, RoomDetail, RoomList, RoomOccupancy};
@@ -54,13 +55,15 @@ pub async fn create(state: web::Data<AppState>, req: HttpRequest) -> ApiResult<H
     path = "/api/rooms",
     operation_id = "listRooms",
     tag = "rooms",
+    security((), ("apiKey" = [])),
     responses(
         (status = 200, description = "Occupied rooms, most members first.", body = RoomList),
+        (status = 401, description = "`unauthorized`: the node has API keys and the request carries none of them.", body = ErrorBody),
         (status = 503, description = "`unavailable`: Redis does not answer (several nodes).", body = ErrorBody),
         (status = 500, description = "`internal`.", body = ErrorBody),
     )
 )]
-pub async fn list(state: web::Data<AppState>) -> ApiResult<HttpResponse> {
+pub async fn list(_: Authorized, state: web::Data<AppState>) -> ApiResult<HttpResponse> {
     let mut rooms = state.hub.occupied_rooms().await.map_err(broker_down)?;
     rooms.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let rooms = rooms

@@ -20,16 +20,28 @@ pub struct Migration {
 }
 
 /// The SQLite migrations, oldest first.
-pub const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    sql: include_str!("../../sql/sqlite/0001_init.sql"),
-}];
+pub const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: include_str!("../../sql/sqlite/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        sql: include_str!("../../sql/sqlite/0002_bot.sql"),
+    },
+];
 
 /// The PostgreSQL migrations, oldest first.
-pub const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    sql: include_str!("../../sql/postgres/0001_init.sql"),
-}];
+pub const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        sql: include_str!("../../sql/postgres/0001_init.sql"),
+    },
+    Migration {
+        version: 2,
+        sql: include_str!("../../sql/postgres/0002_bot.sql"),
+    },
+];
 
 /// Key of the advisory lock that serialises PostgreSQL migrations across nodes
 /// ("chatmigr" in ASCII).

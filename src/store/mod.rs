@@ -11,7 +11,8 @@
 macro_rules! message_query {
     ($tail:literal) => {
         concat!(
-            "SELECT m.id, m.room_id, r.code, m.sender, m.content, m.client_id, m.created_at \
+            "SELECT m.id, m.room_id, r.code, m.sender, m.content, m.client_id, m.created_at, \
+             m.bot \
              FROM messages m JOIN rooms r ON r.id = m.room_id ",
             $tail
         )

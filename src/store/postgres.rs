@@ -108,7 +108,7 @@ const LOCK_ROOMS: &str = "SELECT id, last_message_id FROM rooms WHERE id = ANY($
 /// The stored originals of a batch's (room, clientId) pairs, as [`message_query!`] rows, in
 /// one statement whatever the batch's size.
 const FIND_ORIGINALS: &str = "SELECT m.id, m.room_id, r.code, m.sender, m.content, m.client_id, \
-            m.created_at \
+            m.created_at, m.bot \
      FROM UNNEST($1::bigint[], $2::text[]) AS k (room_id, client_id) \
      JOIN messages m ON m.room_id = k.room_id AND m.client_id = k.client_id \
      JOIN rooms r ON r.id = m.room_id \
@@ -118,10 +118,10 @@ const FIND_ORIGINALS: &str = "SELECT m.id, m.room_id, r.code, m.sender, m.conten
 /// statement, so that nothing can advance a room without its messages.
 const INSERT_AND_ADVANCE: &str = "WITH inserted AS ( \
          INSERT INTO messages \
-             (id, room_id, sender, content, client_id, created_at, prev_id) \
+             (id, room_id, sender, content, client_id, created_at, prev_id, bot) \
          SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], \
                               $4::text[], $5::text[], $6::timestamptz[], \
-                              $7::bigint[]) \
+                              $7::bigint[], $8::boolean[]) \
          RETURNING room_id, id) \
      UPDATE rooms SET last_message_id = v.last_id \
      FROM (SELECT room_id, max(id) AS last_id FROM inserted GROUP BY room_id) \
@@ -270,6 +270,7 @@ fn message_from(row: &Row) -> Result<Message, StoreError> {
         content: row.try_get(4).map_err(unavailable)?,
         client_id: row.try_get(5).map_err(unavailable)?,
         created_at: row.try_get(6).map_err(unavailable)?,
+        bot: row.try_get(7).map_err(unavailable)?,
     })
 }
 
@@ -542,6 +543,7 @@ struct Columns<'a> {
     client_ids: Vec<Option<&'a str>>,
     times: Vec<DateTime<Utc>>,
     prevs: Vec<Option<MessageId>>,
+    bots: Vec<bool>,
 }
 
 impl<'a> Columns<'a> {
@@ -558,6 +560,7 @@ impl<'a> Columns<'a> {
                 .collect(),
             times: created.iter().map(|c| c.message.created_at).collect(),
             prevs: created.iter().map(|c| c.prev_id).collect(),
+            bots: created.iter().map(|c| c.message.bot).collect(),
         }
     }
 }
@@ -588,6 +591,7 @@ async fn insert_and_commit(
                             &columns.client_ids,
                             &columns.times,
                             &columns.prevs,
+                            &columns.bots,
                         ],
                     )
                     .await

@@ -206,6 +206,7 @@ fn message_at(row: &Row<'_>) -> rusqlite::Result<Message> {
         content: row.get(4)?,
         client_id: row.get(5)?,
         created_at: time_at(row, 6)?,
+        bot: row.get(7)?,
     })
 }
 
@@ -281,8 +282,8 @@ fn resolve_each(
         .map_err(unavailable)?;
     let mut insert = tx
         .prepare_cached(
-            "INSERT INTO messages (room_id, sender, content, client_id, created_at, prev_id) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            "INSERT INTO messages (room_id, sender, content, client_id, created_at, prev_id, \
+             bot) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
         )
         .map_err(unavailable)?;
     // Originals by (room, clientId), stored before or earlier in this batch.
@@ -346,6 +347,7 @@ fn insert_chained(
             message.client_id.as_ref().map(ClientId::as_str),
             created_at.timestamp_millis(),
             prev_id,
+            message.bot,
         ))
         .map_err(unavailable)?;
     let id = tx.last_insert_rowid();

@@ -132,6 +132,20 @@ test('typing shows in the other tab, and clears', async () => {
   await messageWith(pageB, 'ing!').waitFor()
 })
 
+test('an integration posting under a member\'s name is marked as a bot, not grouped with them', async () => {
+  await send(pageA, 'the real Ada')
+  await messageWith(pageB, 'the real Ada').waitFor()
+  const r = await node.api('POST', '/api/messages', { roomCode: code, sender: 'Ada', content: 'an integration' })
+  assert.equal(r.status, 201)
+  assert.equal(r.json.message.bot, true)
+  const posted = messageWith(pageB, 'an integration')
+  await posted.waitFor()
+  assert.equal(await posted.getByTestId('bot-badge').textContent(), 'bot')
+  assert.equal(await messageWith(pageB, 'the real Ada').getByTestId('bot-badge').count(), 0)
+  // Its own header (name and badge), not a continuation of Ada's group.
+  assert.equal(await posted.getByTestId('sender').count(), 1)
+})
+
 test('reload keeps the room and the history', async () => {
   const before = await texts(pageB)
   await pageB.reload()

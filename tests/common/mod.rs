@@ -12,6 +12,7 @@ pub fn message(room_id: i64, code: RoomCode, i: usize) -> NewMessage {
         sender: "ada".into(),
         content: format!("m{i}"),
         client_id: Some(ClientId::parse(&format!("c{i}")).unwrap()),
+        bot: false,
     }
 }
 

@@ -348,7 +348,10 @@ async fn a_redis_restart_loses_no_acked_message() {
     }
     eventually("readiness reports the broker down", || {
         let a = a.clone();
-        async move { a.get("/api/ready").await.0 == 503 }
+        async move {
+            let (status, body) = a.get("/api/ready").await;
+            status == 503 && body["failed"] == "broker"
+        }
     })
     .await;
     cluster.redis.restart().await;
@@ -680,4 +683,122 @@ async fn a_join_acked_on_one_node_is_listed_by_every_later_join_on_another() {
             "run {run}: later member on B"
         );
     }
+}
+
+/// Messages posted through the REST API carry `"bot": true`, members' `"bot": false`, as
+/// pushed on every node and as read back from history on any node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rest_messages_are_marked_bot_on_every_node_and_in_history() {
+    let Some(cluster) = Cluster::start(2).await else {
+        return;
+    };
+    let (a, b) = (cluster.api(0), cluster.api(1));
+    let code = a.create_room().await;
+    let mut ada = a.joined(&code, "ada").await;
+    let mut bob = b.joined(&code, "bob").await;
+    ada.next_event("presence").await;
+    let (status, posted) = a.post_message(&code, "ada", "from an integration").await;
+    assert_eq!(status, 201);
+    assert_eq!(posted["message"]["bot"], true);
+    let said = ada.say(&code, "from ada herself").await;
+    assert_eq!(said["data"]["message"]["bot"], false);
+    for member in [&mut ada, &mut bob] {
+        let first = member.next_event("chat:message").await;
+        let second = member.next_event("chat:message").await;
+        assert_eq!(
+            (first["data"]["bot"].clone(), second["data"]["bot"].clone()),
+            (json!(true), json!(false))
+        );
+    }
+    for node in [&a, &b] {
+        let history = node.history(&code, "").await;
+        let marks: Vec<(String, bool)> = history["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| (m["content"].as_str().unwrap().to_owned(), m["bot"] == true))
+            .collect();
+        assert_eq!(
+            marks,
+            [
+                ("from ada herself".to_owned(), false),
+                ("from an integration".to_owned(), true)
+            ]
+        );
+    }
+}
+
+/// What reaches a room's channel without coming from a node (a client of Redis that is not
+/// one, a payload garbled on the way) is dropped and counted; no member is pushed any of it,
+/// and the channel goes on working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_and_malformed_redis_events_reach_no_client() {
+    let Some(cluster) = Cluster::start(2).await else {
+        return;
+    };
+    let (a, b) = (cluster.api(0), cluster.api(1));
+    let code = a.create_room().await;
+    let other = a.create_room().await;
+    let mut ada = a.joined(&code, "ada").await;
+    let mut bob = b.joined(&code, "bob").await;
+    ada.next_event("presence").await;
+
+    let client = redis::Client::open(cluster.redis.url()).unwrap();
+    let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+    let message = |room: &str, id: i64, sender: &str, content: &str| {
+        json!({
+            "node": "intruder", "kind": "message", "prevId": null,
+            "message": {"id": id, "roomId": 1, "roomCode": room, "sender": sender,
+                        "content": content, "createdAt": "2026-12-02T00:00:00.000Z",
+                        "clientId": null, "bot": false},
+        })
+        .to_string()
+    };
+    let forged = [
+        "{not json".to_owned(),
+        json!({"node": "intruder", "kind": "nonsense"}).to_string(),
+        message(&code, 999_999, "ada", "a NUL\u{0} no client could send"),
+        message(
+            &code,
+            999_998,
+            "\u{202e}ada",
+            "a name with a direction override",
+        ),
+        message(&other, 999_997, "ada", "a message of another room"),
+        message(&code, -5, "ada", "a negative id"),
+        json!({"node": "intruder", "kind": "typing", "nickname": "ev\u{200b}e", "typing": true})
+            .to_string(),
+        json!({"node": "intruder", "kind": "join", "member": "no-session", "nickname": "mallory"})
+            .to_string(),
+    ];
+    let channel = format!("chat:room:{code}");
+    for payload in &forged {
+        let _: i64 = redis::cmd("PUBLISH")
+            .arg(&channel)
+            .arg(payload)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+    }
+    // The channel still carries the real thing, and it is the first push after the forgeries.
+    let said = bob.say(&code, "the real one").await;
+    assert_eq!(said["ok"], true);
+    let first = ada.next_json().await;
+    assert_eq!(first["event"], "chat:message", "{first}");
+    assert_eq!(first["data"]["content"], "the real one", "{first}");
+    assert!(
+        ada.next_within(Duration::from_millis(500)).await.is_none(),
+        "nothing else was pushed"
+    );
+    let (_, text) = a.get_text("/metrics").await;
+    let counted: f64 = text
+        .lines()
+        .filter(|l| l.starts_with("chat_broker_rejected_total"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum();
+    assert_eq!(
+        counted,
+        forged.len() as f64,
+        "every forgery counted once:\n{text}"
+    );
 }

@@ -31,6 +31,13 @@ async fn a_postgres_outage_never_gives_a_false_ack_and_loses_nothing() {
     let (status, ready) = api.get("/api/ready").await;
     assert_eq!(status, 503, "{ready}");
     assert_eq!(ready["error"]["code"], "unavailable");
+    // It names the dependency, and tells nothing of the driver's error (host, port, user).
+    assert_eq!(ready["failed"], "store", "{ready}");
+    let said = ready["error"]["message"].as_str().unwrap();
+    assert!(
+        !said.contains("127.0.0.1") && !said.contains("postgres") && !said.contains("connect"),
+        "{said}"
+    );
     for n in 20..25 {
         let ack = ada.request("chat:send", send(n)).await;
         assert_eq!(
@@ -104,6 +111,7 @@ async fn readiness_answers_in_time_while_the_database_hangs() {
     assert_eq!(response.status().as_u16(), 503);
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    assert_eq!(body["failed"], "store", "{body}");
     assert!(waited < Duration::from_secs(3), "503 only after {waited:?}");
     eventually("the node is ready again", || {
         let api = api.clone();

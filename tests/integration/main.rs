@@ -49,6 +49,7 @@ mod delivery;
 mod durability;
 mod faults;
 mod hostile;
+mod keys;
 mod lifecycle;
 mod network;
 mod ordering;

@@ -23,6 +23,7 @@ async fn commit_elsewhere(node: &TestNode, code: &str, count: usize) -> Vec<Comm
             sender: "elsewhere".into(),
             content: format!("remote {i}"),
             client_id: None,
+            bot: false,
         })
         .collect();
     node.hub

@@ -318,6 +318,8 @@ pub struct Api {
     /// The node's address.
     pub addr: SocketAddr,
     http: reqwest::Client,
+    /// Sent as `Authorization: Bearer` on every request, when set.
+    key: Option<String>,
 }
 
 impl Api {
@@ -330,14 +332,33 @@ impl Api {
         Api {
             addr,
             http: reqwest::Client::new(),
+            key: None,
+        }
+    }
+
+    /// The same node, with `key` on every request.
+    pub fn with_key(&self, key: &str) -> Api {
+        Api {
+            key: Some(key.to_owned()),
+            ..self.clone()
+        }
+    }
+
+    /// A request to `path`, with the key if this handle has one.
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        let request = self
+            .http
+            .request(method, format!("http://{}{path}", self.addr));
+        match &self.key {
+            Some(key) => request.bearer_auth(key),
+            None => request,
         }
     }
 
     /// `GET path`, returning status and JSON body (or the text as a JSON string).
     pub async fn get(&self, path: &str) -> (u16, Value) {
         let response = self
-            .http
-            .get(format!("http://{}{path}", self.addr))
+            .request(reqwest::Method::GET, path)
             .send()
             .await
             .expect("GET");
@@ -347,8 +368,7 @@ impl Api {
     /// `GET path` as text.
     pub async fn get_text(&self, path: &str) -> (u16, String) {
         let response = self
-            .http
-            .get(format!("http://{}{path}", self.addr))
+            .request(reqwest::Method::GET, path)
             .send()
             .await
             .expect("GET");
@@ -359,8 +379,7 @@ impl Api {
     /// `POST path` with a JSON body.
     pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
         let response = self
-            .http
-            .post(format!("http://{}{path}", self.addr))
+            .request(reqwest::Method::POST, path)
             .json(&body)
             .send()
             .await
@@ -376,8 +395,7 @@ impl Api {
         forwarded_for: &str,
     ) -> (u16, Value) {
         let response = self
-            .http
-            .post(format!("http://{}{path}", self.addr))
+            .request(reqwest::Method::POST, path)
             .header("x-forwarded-for", forwarded_for)
             .json(&body)
             .send()
@@ -389,8 +407,7 @@ impl Api {
     /// `POST path` with a raw body.
     pub async fn post_raw(&self, path: &str, body: &str) -> (u16, Value) {
         let response = self
-            .http
-            .post(format!("http://{}{path}", self.addr))
+            .request(reqwest::Method::POST, path)
             .header("content-type", "application/json")
             .body(body.to_owned())
             .send()

@@ -28,6 +28,7 @@ use redis::aio::PubSubSink;
 pub use super::barrier::Waiter;
 use super::barrier::{Ask, Barriers, WriteMarks};
 use super::broker::{self, Broker, ClusterEvents, Envelope, Event, Write};
+use super::validate::EventRules;
 use crate::ids::{Nickname, RoomCode};
 use crate::metric_names;
 
@@ -107,6 +108,7 @@ pub struct Goodbye;
 pub struct RedisBridge {
     events: Arc<dyn ClusterEvents>,
     broker: Arc<Broker>,
+    rules: EventRules,
     wanted: HashSet<RoomCode>,
     sink: Option<PubSubSink>,
     /// The pub/sub stream being read, to cancel when its connection is given up.
@@ -127,11 +129,13 @@ pub struct RedisBridge {
 }
 
 impl RedisBridge {
-    /// A bridge that hands other nodes' events to `events`, using `broker`'s connections.
-    pub fn new(events: Arc<dyn ClusterEvents>, broker: Arc<Broker>) -> Self {
+    /// A bridge that hands other nodes' events to `events` once they pass `rules`, using
+    /// `broker`'s connections.
+    pub fn new(events: Arc<dyn ClusterEvents>, broker: Arc<Broker>, rules: EventRules) -> Self {
         RedisBridge {
             events,
             broker,
+            rules,
             wanted: HashSet::new(),
             sink: None,
             stream: None,
@@ -413,6 +417,8 @@ impl StreamHandler<redis::Msg> for RedisBridge {
         let envelope: Envelope = match serde_json::from_slice(msg.get_payload_bytes()) {
             Ok(envelope) => envelope,
             Err(error) => {
+                metrics::counter!(metric_names::BROKER_REJECTED, "reason" => "malformed")
+                    .increment(1);
                 tracing::warn!(%error, "ignoring a malformed broker event");
                 return;
             }
@@ -427,6 +433,11 @@ impl StreamHandler<redis::Msg> for RedisBridge {
         // Our own events were delivered locally already. (Expiries are published under
         // the dead node's id, so the node that published one applies it too.)
         if own {
+            return;
+        }
+        if let Err(reason) = self.rules.check(code, &envelope.event) {
+            metrics::counter!(metric_names::BROKER_REJECTED, "reason" => reason).increment(1);
+            tracing::warn!(%code, reason, node = %envelope.node, "ignoring a broker event that fails validation");
             return;
         }
         if let Event::Message { message, .. } = &envelope.event {

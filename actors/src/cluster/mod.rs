@@ -11,6 +11,7 @@
 pub mod barrier;
 pub mod bridge;
 pub mod broker;
+pub mod validate;
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -69,11 +70,12 @@ impl Cluster {
     }
 
     /// Connects to Redis (lazily: a node starts while Redis is down) and starts the bridge
-    /// on `arbiter`, delivering other nodes' events into `events`.
+    /// on `arbiter`, delivering other nodes' events that pass `rules` into `events`.
     pub fn join(
         options: &BrokerOptions,
         node_id: &str,
         events: Arc<dyn ClusterEvents>,
+        rules: validate::EventRules,
         arbiter: &ArbiterHandle,
     ) -> Result<Cluster, redis::RedisError> {
         let broker = Arc::new(Broker::new(
@@ -85,7 +87,7 @@ impl Cluster {
         let (tx, rx) = actix::dev::channel::channel(BRIDGE_MAILBOX);
         let shared = Arc::clone(&broker);
         arbiter.spawn_fn(move || {
-            Context::with_receiver(rx).run(RedisBridge::new(events, shared));
+            Context::with_receiver(rx).run(RedisBridge::new(events, shared, rules));
         });
         let bridge = Addr::new(tx);
         Ok(Cluster {

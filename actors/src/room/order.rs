@@ -196,6 +196,7 @@ mod tests {
             content: format!("m{id}"),
             created_at: DateTime::from_timestamp_millis(0).unwrap(),
             client_id: None,
+            bot: false,
         }
     }
 

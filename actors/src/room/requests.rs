@@ -228,6 +228,7 @@ impl Handler<SendMessage> for RoomActor {
             sender: sender.as_str().to_owned(),
             content: msg.content.into_string(),
             client_id: msg.client_id,
+            bot: matches!(msg.from, Sender::Integration(_)),
         })
     }
 }

@@ -50,7 +50,8 @@ export function initials(name) {
 
 /**
  * Decorate store items for display: day separators and grouping of consecutive
- * messages from the same sender within `gapMs`.
+ * messages from the same sender within `gapMs`. An integration's message (`bot`) never
+ * joins a member's group, even under the same name: it must not pass for theirs.
  */
 export function decorate(items, { gapMs = 5 * 60 * 1000 } = {}) {
   const out = []
@@ -60,7 +61,12 @@ export function decorate(items, { gapMs = 5 * 60 * 1000 } = {}) {
     const newDay = !prev || dayKey(prev.createdAt) !== day
     const t = new Date(it.createdAt).getTime()
     const grouped =
-      !newDay && prev && prev.sender === it.sender && prev.own === it.own && t - new Date(prev.createdAt).getTime() < gapMs
+      !newDay &&
+      prev &&
+      prev.sender === it.sender &&
+      prev.own === it.own &&
+      !!prev.bot === !!it.bot &&
+      t - new Date(prev.createdAt).getTime() < gapMs
     out.push({ ...it, newDay, dayLabel: newDay ? dayLabel(it.createdAt) : '', grouped })
     prev = it
   }

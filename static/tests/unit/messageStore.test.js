@@ -22,6 +22,13 @@ describe('MessageStore', () => {
     expect(s.state.count).toBe(4)
   })
 
+  it('keeps the bot mark of integration messages, and only theirs', () => {
+    const s = new MessageStore()
+    s.addConfirmed([msg(1, { bot: true }), msg(2, { bot: false }), msg(3)])
+    s.addLocal({ clientId: 'c9', content: 'mine', sender: 'ada' })
+    expect(s.state.items.map((i) => i.bot)).toEqual([true, false, false, false])
+  })
+
   it('has no sinceId while empty', () => {
     expect(new MessageStore().sinceId).toBe(null)
   })

@@ -130,6 +130,12 @@ describe('format', () => {
       [false, true],
     ])
   })
+  it('never groups an integration message with a member of the same name', () => {
+    const base = new Date(2026, 0, 5, 10, 0).getTime()
+    const it = (id, bot) => ({ id, sender: 'ada', own: false, bot, createdAt: new Date(base + id * 1000).toISOString() })
+    const d = decorate([it(1, false), it(2, true), it(3, true), it(4, false)])
+    expect(d.map((x) => x.grouped)).toEqual([false, false, true, false])
+  })
   it('initials and day labels', () => {
     expect(initials('Brave Otter')).toBe('BO')
     expect(initials('ada')).toBe('AD')

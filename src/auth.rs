@@ -1,0 +1,225 @@
+//! Integration keys (PROTOCOL.md, "Version 2: who may do what"): with keys configured,
+//! posting through the REST API, listing the active rooms and reading the metrics need
+//! `Authorization: Bearer <key>`; without any, those routes are open and the node says so
+//! at start.
+//!
+//! Keys are held only as SHA-256 digests, and a presented key is hashed and compared with
+//! every configured digest in constant time (`subtle`), so neither the comparison's timing
+//! nor its length tells a guesser anything. Keys are never logged: [`ApiKeys`]' `Debug`
+//! shows only how many there are, and the settings are hidden from `--help`.
+
+use std::fmt;
+use std::path::Path;
+
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest};
+use chat_actors::{ChatError, ErrorCode};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::error::ApiError;
+use crate::state::AppState;
+
+/// The shortest key accepted: a shorter one could be guessed.
+pub const KEY_MIN: usize = 16;
+/// The longest key accepted.
+pub const KEY_MAX: usize = 512;
+
+/// Why the configured keys cannot be used; the node refuses to start.
+#[derive(Debug, thiserror::Error)]
+pub enum KeysError {
+    /// The keys file could not be read.
+    #[error("cannot read the API keys file {path}: {source}")]
+    File {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// A key is too short, too long, or holds characters a header cannot carry.
+    #[error("API key {position} is not usable: {why} (keys are {KEY_MIN}..{KEY_MAX} visible ASCII characters)")]
+    Invalid {
+        /// Which key, counting from 1 (never the key itself).
+        position: usize,
+        /// What is wrong with it.
+        why: &'static str,
+    },
+}
+
+/// The configured integration keys, as digests.
+#[derive(Clone, Default)]
+pub struct ApiKeys {
+    digests: Vec<[u8; 32]>,
+}
+
+impl fmt::Debug for ApiKeys {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "ApiKeys({} configured)", self.digests.len())
+    }
+}
+
+fn digest(key: &str) -> [u8; 32] {
+    Sha256::digest(key.as_bytes()).into()
+}
+
+impl ApiKeys {
+    /// Keys from a comma-separated list and from a file with one key per line (blank lines
+    /// and lines starting with `#` are skipped), both optional; several keys let one be
+    /// rotated without downtime.
+    pub fn load(list: Option<&str>, file: Option<&Path>) -> Result<ApiKeys, KeysError> {
+        let mut keys: Vec<String> = list
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|k| !k.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| KeysError::File {
+                path: path.display().to_string(),
+                source,
+            })?;
+            keys.extend(
+                text.lines()
+                    .map(str::trim)
+                    .filter(|line| !line.is_empty() && !line.starts_with('#'))
+                    .map(str::to_owned),
+            );
+        }
+        for (index, key) in keys.iter().enumerate() {
+            check_key(key).map_err(|why| KeysError::Invalid {
+                position: index + 1,
+                why,
+            })?;
+        }
+        Ok(ApiKeys {
+            digests: keys.iter().map(|k| digest(k)).collect(),
+        })
+    }
+
+    /// Whether no key is configured (the routes are open).
+    pub fn is_empty(&self) -> bool {
+        self.digests.is_empty()
+    }
+
+    /// How many keys are configured.
+    pub fn len(&self) -> usize {
+        self.digests.len()
+    }
+
+    /// Whether `presented` is one of the keys. Every digest is compared, in constant time.
+    pub fn accepts(&self, presented: &str) -> bool {
+        let presented = digest(presented);
+        let mut found = subtle::Choice::from(0);
+        for key in &self.digests {
+            found |= key.ct_eq(&presented);
+        }
+        found.into()
+    }
+
+    /// Lets the request through when no key is configured or it carries one of the keys.
+    pub fn check(&self, req: &HttpRequest) -> Result<(), ChatError> {
+        if self.is_empty() {
+            return Ok(());
+        }
+        let presented = req
+            .headers()
+            .get(actix_web::http::header::AUTHORIZATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| {
+                let (scheme, token) = value.split_once(' ')?;
+                scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
+            });
+        match presented {
+            Some(key) if self.accepts(key) => Ok(()),
+            Some(_) => Err(unauthorized("the API key is not valid")),
+            None => Err(unauthorized(
+                "this needs an API key: send Authorization: Bearer <key>",
+            )),
+        }
+    }
+}
+
+fn unauthorized(message: &str) -> ChatError {
+    ChatError::new(ErrorCode::Unauthorized, message)
+}
+
+fn check_key(key: &str) -> Result<(), &'static str> {
+    if key.len() < KEY_MIN {
+        return Err("too short");
+    }
+    if key.len() > KEY_MAX {
+        return Err("too long");
+    }
+    if !key.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err("it holds a space, a control or a non-ASCII character");
+    }
+    Ok(())
+}
+
+/// A handler argument that admits only requests with a valid key (when keys are
+/// configured); others are answered 401 `unauthorized` before the handler runs.
+pub struct Authorized;
+
+impl FromRequest for Authorized {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let checked = match req.app_data::<web::Data<AppState>>() {
+            Some(state) => state.keys.check(req).map(|()| Authorized),
+            None => Err(ChatError::internal("the node's state is missing")),
+        };
+        std::future::ready(checked.map_err(ApiError))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    const FIRST: &str = "first-key-0123456789";
+    const SECOND: &str = "second-key-0123456789";
+
+    #[test]
+    fn every_configured_key_is_accepted_and_nothing_else() {
+        let keys = ApiKeys::load(Some(&format!(" {FIRST} , {SECOND} ")), None).unwrap();
+        assert_eq!(keys.len(), 2);
+        assert!(keys.accepts(FIRST) && keys.accepts(SECOND));
+        assert!(!keys.accepts("first-key-012345678"));
+        assert!(!keys.accepts(""));
+        assert!(!format!("{keys:?}").contains("key-0"), "{keys:?}");
+    }
+
+    #[test]
+    fn a_keys_file_skips_comments_and_blank_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys");
+        std::fs::write(
+            &path,
+            format!("# rotated 2026-12\n\n{FIRST}\n  {SECOND}  \n"),
+        )
+        .unwrap();
+        let keys = ApiKeys::load(None, Some(&path)).unwrap();
+        assert_eq!(keys.len(), 2);
+        assert!(keys.accepts(SECOND));
+    }
+
+    #[test]
+    fn weak_or_unsendable_keys_refuse_to_start_without_showing_the_key() {
+        for bad in ["abc", "has a space in it 123", "émoji-or-accent-123456"] {
+            let error = ApiKeys::load(Some(&format!("{FIRST},{bad}")), None).unwrap_err();
+            let text = error.to_string();
+            assert!(text.contains("API key 2"), "{text}");
+            assert!(!text.contains(bad), "{text}");
+        }
+        assert!(ApiKeys::load(None, Some(Path::new("/nonexistent/keys"))).is_err());
+    }
+
+    #[test]
+    fn no_keys_means_open() {
+        assert!(ApiKeys::load(Some(" , "), None).unwrap().is_empty());
+    }
+}
