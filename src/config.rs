@@ -93,12 +93,19 @@ pub struct Config {
     #[arg(long, env = "CHAT_ROOM_CREATE_RATE", default_value = "30/60s")]
     pub room_create_rate: SendRateArg,
 
-    /// Joins of unknown rooms one client address may make, as COUNT/WINDOW; past it, its
-    /// joins are refused, so room codes cannot be found by brute force. 0 = no limit.
-    #[arg(long, env = "CHAT_FAILED_JOIN_RATE", default_value = "30/60s")]
-    pub failed_join_rate: SendRateArg,
+    /// Lookups of unknown room codes one client address (an IPv6 address by its /64) may
+    /// make, as COUNT/WINDOW, by any route (room:join, history, room details, REST posts),
+    /// counted across nodes through Redis; past it, all its lookups are refused for up to
+    /// one window, so room codes cannot be found by brute force. 0 = no limit.
+    #[arg(
+        long,
+        alias = "failed-join-rate",
+        env = "CHAT_FAILED_LOOKUP_RATE",
+        default_value = "30/60s"
+    )]
+    pub failed_lookup_rate: SendRateArg,
 
-    /// Client addresses each per-address limit (room creation, failed joins, REST sends)
+    /// Client addresses each per-address limit (room creation, failed lookups, REST sends)
     /// remembers; the least recently seen are forgotten first. Caps the limits' memory
     /// (about 100 bytes an address) however many addresses a flood comes from.
     #[arg(long, env = "CHAT_ADDRESS_TABLE_SIZE", default_value_t = 65_536, value_parser = clap::value_parser!(u32).range(16..))]
@@ -334,7 +341,7 @@ impl Config {
             max_sessions: self.max_sessions,
             max_connections_per_address: self.max_connections_per_address,
             room_create_rate: self.room_create_rate.0,
-            failed_join_rate: self.failed_join_rate.0,
+            failed_lookup_rate: self.failed_lookup_rate.0,
             max_room_members: self.max_room_members,
             address_table_size: self.address_table_size as usize,
         }

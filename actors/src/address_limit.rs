@@ -15,6 +15,19 @@ use crate::address_table::AddressTable;
 use crate::limits::SendRate;
 use crate::metric_names;
 
+/// The key a client address is counted under: an IPv4 address as it is, an IPv6 address by
+/// its /64 (the prefix one subscriber is usually given: counting single IPv6 addresses
+/// would give every such client 2^64 budgets). IPv4-mapped IPv6 counts as IPv4.
+pub fn client_key(address: IpAddr) -> IpAddr {
+    match address.to_canonical() {
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6) & !((1u128 << 64) - 1);
+            IpAddr::V6(bits.into())
+        }
+        v4 => v4,
+    }
+}
+
 /// A sliding-window count in constant space: the count of the current fixed window plus
 /// the previous window's, weighted by how much of it the sliding window still covers.
 /// Exact within a window; across a boundary it assumes the previous window's events were
@@ -96,6 +109,11 @@ impl AddressLimiter {
         }
     }
 
+    /// The configured rate.
+    pub fn rate(&self) -> Option<SendRate> {
+        self.rate
+    }
+
     /// Takes a slot for `client`, or answers false when it is over its rate.
     pub fn try_acquire(&self, client: IpAddr) -> bool {
         let Some(rate) = self.rate else {
@@ -103,7 +121,7 @@ impl AddressLimiter {
         };
         let now = Instant::now();
         let allowed = self.clients.with(
-            client,
+            client_key(client),
             || WindowCounter::new(now),
             |counter| counter.try_acquire(rate, now),
         );
@@ -114,7 +132,7 @@ impl AddressLimiter {
     /// Settles a slot: counted when the send stored a new message.
     pub fn release(&self, client: IpAddr, stored_new: bool) {
         if let Some(rate) = self.rate {
-            self.clients.peek(client, |counter| {
+            self.clients.peek(client_key(client), |counter| {
                 counter.release(rate, stored_new, Instant::now())
             });
         }
@@ -126,7 +144,9 @@ impl AddressLimiter {
             return true;
         };
         self.clients
-            .peek(client, |counter| counter.allows(rate, Instant::now()))
+            .peek(client_key(client), |counter| {
+                counter.allows(rate, Instant::now())
+            })
             .unwrap_or(true)
     }
 
@@ -217,6 +237,23 @@ mod tests {
         limiter.record(last);
         limiter.record(last);
         assert!(!limiter.allows(last), "the newest address is still limited");
+    }
+
+    #[test]
+    fn ipv6_counts_per_64_and_mapped_ipv4_as_ipv4() {
+        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
+        let b: IpAddr = "2001:db8:1:2:bbbb::9".parse().unwrap();
+        let other: IpAddr = "2001:db8:1:3::1".parse().unwrap();
+        assert_eq!(client_key(a), client_key(b));
+        assert_ne!(client_key(a), client_key(other));
+        let mapped: IpAddr = "::ffff:10.0.0.1".parse().unwrap();
+        assert_eq!(client_key(mapped), IpAddr::from([10, 0, 0, 1]));
+        let limiter = AddressLimiter::new("test", Some(RATE), 64);
+        for _ in 0..3 {
+            limiter.record(a);
+        }
+        assert!(!limiter.allows(b), "the same /64");
+        assert!(limiter.allows(other));
     }
 
     #[test]

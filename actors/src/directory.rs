@@ -2,8 +2,8 @@
 //!
 //! Sessions and REST handlers read it directly (a concurrent map, no actor hop); only the
 //! registry writes it, so one code never gets two room actors on one node. It is also
-//! where the Redis bridge delivers other nodes' events ([`ClusterEvents`]): a room without
-//! a live actor here has no local members and needs none of them.
+//! where the Redis bridge's events for rooms end up (through `node_events.rs`): a room
+//! without a live actor here has no local members and needs none of them.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -12,7 +12,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use dashmap::DashMap;
 
-use crate::cluster::{ClusterEvents, Event};
+use crate::cluster::Event;
 use crate::ids::{Nickname, RoomCode};
 use crate::room::{Remote, RoomActor, Synced};
 
@@ -74,14 +74,16 @@ impl RoomDirectory {
     }
 }
 
-impl ClusterEvents for RoomDirectory {
-    fn event(&self, code: RoomCode, event: Event) {
+impl RoomDirectory {
+    /// Hands the live actor of `code` an event another node published.
+    pub fn deliver(&self, code: RoomCode, event: Event) {
         if let Some(room) = self.rooms.get(&code) {
             room.addr.do_send(Remote { event });
         }
     }
 
-    fn synced(&self, code: RoomCode, roster: HashMap<String, Nickname>) {
+    /// Hands the live actor of `code` the cluster-wide roster read after (re)subscribing.
+    pub fn deliver_roster(&self, code: RoomCode, roster: HashMap<String, Nickname>) {
         if let Some(room) = self.rooms.get(&code) {
             room.addr.do_send(Synced { roster });
         }

@@ -1,12 +1,21 @@
 //! Abuse limits of a node: sessions per node, connections per client address, room
-//! creation and failed joins per address, members per room. Each refusal has a clear
-//! protocol error and is counted in `chat_limit_rejections_total{limit}`.
+//! creation and failed room lookups per address, members per room. Each refusal has a
+//! clear protocol error and is counted in `chat_limit_rejections_total{limit}`.
+//!
+//! Room codes are secrets (PROTOCOL.md v2): every lookup of a code that does not exist,
+//! by any route, counts against the address (an IPv6 address by its /64), and past the
+//! limit every lookup of that address is refused, so a right guess cannot be told from a
+//! wrong one. With several nodes the count is shared through Redis: the node that sees an
+//! address reach the limit tells the others ([`Guards::lock_out`]), so a guesser cannot
+//! spread its guesses over the nodes.
 
 use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
 
-use crate::address_limit::AddressLimiter;
+use crate::address_limit::{client_key, AddressLimiter};
+use crate::address_table::AddressTable;
 use crate::error::{ChatError, ErrorCode};
 use crate::limits::SendRate;
 use crate::metric_names;
@@ -21,9 +30,10 @@ pub struct GuardLimits {
     pub max_connections_per_address: u32,
     /// Rooms one address may create per window.
     pub room_create_rate: Option<SendRate>,
-    /// Joins of unknown rooms one address may make per window; after that its joins are
-    /// refused, so room codes cannot be found by trying them.
-    pub failed_join_rate: Option<SendRate>,
+    /// Lookups of unknown rooms (joins, history, room details, REST posts) one address may
+    /// make per window; after that all its lookups are refused, so room codes cannot be
+    /// found by trying them.
+    pub failed_lookup_rate: Option<SendRate>,
     /// Members of one room, across all nodes.
     pub max_room_members: usize,
     /// Client addresses each per-address limit remembers (the least recently seen go
@@ -39,7 +49,9 @@ pub struct Guards {
     pub limits: GuardLimits,
     connections: DashMap<IpAddr, u32>,
     room_creations: AddressLimiter,
-    failed_joins: AddressLimiter,
+    failed_lookups: AddressLimiter,
+    /// Addresses another node found over the failed-lookup limit, until when.
+    lockouts: AddressTable<Instant>,
 }
 
 /// Counts a refusal under a limit's name (`chat_limit_rejections_total{limit}`) and hands
@@ -58,11 +70,16 @@ impl Guards {
                 limits.room_create_rate,
                 limits.address_table_size,
             ),
-            failed_joins: AddressLimiter::new(
-                "failed_join",
-                limits.failed_join_rate,
+            failed_lookups: AddressLimiter::new(
+                "failed_lookup",
+                limits.failed_lookup_rate,
                 limits.address_table_size,
             ),
+            lockouts: AddressTable::new(if limits.failed_lookup_rate.is_some() {
+                limits.address_table_size
+            } else {
+                1
+            }),
             connections: DashMap::new(),
             limits,
         }
@@ -131,25 +148,46 @@ impl Guards {
         }
     }
 
-    /// Refuses every join of `address` while it is over its failed-join rate.
-    pub fn may_join(&self, address: Option<IpAddr>) -> Result<(), ChatError> {
-        match address {
-            Some(address) if !self.failed_joins.allows(address) => Err(refused(
-                "failed_join",
+    /// Refuses every room lookup of `address` while it is over its failed-lookup rate,
+    /// here or (through Redis) on another node.
+    pub fn may_look_up(&self, address: Option<IpAddr>) -> Result<(), ChatError> {
+        let Some(address) = address else {
+            return Ok(());
+        };
+        let locked_elsewhere = self
+            .lockouts
+            .peek(client_key(address), |until| *until > Instant::now())
+            .unwrap_or(false);
+        if locked_elsewhere || !self.failed_lookups.allows(address) {
+            return Err(refused(
+                "failed_lookup",
                 ChatError::new(
                     ErrorCode::RateLimited,
-                    "too many joins of unknown rooms from this address; wait a moment",
+                    "too many lookups of unknown rooms from this address; wait a minute",
                 ),
-            )),
-            _ => Ok(()),
+            ));
         }
+        Ok(())
     }
 
-    /// Counts a join of a room that does not exist.
-    pub fn join_failed(&self, address: Option<IpAddr>) {
-        if let Some(address) = address {
-            self.failed_joins.record(address);
-        }
+    /// Counts a lookup of a room that does not exist; answers the address's key (its /64
+    /// for IPv6) and the rate, for the count the nodes share.
+    pub fn lookup_failed(&self, address: Option<IpAddr>) -> Option<(IpAddr, SendRate)> {
+        let address = address?;
+        let rate = self.failed_lookups.rate()?;
+        self.failed_lookups.record(address);
+        Some((client_key(address), rate))
+    }
+
+    /// Another node found `key` over the failed-lookup limit: refuse its lookups here too,
+    /// for `period` (at most one window of the limit, whatever the message says).
+    pub fn lock_out(&self, key: IpAddr, period: Duration) {
+        let Some(rate) = self.failed_lookups.rate() else {
+            return;
+        };
+        let until = Instant::now() + period.min(rate.window);
+        self.lockouts
+            .with(client_key(key), || until, |held| *held = (*held).max(until));
     }
 
     /// Refuses a new member when the room already has the most members allowed.
@@ -206,22 +244,49 @@ mod tests {
         );
     }
 
-    #[test]
-    fn failed_joins_lock_the_address_out() {
-        let guards = Guards::new(GuardLimits {
-            failed_join_rate: Some(SendRate {
-                count: 2,
+    fn lookup_limited(count: u32) -> Guards {
+        Guards::new(GuardLimits {
+            failed_lookup_rate: Some(SendRate {
+                count,
                 window: Duration::from_secs(60),
             }),
+            address_table_size: 1024,
             ..Default::default()
-        });
-        assert!(guards.may_join(address()).is_ok());
-        guards.join_failed(address());
-        guards.join_failed(address());
+        })
+    }
+
+    #[test]
+    fn failed_lookups_lock_the_address_out() {
+        let guards = lookup_limited(2);
+        assert!(guards.may_look_up(address()).is_ok());
         assert_eq!(
-            guards.may_join(address()).unwrap_err().code,
+            guards.lookup_failed(address()).map(|(key, _)| key),
+            address()
+        );
+        guards.lookup_failed(address());
+        assert_eq!(
+            guards.may_look_up(address()).unwrap_err().code,
             ErrorCode::RateLimited
         );
-        assert!(guards.may_join(Some(IpAddr::from([10, 0, 0, 9]))).is_ok());
+        assert!(guards
+            .may_look_up(Some(IpAddr::from([10, 0, 0, 9])))
+            .is_ok());
+    }
+
+    #[test]
+    fn a_lockout_from_another_node_holds_for_at_most_one_window() {
+        let guards = lookup_limited(5);
+        let v6: IpAddr = "2001:db8::7".parse().unwrap();
+        guards.lock_out(client_key(v6), Duration::from_secs(3600));
+        let neighbour: IpAddr = "2001:db8::8".parse().unwrap();
+        assert!(guards.may_look_up(Some(neighbour)).is_err(), "the same /64");
+        assert!(guards.may_look_up(address()).is_ok());
+        let until = guards
+            .lockouts
+            .peek(client_key(v6), |until| *until)
+            .unwrap();
+        assert!(until <= Instant::now() + Duration::from_secs(60));
+        guards.lock_out(client_key(address().unwrap()), Duration::ZERO);
+        assert!(guards.may_look_up(address()).is_ok(), "an expired lockout");
     }
 }

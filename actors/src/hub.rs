@@ -4,6 +4,7 @@
 //! through it. Starting and stopping it is the job of `lifecycle.rs`.
 
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -138,6 +139,15 @@ impl Hub {
             let joined = hub.ask_room(code, join).await?;
             hub.cluster.written().await;
             Ok(joined)
+        }
+    }
+
+    /// Counts a lookup of a room that does not exist against the client `address`, on
+    /// this node and, with several nodes, in the count they share (PROTOCOL.md v2: room
+    /// codes are secrets).
+    pub fn lookup_failed(&self, address: Option<IpAddr>) {
+        if let Some((key, rate)) = self.guards.lookup_failed(address) {
+            self.cluster.count_failed_lookup(key, rate);
         }
     }
 

@@ -36,6 +36,7 @@ pub mod lifecycle;
 pub mod limits;
 pub mod metric_names;
 pub mod model;
+pub mod node_events;
 pub mod outbound;
 pub mod persistence;
 pub mod protocol;

@@ -15,6 +15,7 @@ use crate::directory::RoomDirectory;
 use crate::guards::{GuardLimits, Guards};
 use crate::hub::Hub;
 use crate::limits::Limits;
+use crate::node_events::NodeEvents;
 use crate::outbound::{Outbound, Outbox};
 use crate::persistence::PersistencePool;
 use crate::registry::Registry;
@@ -54,11 +55,16 @@ impl NodeActors {
         let arbiters: Vec<Arbiter> = (0..room_threads + 1).map(|_| Arbiter::new()).collect();
         let service = arbiters[0].handle();
         let rooms = Arc::new(RoomDirectory::default());
+        let guards = Arc::new(Guards::new(options.guards));
+        let events = Arc::new(NodeEvents {
+            rooms: Arc::clone(&rooms),
+            guards: Arc::clone(&guards),
+        });
         let cluster = match &options.broker {
             Some(broker) => Cluster::join(
                 broker,
                 &options.node_id,
-                rooms.clone(),
+                events,
                 EventRules::of(&options.limits),
                 &service,
             ),
@@ -72,7 +78,6 @@ impl NodeActors {
             options.limits.batch_delay,
             &service,
         );
-        let guards = Arc::new(Guards::new(options.guards));
         let room_arbiters = arbiters[1..].iter().map(Arbiter::handle).collect();
         let registry = Registry::create(|ctx| {
             let deps = Arc::new(RoomDeps {

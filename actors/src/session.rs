@@ -188,7 +188,7 @@ impl WsSession {
             nickname,
             since_id,
         } = join;
-        if let Err(error) = self.hub.guards.may_join(self.address) {
+        if let Err(error) = self.hub.guards.may_look_up(self.address) {
             return self.respond::<Empty>(ctx, reference.as_ref(), Err(error));
         }
         if !self.budget.join() {
@@ -227,7 +227,7 @@ impl WsSession {
                 act.joined.retain(|joined| *joined != code);
             }
             if matches!(&result, Err(error) if error.code == ErrorCode::NotFound) {
-                act.hub.guards.join_failed(act.address);
+                act.hub.lookup_failed(act.address);
             }
             act.respond(ctx, reference.as_ref(), result);
         }));

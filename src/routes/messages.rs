@@ -16,11 +16,17 @@ use crate::state::AppState;
 /// Finds a room's store id, or `not_found`.
 pub async fn room_record(
     state: &AppState,
+    req: &HttpRequest,
     code: RoomCode,
 ) -> Result<chat_actors::model::RoomRecord, ChatError> {
+    let client = state.config.trusted_proxies.client_of(req);
+    state.hub.guards.may_look_up(client)?;
     match state.hub.store.find_room(code).await {
         Ok(Some(record)) => Ok(record),
-        Ok(None) => Err(ChatError::room_not_found()),
+        Ok(None) => {
+            state.hub.lookup_failed(client);
+            Err(ChatError::room_not_found())
+        }
         Err(error) => {
             tracing::warn!(%error, "room lookup failed");
             Err(ChatError::unavailable())
@@ -46,6 +52,7 @@ pub async fn room_record(
 )]
 pub async fn list(
     state: web::Data<AppState>,
+    req: HttpRequest,
     query: web::Query<HistoryQuery>,
 ) -> ApiResult<HttpResponse> {
     let size = PageSize {
@@ -57,7 +64,7 @@ pub async fn list(
         limit,
         before_id,
     } = query.validate(size)?;
-    let record = room_record(&state, code).await?;
+    let record = room_record(&state, &req, code).await?;
     let page = state
         .hub
         .store
@@ -130,6 +137,7 @@ pub async fn post(
         },
     ) = body.validate(&state.hub.limits)?;
     let client = state.config.trusted_proxies.client_of(&req);
+    state.hub.guards.may_look_up(client)?;
     let acquired = match client {
         Some(ip) => state.rest_limiter.try_acquire(ip),
         None => true,
@@ -156,6 +164,9 @@ pub async fn post(
         state
             .rest_limiter
             .release(ip, outcome.as_ref().is_ok_and(|o| o.created));
+    }
+    if matches!(&outcome, Err(error) if error.code == ErrorCode::NotFound) {
+        state.hub.lookup_failed(client);
     }
     let outcome = outcome?;
     let mut response = if outcome.created {

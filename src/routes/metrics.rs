@@ -92,13 +92,13 @@ fn register_series() {
         "sessions",
         "connections_per_address",
         "room_create",
-        "failed_join",
+        "failed_lookup",
         "room_members",
     ] {
         metrics::counter!(names::LIMIT_REJECTIONS, "limit" => limit).increment(0);
     }
     metrics::counter!(names::BROKER_REJECTED, "reason" => "malformed").increment(0);
-    for table in ["room_create", "failed_join", "rest_send"] {
+    for table in ["room_create", "failed_lookup", "rest_send"] {
         metrics::gauge!(names::ADDRESS_TABLE_ENTRIES, "table" => table).set(0.0);
     }
     for code in ErrorCode::ALL {

@@ -95,9 +95,13 @@ fn broker_down(error: impl std::fmt::Display) -> ApiError {
         (status = 500, description = "`internal`.", body = ErrorBody),
     )
 )]
-pub async fn show(state: web::Data<AppState>, code: web::Path<String>) -> ApiResult<HttpResponse> {
+pub async fn show(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    code: web::Path<String>,
+) -> ApiResult<HttpResponse> {
     let code = RoomCode::parse(&code)?;
-    let record = room_record(&state, code).await?;
+    let record = room_record(&state, &req, code).await?;
     let members = state.hub.room_members(code).await.map_err(broker_down)?;
     Ok(HttpResponse::Ok().json(RoomDetail {
         ok: true,

@@ -69,7 +69,7 @@ async fn per_address_limits_follow_x_forwarded_for_only_from_trusted_proxies() {
 #[tokio::test]
 async fn guessing_room_codes_locks_the_address_out_of_joins() {
     let node = NodeSpec::new(&Backend::Sqlite)
-        .flag("failed-join-rate", "3/60s")
+        .flag("failed-lookup-rate", "3/60s")
         .start();
     let api = node.api();
     let real = api.create_room().await;

@@ -19,6 +19,11 @@ struct Cluster {
 
 impl Cluster {
     async fn start(n: usize) -> Option<Cluster> {
+        Cluster::start_with(n, &[]).await
+    }
+
+    /// `n` nodes with `flags` added to the usual ones.
+    async fn start_with(n: usize, flags: &[(&str, &str)]) -> Option<Cluster> {
         let postgres = Backend::postgres()?;
         let redis = RedisServer::start().await?;
         let mut specs = Vec::new();
@@ -33,6 +38,9 @@ impl Cluster {
                 // These tests are about order and loss, on a machine that runs three nodes,
                 // their stores and the clients on two cores: no client is slow by design.
                 .flag("outbound-queue", "8192");
+            let spec = flags
+                .iter()
+                .fold(spec, |spec, (name, value)| spec.flag(name, value));
             nodes.push(Some(spec.spawn(0).await));
             specs.push(spec);
         }
@@ -801,4 +809,96 @@ async fn forged_and_malformed_redis_events_reach_no_client() {
         forged.len() as f64,
         "every forgery counted once:\n{text}"
     );
+}
+
+/// Room codes are secrets (PROTOCOL.md v2): failed lookups by every route, spread over two
+/// nodes, add up to one count per address (each node alone sees only half the limit); past
+/// it the guesser is refused on both nodes, the real code included, while another address
+/// is not affected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_guesser_is_refused_on_every_node_and_nobody_else_is() {
+    let Some(cluster) = Cluster::start_with(
+        2,
+        &[
+            ("trusted-proxies", "127.0.0.0/8"),
+            ("failed-lookup-rate", "6/60s"),
+        ],
+    )
+    .await
+    else {
+        return;
+    };
+    let (a, b) = (cluster.api(0), cluster.api(1));
+    let real = a.create_room().await;
+    let guesser = "203.0.113.7";
+    let post = |code: &str| json!({"roomCode": code, "sender": "eve", "content": "guess"});
+    // Six wrong guesses, three per node, through every route that takes a code.
+    assert_eq!(
+        a.get_forwarded("/api/messages?roomCode=AAAAAA", guesser)
+            .await
+            .0,
+        404
+    );
+    assert_eq!(b.get_forwarded("/api/rooms/BBBBBB", guesser).await.0, 404);
+    assert_eq!(
+        a.post_forwarded("/api/messages", post("CCCCCC"), guesser)
+            .await
+            .0,
+        404
+    );
+    let mut on_b = b.connect_forwarded(guesser).await;
+    assert_eq!(
+        on_b.join("DDDDDD", "eve", None).await["error"]["code"],
+        "not_found"
+    );
+    let mut on_a = a.connect_forwarded(guesser).await;
+    assert_eq!(
+        on_a.join("EEEEEE", "eve", None).await["error"]["code"],
+        "not_found"
+    );
+    assert_eq!(
+        b.get_forwarded("/api/messages?roomCode=FFFFFF", guesser)
+            .await
+            .0,
+        404
+    );
+
+    // The node that counted the sixth tells the other; then both refuse every lookup.
+    for node in [&a, &b] {
+        let path = format!("/api/rooms/{real}");
+        eventually("the guesser is refused on every node", || {
+            let (node, path) = (node.clone(), path.clone());
+            async move { node.get_forwarded(&path, guesser).await.0 == 429 }
+        })
+        .await;
+    }
+    for (node, session) in [(&a, &mut on_a), (&b, &mut on_b)] {
+        let (status, body) = node
+            .get_forwarded(&format!("/api/messages?roomCode={real}"), guesser)
+            .await;
+        assert_eq!(
+            (status, body["error"]["code"].as_str()),
+            (429, Some("rate_limited"))
+        );
+        assert_eq!(
+            node.post_forwarded("/api/messages", post(&real), guesser)
+                .await
+                .0,
+            429
+        );
+        let refused = session.join(&real, "eve", None).await;
+        assert_eq!(refused["error"]["code"], "rate_limited", "{refused}");
+    }
+    // Someone else, on either node, is not affected.
+    let other = "198.51.100.9";
+    for node in [&a, &b] {
+        assert_eq!(
+            node.get_forwarded(&format!("/api/rooms/{real}"), other)
+                .await
+                .0,
+            200
+        );
+        let mut member = node.connect_forwarded(other).await;
+        assert_eq!(member.join(&real, "ada", None).await["ok"], true);
+    }
 }

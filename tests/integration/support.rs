@@ -444,6 +444,37 @@ impl Api {
         }
     }
 
+    /// Opens a WebSocket session as relayed by a proxy for `forwarded_for`.
+    pub async fn connect_forwarded(&self, forwarded_for: &str) -> Client {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut request = format!("ws://{}/ws", self.addr)
+            .into_client_request()
+            .expect("a WebSocket request");
+        request.headers_mut().insert(
+            "x-forwarded-for",
+            forwarded_for.parse().expect("a header value"),
+        );
+        let (ws, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("websocket connect");
+        Client {
+            ws,
+            next_ref: 1,
+            kept: VecDeque::new(),
+        }
+    }
+
+    /// `GET path`, as relayed by a proxy for `forwarded_for`.
+    pub async fn get_forwarded(&self, path: &str, forwarded_for: &str) -> (u16, Value) {
+        let response = self
+            .request(reqwest::Method::GET, path)
+            .header("x-forwarded-for", forwarded_for)
+            .send()
+            .await
+            .expect("GET");
+        read(response).await
+    }
+
     /// Opens a WebSocket session, or `None` if that fails or takes longer than `wait` (the
     /// node is down or cut off).
     pub async fn try_connect(&self, wait: Duration) -> Option<Client> {

@@ -162,12 +162,15 @@ impl RedisBridge {
         self.connecting = true;
         let client = self.broker.client.clone();
         let timeout = self.broker.timeout;
-        let channels: Vec<String> = self.wanted.iter().map(|c| broker::channel(*c)).collect();
+        let channels: Vec<String> = self
+            .wanted
+            .iter()
+            .map(|c| broker::channel(*c))
+            .chain([broker::LOCKOUTS_CHANNEL.to_owned()])
+            .collect();
         let connect = async move {
             let (mut sink, stream) = client.get_async_pubsub().await?.split();
-            if !channels.is_empty() {
-                sink.subscribe(&channels).await?;
-            }
+            sink.subscribe(&channels).await?;
             Ok::<_, redis::RedisError>((sink, stream))
         };
         let connect = async move {
@@ -370,6 +373,21 @@ impl RedisBridge {
         }));
     }
 
+    /// A node found a client address over the failed-lookup limit (ours included: applying
+    /// it twice changes nothing).
+    fn on_lockout(&mut self, msg: &redis::Msg) {
+        match serde_json::from_slice::<broker::Lockout>(msg.get_payload_bytes()) {
+            Ok(lockout) => self
+                .events
+                .locked_out(lockout.address, Duration::from_millis(lockout.for_ms)),
+            Err(error) => {
+                metrics::counter!(metric_names::BROKER_REJECTED, "reason" => "malformed")
+                    .increment(1);
+                tracing::warn!(%error, "ignoring a malformed lockout");
+            }
+        }
+    }
+
     fn queue_publish(&mut self, code: RoomCode, event: Event, ctx: &mut Context<Self>) {
         let envelope = Envelope {
             node: self.broker.node_id.clone(),
@@ -411,6 +429,9 @@ impl Actor for RedisBridge {
 impl StreamHandler<redis::Msg> for RedisBridge {
     fn handle(&mut self, msg: redis::Msg, _: &mut Self::Context) {
         metrics::counter!(metric_names::BROKER_RECEIVED).increment(1);
+        if msg.get_channel_name() == broker::LOCKOUTS_CHANNEL {
+            return self.on_lockout(&msg);
+        }
         let Some(code) = broker::room_of_channel(msg.get_channel_name()) else {
             return;
         };

@@ -11,6 +11,7 @@
 //! - Set `chat:rooms`: codes that may have members, for room listings.
 
 use std::collections::{HashMap, HashSet};
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -86,6 +87,10 @@ pub trait ClusterEvents: Send + Sync + 'static {
     /// The bridge (re)subscribed to `code`: `roster` is the room's members on every live
     /// node (presence field → nickname), this one included.
     fn synced(&self, code: RoomCode, roster: HashMap<String, Nickname>);
+
+    /// A node found the client address `key` over the failed-lookup limit: refuse its
+    /// lookups for `period`.
+    fn locked_out(&self, key: IpAddr, period: Duration);
 }
 
 /// The pub/sub channel of a room.
@@ -101,6 +106,26 @@ pub fn presence_key(code: RoomCode) -> String {
 /// A node's heartbeat key.
 pub fn node_key(node: &str) -> String {
     format!("chat:node:{node}")
+}
+
+/// The channel on which a node that found a client address over the failed-lookup limit
+/// tells the others; every node subscribes to it.
+pub const LOCKOUTS_CHANNEL: &str = "chat:lockouts";
+
+/// The failed-lookup count of a client address (its key: an IPv6 /64), shared by the
+/// nodes; it lives for one window of the limit.
+pub fn failed_lookups_key(key: IpAddr) -> String {
+    format!("chat:failed-lookups:{key}")
+}
+
+/// A client address over the failed-lookup limit, as published on [`LOCKOUTS_CHANNEL`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Lockout {
+    /// The address's key.
+    pub address: IpAddr,
+    /// How much longer its count lives, in milliseconds.
+    pub for_ms: u64,
 }
 
 /// The set of rooms that may have members.
@@ -258,6 +283,44 @@ impl Broker {
             }
         }
         expired
+    }
+
+    /// Counts one failed lookup of the address `key` in the count the nodes share, which
+    /// starts at the first failure and lives `window`; answers the count and how many
+    /// milliseconds it still lives.
+    pub async fn count_failed_lookup(
+        &self,
+        key: IpAddr,
+        window: Duration,
+    ) -> BrokerResult<(u64, u64)> {
+        let mut conn = self.pool.get().await?;
+        let counter = failed_lookups_key(key);
+        let (count, ttl): (u64, i64) = redis::pipe()
+            .atomic()
+            .cmd("SET")
+            .arg(&counter)
+            .arg(0)
+            .arg("PX")
+            .arg(window.as_millis().max(1) as u64)
+            .arg("NX")
+            .ignore()
+            .incr(&counter, 1)
+            .pttl(&counter)
+            .query_async(&mut *conn)
+            .await?;
+        Ok((count, ttl.max(0) as u64))
+    }
+
+    /// Tells every node that `key` is over the failed-lookup limit for `for_ms` more.
+    pub async fn publish_lockout(&self, key: IpAddr, for_ms: u64) -> BrokerResult<()> {
+        let payload = serde_json::to_string(&Lockout {
+            address: key,
+            for_ms,
+        })
+        .unwrap_or_default();
+        let mut conn = self.pool.get().await?;
+        let _: i64 = conn.publish(LOCKOUTS_CHANNEL, payload).await?;
+        Ok(())
     }
 
     /// Writes a batch in one pipeline, in order; answers how many events it published.

@@ -20,7 +20,10 @@ use std::time::Duration;
 
 use actix::prelude::*;
 
+use std::net::IpAddr;
+
 use crate::ids::{Nickname, RoomCode, SessionId};
+use crate::limits::SendRate;
 use bridge::{
     AfterWrites, Barrier, Goodbye, Publish, RedisBridge, SetPresence, Subscribe, Unsubscribe,
 };
@@ -99,6 +102,34 @@ impl Cluster {
     /// (room listings, readiness); `None` on a single node.
     pub fn broker(&self) -> Option<&Arc<Broker>> {
         self.link.as_ref().map(|link| &link.broker)
+    }
+
+    /// Adds a failed lookup of the client address `key` to the count the nodes share, and
+    /// when it reaches the limit tells every node to refuse that address (see
+    /// `guards.rs`). Nothing on a single node, or while the broker is down: each node's own
+    /// count still holds then.
+    pub fn count_failed_lookup(&self, key: IpAddr, rate: SendRate) {
+        let Some(link) = self.link.as_ref().filter(|link| link.broker.is_up()) else {
+            return;
+        };
+        let broker = Arc::clone(&link.broker);
+        tokio::spawn(async move {
+            let counted =
+                tokio::time::timeout(broker.timeout, broker.count_failed_lookup(key, rate.window))
+                    .await;
+            match counted {
+                Ok(Ok((count, for_ms))) if count == u64::from(rate.count) => {
+                    if let Err(error) = broker.publish_lockout(key, for_ms).await {
+                        tracing::warn!(%error, "a lockout was not published");
+                    }
+                }
+                Ok(Ok(_)) => {}
+                Ok(Err(error)) => {
+                    tracing::debug!(%error, "a failed lookup was not counted in Redis")
+                }
+                Err(_) => tracing::debug!("counting a failed lookup in Redis timed out"),
+            }
+        });
     }
 
     /// Publishes an event of a room to the other nodes.
