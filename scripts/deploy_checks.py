@@ -8,6 +8,7 @@ Kubernetes schemas); needs PyYAML. Each check prints one line, `ok - what` or
     deploy_checks.py dockerfile Dockerfile .dockerignore
     deploy_checks.py compose docker-compose.yml
     deploy_checks.py k8s RENDERED.yaml --overlay demo|production [--external-secret NAME]
+    deploy_checks.py servicemonitor k8s/monitoring/servicemonitor.yaml --rendered RENDERED.yaml
 
 The Kubernetes checks read the output of `kubectl kustomize` for one overlay.
 """
@@ -287,6 +288,37 @@ def check_compose(path: Path) -> Checks:
     c.check(len(nginx) == 1 and any(p.startswith("8080:") for p in published(nginx[0])),
             "nginx published on host port 8080", str(nginx))
 
+    def host_ips(svc_name: str) -> list[str]:
+        ips = []
+        for p in (services.get(svc_name) or {}).get("ports") or []:
+            if isinstance(p, dict):
+                ips.append(str(p.get("host_ip", "")))
+            else:
+                parts = str(p).split("/")[0].split(":")
+                ips.append(parts[0] if len(parts) == 3 else "")
+        return ips
+
+    for name in pg + redis + [n for n in services if n == "prometheus"]:
+        ips = host_ips(name)
+        c.check(bool(ips) and all(ip == "127.0.0.1" for ip in ips),
+                f"{name}: published on loopback only", str(ips))
+    for name in pg:
+        pw = str((services[name].get("environment") or {}).get("POSTGRES_PASSWORD", ""))
+        c.check(bool(pw) and pw != "chat", f"{name}: has a password of its own", pw)
+    for name in redis:
+        cmd = [str(a) for a in services[name].get("command") or []]
+        c.check("--requirepass" in cmd, f"{name}: requires a password", str(cmd))
+
+    def secret_file(name: str) -> Path | None:
+        entry = (doc.get("secrets") or {}).get(name) or {}
+        return path.parent / entry["file"] if entry.get("file") else None
+
+    def keys_in(file: Path | None) -> list[str]:
+        if not file or not file.is_file():
+            return []
+        return [line.strip() for line in file.read_text().splitlines()
+                if line.strip() and not line.strip().startswith("#")]
+
     nodes = {n: s for n, s in services.items() if s.get("build") or
              str(s.get("image", "")).startswith("chat-node")}
     c.check(len(nodes) >= 2, f"two or more chat nodes ({len(nodes)})")
@@ -298,12 +330,46 @@ def check_compose(path: Path) -> Checks:
         ids.append(env.get("CHAT_NODE_ID"))
         c.check(bool(env.get("DATABASE_URL")) and bool(env.get("REDIS_URL")),
                 f"{name}: DATABASE_URL and REDIS_URL set")
+        c.check(re.match(r"rediss?://[^@/]*:[^@/]+@", str(env.get("REDIS_URL", ""))) is not None,
+                f"{name}: REDIS_URL carries Redis's password")
+        keys_file = str(env.get("CHAT_API_KEYS_FILE", ""))
+        secret = keys_file.removeprefix("/run/secrets/")
+        keys = keys_in(secret_file(secret))
+        c.check(keys_file.startswith("/run/secrets/") and secret in (svc.get("secrets") or [])
+                and bool(keys) and all(len(k) >= 16 for k in keys),
+                f"{name}: API keys from the compose secret {secret or '?'} ({len(keys)} keys)")
+        nginx_ips = [((services[n].get("networks") or {}).get("default") or {})
+                     .get("ipv4_address") for n in nginx]
+        c.check(str(env.get("CHAT_TRUSTED_PROXIES", "")) in nginx_ips,
+                f"{name}: trusts only nginx's address to name clients",
+                f"{env.get('CHAT_TRUSTED_PROXIES')} vs {nginx_ips}")
         grace = duration_s(svc.get("stop_grace_period", "10s")) or 0
         drain = duration_s(env.get("CHAT_DRAIN_WINDOW", "10s")) or 0
         shutdown = duration_s(env.get("CHAT_SHUTDOWN_TIMEOUT", "10s")) or 0
         c.check(grace >= drain + shutdown, f"{name}: stop_grace_period {grace:g}s covers drain "
                 f"{drain:g}s + shutdown {shutdown:g}s")
     c.check(len(set(ids)) == len(ids) and all(ids), "every node has its own CHAT_NODE_ID", str(ids))
+
+    prometheus = services.get("prometheus")
+    if prometheus:
+        conf_src = next((v.split(":", 1)[0] for v in prometheus.get("volumes") or []
+                         if isinstance(v, str) and v.endswith("prometheus.yml:ro")), None)
+        conf = yaml.safe_load((path.parent / conf_src).read_text()) if conf_src else {}
+        jobs = conf.get("scrape_configs") or []
+        targets = {t.split(":")[0] for j in jobs for sc in j.get("static_configs") or []
+                   for t in sc.get("targets") or []}
+        c.check(targets == set(nodes), "prometheus: scrapes every chat node", str(targets))
+        creds = [(j.get("authorization") or {}).get("credentials_file", "") for j in jobs]
+        secret = creds[0].removeprefix("/run/secrets/") if creds else ""
+        token = keys_in(secret_file(secret))
+        node_keys = set()
+        for svc in nodes.values():
+            env = svc.get("environment") or {}
+            node_keys.update(keys_in(secret_file(
+                str(env.get("CHAT_API_KEYS_FILE", "")).removeprefix("/run/secrets/"))))
+        c.check(len(creds) == 1 and secret in (prometheus.get("secrets") or [])
+                and len(token) == 1 and token[0] in node_keys,
+                "prometheus: sends one of the nodes' API keys as its bearer token")
 
     # nginx's upstream names the chat node services, on the port they listen on.
     for name in nginx:
@@ -516,11 +582,23 @@ def check_k8s(path: Path, overlay: str, external_secrets: list[str]) -> Checks:
                     or (p["path"] == "/" and p["pathType"] != "Exact")]
         c.check(not exposing, f"Ingress/{name}: /metrics is not exposed", str(exposing))
 
+    node_labels = node["spec"]["template"]["metadata"]["labels"] if node else {}
+    guarded = {}  # workload name -> its NetworkPolicy, for PostgreSQL and Redis
     for name, np in by_kind.get("NetworkPolicy", {}).items():
         spec = np["spec"]
-        c.check(node is not None and labels_match(spec["podSelector"].get("matchLabels", {}),
-                                                  node["spec"]["template"]["metadata"]["labels"]),
-                f"NetworkPolicy/{name}: selects the chat-node pods")
+        selected = spec["podSelector"].get("matchLabels", {})
+        if not labels_match(selected, node_labels):
+            # A policy for a server the chat pods use (the demo's PostgreSQL and Redis):
+            # only the chat pods may reach it, on its own port.
+            peers = [peer for r in spec.get("ingress", []) for peer in r.get("from", [])]
+            c.check(bool(peers) and all(set(peer) == {"podSelector"} and
+                                        labels_match(peer["podSelector"].get("matchLabels", {}),
+                                                     node_labels) for peer in peers),
+                    f"NetworkPolicy/{name}: admits only the chat-node pods", str(peers))
+            for wname, w in workloads.items():
+                if labels_match(selected, w["spec"]["template"]["metadata"].get("labels", {})):
+                    guarded[wname] = spec
+            continue
         in_ports = {p.get("port") for r in spec.get("ingress", []) for p in r.get("ports", [])}
         c.check(in_ports == {NODE_PORT}, f"NetworkPolicy/{name}: ingress only to {NODE_PORT}",
                 str(in_ports))
@@ -531,6 +609,57 @@ def check_k8s(path: Path, overlay: str, external_secrets: list[str]) -> Checks:
         out_ports = {p.get("port") for r in spec.get("egress", []) for p in r.get("ports", [])}
         c.check({53, 5432, 6379} <= out_ports and out_ports <= {53, 5432, 6379},
                 f"NetworkPolicy/{name}: egress to DNS, PostgreSQL and Redis only", str(out_ports))
+    for name in by_kind.get("StatefulSet", {}):
+        c.check(name in guarded, f"StatefulSet/{name}: a NetworkPolicy lets only the chat pods in")
+
+    secrets = by_kind.get("Secret", {})
+    if overlay == "production":
+        placeholder = re.compile(r"example|change-?me|placeholder|password|secret|xxx|todo",
+                                 re.I)
+        bad = [f"{name}.{key}" for name, sec in secrets.items()
+               for key, value in {**sec.get("stringData", {}), **sec.get("data", {})}.items()
+               if placeholder.search(str(value))]
+        c.check(not bad, f"production: no Secret value is a placeholder ({len(secrets)} "
+                "Secrets rendered; the real ones are created out of band)", str(bad))
+    redis = by_kind.get("StatefulSet", {}).get("redis")
+    if redis:
+        args = [a for ctr in redis["spec"]["template"]["spec"]["containers"]
+                for a in ctr.get("args", []) + ctr.get("command", [])]
+        c.check("--requirepass" in args, "Redis requires a password", str(args))
+        url = secrets.get("chat-secrets", {}).get("stringData", {}).get("REDIS_URL", "")
+        c.check(re.match(r"rediss?://[^@/]*:[^@/]+@", url) is not None,
+                "chat-secrets: REDIS_URL carries the password", url)
+    return c
+
+
+def check_servicemonitor(path: Path, rendered: Path) -> Checks:
+    """The ServiceMonitor of k8s/monitoring scrapes the chat Service's pods with a key."""
+    c = Checks("servicemonitor")
+    monitor = yaml.safe_load(path.read_text())
+    docs = [d for d in yaml.safe_load_all(rendered.read_text()) if d]
+    service = next((d for d in docs if d.get("kind") == "Service"
+                    and d["metadata"]["name"] == "chat-node"), None)
+    c.check(monitor.get("kind") == "ServiceMonitor"
+            and monitor.get("apiVersion") == "monitoring.coreos.com/v1",
+            "a monitoring.coreos.com/v1 ServiceMonitor")
+    spec = monitor.get("spec", {})
+    if not c.check(service is not None, "the overlay renders Service chat-node"):
+        return c
+    c.check(monitor["metadata"].get("namespace") == service["metadata"].get("namespace")
+            and service["metadata"].get("namespace") in spec.get("namespaceSelector", {})
+            .get("matchNames", []), "it watches the chat namespace")
+    c.check(labels_match(spec.get("selector", {}).get("matchLabels", {}),
+                         service["metadata"].get("labels", {})),
+            "its selector matches the Service's labels")
+    names = {p.get("name") for p in service["spec"]["ports"]}
+    for ep in spec.get("endpoints", []):
+        c.check(ep.get("port") in names, f"endpoint port {ep.get('port')} is a Service port")
+        c.check(ep.get("path") == "/metrics", "endpoint path /metrics")
+        auth = ep.get("authorization", {})
+        creds = auth.get("credentials", {})
+        c.check(auth.get("type") == "Bearer" and creds.get("name") and creds.get("key"),
+                "endpoint sends an API key as a bearer token from a Secret", str(auth))
+    c.check(bool(spec.get("endpoints")), "has an endpoint")
     return c
 
 
@@ -543,6 +672,9 @@ def main() -> int:
     d.add_argument("dockerignore", type=Path)
     co = sub.add_parser("compose")
     co.add_argument("file", type=Path)
+    sm = sub.add_parser("servicemonitor")
+    sm.add_argument("file", type=Path)
+    sm.add_argument("--rendered", type=Path, required=True)
     k = sub.add_parser("k8s")
     k.add_argument("rendered", type=Path)
     k.add_argument("--overlay", required=True)
@@ -554,6 +686,8 @@ def main() -> int:
             checks = check_dockerfile(args.dockerfile, args.dockerignore)
         elif args.what == "compose":
             checks = check_compose(args.file)
+        elif args.what == "servicemonitor":
+            checks = check_servicemonitor(args.file, args.rendered)
         else:
             checks = check_k8s(args.rendered, args.overlay, args.external_secret)
     except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, IndexError) as error:

