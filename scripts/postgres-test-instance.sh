@@ -10,6 +10,10 @@
 #       # runs it inside network namespace `ns` (made by the caller), listening on that
 #       # address of the namespace and accepting password logins from its subnet
 #
+#   PG_TEST_TLS=DIR scripts/postgres-test-instance.sh start
+#       # TLS only: ssl=on with DIR/server.crt and DIR/server.key, and every TCP login
+#       # `hostssl` (a client without TLS is refused)
+#
 # On a fresh Debian machine (as root) it installs PostgreSQL when no initdb is found,
 # creates a cluster in a temporary directory owned by a non-root user (postgres refuses
 # to run as root), and starts it on a free loopback port. fsync stays on, because the
@@ -27,6 +31,7 @@ DB_USER=chat
 # file instead.
 NETNS=${PG_TEST_NETNS:-}
 LISTEN=${PG_TEST_LISTEN:-127.0.0.1}
+TLS_DIR=${PG_TEST_TLS:-}
 
 log() { echo "postgres-test-instance: $*" >&2; }
 
@@ -142,6 +147,14 @@ start() {
         # Clients come from other hosts of the listen address's subnet (initdb admits only
         # loopback ones).
         echo "host all all samenet scram-sha-256" >>"$DIR/data/pg_hba.conf"
+    fi
+    if [[ -n "$TLS_DIR" ]]; then
+        # The server reads its key only if no one else can.
+        install -m 600 -o "$RUN_AS" "$TLS_DIR/server.crt" "$DIR/data/server.crt"
+        install -m 600 -o "$RUN_AS" "$TLS_DIR/server.key" "$DIR/data/server.key"
+        printf '%s\n' "ssl = on" "ssl_cert_file = 'server.crt'" "ssl_key_file = 'server.key'" \
+            >>"$DIR/data/postgresql.conf"
+        sed -i -E 's/^host(\s)/hostssl\1/' "$DIR/data/pg_hba.conf"
     fi
 
     local attempt

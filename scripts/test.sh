@@ -25,6 +25,7 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v nginx >/dev/null 2>&1 || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v bc >/dev/null 2>&1 || missing+=(bc)
 command -v pkill >/dev/null 2>&1 || missing+=(procps)
 if [[ -z "${SKIP_CLIENT:-}" ]] && ! command -v chromium >/dev/null 2>&1; then

@@ -38,8 +38,21 @@ pub struct Config {
     pub database_url: Option<String>,
 
     /// Redis URL; when set, the node relays room events through Redis to other nodes.
+    /// `rediss://` for TLS; a password (`redis://:PASSWORD@host`) or an ACL user
+    /// (`redis://USER:PASSWORD@host`) is sent as AUTH.
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
+
+    /// With a `rediss://` REDIS_URL: the CA certificate (PEM) that signed Redis's
+    /// certificate [default: the system's trusted roots].
+    #[arg(long, env = "CHAT_REDIS_CA_FILE")]
+    pub redis_ca_file: Option<PathBuf>,
+
+    /// With `sslmode=verify-ca` or `verify-full` in DATABASE_URL: the CA certificate (PEM)
+    /// that signed PostgreSQL's certificate (like `sslrootcert` in the URL, which it
+    /// overrides) [default: the system's trusted roots].
+    #[arg(long, env = "CHAT_DB_CA_FILE")]
+    pub db_ca_file: Option<PathBuf>,
 
     /// Integration keys, comma-separated (several, so one can be rotated): with any,
     /// `POST /api/messages`, `GET /api/rooms` and `GET /metrics` need `Authorization:

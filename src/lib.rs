@@ -93,8 +93,12 @@ pub async fn start(config: Config) -> Result<Node, StartError> {
         tracing::info!(keys = keys.len(), "API keys configured");
     }
     telemetry::init_metrics();
+    let database_url = config.postgres_url().map(|url| match &config.db_ca_file {
+        Some(ca_file) => store::tls::with_ca_file(url, ca_file),
+        None => url.to_owned(),
+    });
     let store = store::connect(
-        config.postgres_url(),
+        database_url.as_deref(),
         &config.data_dir,
         config.db_pool_size,
         config.postgres_timeouts(),
@@ -110,10 +114,14 @@ pub async fn start(config: Config) -> Result<Node, StartError> {
             url: url.clone(),
             presence_ttl: config.presence_ttl,
             timeout: config.redis_timeout(),
+            ca_file: config.redis_ca_file.clone(),
         }),
         guards: config.guard_limits(),
     })
     .map_err(|error| StartError::Config(format!("REDIS_URL: {error}")))?;
+    if let Some(broker) = actors.hub().cluster.broker() {
+        check_redis_access(broker).await?;
+    }
     let state = web::Data::new(AppState {
         hub: Arc::clone(actors.hub()),
         rest_limiter: AddressLimiter::new(
@@ -252,4 +260,28 @@ async fn wait_for_signal() -> Signal {
         let _ = tokio::signal::ctrl_c().await;
         Signal::Interrupt
     }
+}
+
+/// A Redis that answers but will not have this node (a wrong password or ACL user, a
+/// certificate that cannot be verified) is a configuration error, and the node stops at
+/// start saying so. A Redis that does not answer is an outage: the node starts anyway and
+/// keeps trying, as it does whenever Redis goes away.
+async fn check_redis_access(broker: &chat_actors::cluster::Broker) -> Result<(), StartError> {
+    let error = match tokio::time::timeout(broker.timeout, broker.check_access()).await {
+        Ok(Err(error)) => error,
+        Ok(Ok(())) | Err(_) => return Ok(()),
+    };
+    let text = error.to_string();
+    let refused = if error.kind() == redis::ErrorKind::AuthenticationFailed
+        || text.contains("WRONGPASS")
+        || text.contains("NOAUTH")
+    {
+        "Redis refused the credentials in REDIS_URL (password or ACL user)"
+    } else if text.contains("certificate") || text.contains("InvalidCertificate") {
+        "Redis's TLS certificate could not be verified (set --redis-ca-file to the CA that signed it)"
+    } else {
+        tracing::warn!(%error, "Redis does not answer yet; starting anyway and retrying");
+        return Ok(());
+    };
+    Err(StartError::Config(format!("REDIS_URL: {refused}: {text}")))
 }

@@ -22,6 +22,7 @@ macro_rules! message_query {
 pub mod migrate;
 pub mod postgres;
 pub mod sqlite;
+pub mod tls;
 
 use std::error::Error;
 use std::path::Path;

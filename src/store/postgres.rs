@@ -29,7 +29,10 @@ use chat_actors::ids::{ClientId, MessageId, RoomCode, RoomId};
 use chat_actors::model::{now_millis, Committed, Message, Room, RoomRecord};
 use chrono::{DateTime, Utc};
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, Config, NoTls, Row, Statement};
+use tokio_postgres::{Client, Config, Row, Statement};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use super::tls;
 
 use super::{describe, migrate, NewMessage, Outcome, Page, Store, StoreError};
 
@@ -195,7 +198,7 @@ enum ConnectionError {
 /// Opens connections for the pool and prepares the store's statements on each.
 struct Manager {
     /// Opens the raw connections (and spawns their I/O tasks).
-    inner: PostgresConnectionManager<NoTls>,
+    inner: PostgresConnectionManager<MakeRustlsConnect>,
 }
 
 impl ManageConnection for Manager {
@@ -237,6 +240,26 @@ fn unavailable(error: tokio_postgres::Error) -> StoreError {
         Some(code) if code.code().starts_with("22") => StoreError::Rejected(described),
         _ => StoreError::Unavailable(described),
     }
+}
+
+/// Adds what to do to a first connection's failure that TLS caused.
+fn explain_tls(error: StoreError, mode: tls::TlsMode) -> StoreError {
+    let StoreError::Unavailable(text) = &error else {
+        return error;
+    };
+    let hint = if text.contains("certificate") {
+        "PostgreSQL's certificate was not accepted: set sslrootcert in DATABASE_URL or \
+         --db-ca-file to the CA that signed it (with sslmode=verify-full the host name in \
+         the URL must be in the certificate too)"
+    } else if text.contains("no encryption") && mode == tls::TlsMode::Off {
+        "the server accepts only encrypted connections: add sslmode=verify-full (or \
+         require) to DATABASE_URL"
+    } else if text.contains("does not support TLS") || text.contains("server does not support") {
+        "the server does not offer TLS, and DATABASE_URL's sslmode requires it"
+    } else {
+        return error;
+    };
+    StoreError::Unavailable(format!("{text} ({hint})"))
 }
 
 /// Maps a failure to get a pooled connection.
@@ -360,15 +383,21 @@ impl PostgresStore {
         pool_size: u32,
         timeouts: PostgresTimeouts,
     ) -> Result<PostgresStore, StoreError> {
+        let (url, tls) = tls::split_url(url)?;
         let mut config: Config = url.parse().map_err(|e: tokio_postgres::Error| {
             StoreError::Unavailable(format!("invalid database URL: {}", describe(&e)))
         })?;
+        config.ssl_mode(tls.ssl_mode());
+        let connector = tls.connector()?;
         bound_connections(&mut config, timeouts);
         if config.get_application_name().is_none() {
             config.application_name("chat-node");
         }
 
-        let (mut client, connection) = config.connect(NoTls).await.map_err(unavailable)?;
+        let (mut client, connection) = config
+            .connect(connector.clone())
+            .await
+            .map_err(|error| explain_tls(unavailable(error), tls.mode))?;
         let io = tokio::spawn(connection);
         let applied = migrate::apply_postgres(&mut client).await?;
         drop(client);
@@ -381,7 +410,7 @@ impl PostgresStore {
             .max_size(pool_size.max(1))
             .connection_timeout(timeouts.call)
             .build(Manager {
-                inner: PostgresConnectionManager::new(config, NoTls),
+                inner: PostgresConnectionManager::new(config, connector),
             })
             .await
             .map_err(|e| StoreError::Unavailable(format!("postgres: {}", describe(&e))))?;

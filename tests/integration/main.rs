@@ -57,3 +57,4 @@ mod poison;
 mod rest;
 mod rooms;
 mod security;
+mod tls;

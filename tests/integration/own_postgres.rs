@@ -19,6 +19,15 @@ impl OwnPostgres {
         action: &str,
         netns: Option<(&str, Ipv4Addr)>,
     ) -> std::process::Output {
+        Self::script_with(state, action, netns, None)
+    }
+
+    fn script_with(
+        state: &std::path::Path,
+        action: &str,
+        netns: Option<(&str, Ipv4Addr)>,
+        tls: Option<&std::path::Path>,
+    ) -> std::process::Output {
         let mut command = Command::new(concat!(
             env!("CARGO_MANIFEST_DIR"),
             "/scripts/postgres-test-instance.sh"
@@ -26,6 +35,9 @@ impl OwnPostgres {
         command
             .arg(action)
             .env("PG_TEST_STATE", state.join("pg.state"));
+        if let Some(dir) = tls {
+            command.env("PG_TEST_TLS", dir);
+        }
         if let Some((name, address)) = netns {
             command
                 .env("PG_TEST_NETNS", name)
@@ -45,9 +57,20 @@ impl OwnPostgres {
         Self::launch(Some((netns, address)))
     }
 
+    /// Starts one on loopback that takes TLS connections only, with the certificate and
+    /// key in `dir` (`server.crt`, `server.key`), when PostgreSQL tests are enabled at all.
+    pub fn start_tls(dir: &std::path::Path) -> Option<OwnPostgres> {
+        Backend::postgres()?;
+        Some(Self::launch_with(None, Some(dir)))
+    }
+
     fn launch(netns: Option<(&str, Ipv4Addr)>) -> OwnPostgres {
+        Self::launch_with(netns, None)
+    }
+
+    fn launch_with(netns: Option<(&str, Ipv4Addr)>, tls: Option<&std::path::Path>) -> OwnPostgres {
         let state = tempfile::tempdir().unwrap();
-        let out = Self::script(state.path(), "start", netns);
+        let out = Self::script_with(state.path(), "start", netns, tls);
         assert!(
             out.status.success(),
             "{}",

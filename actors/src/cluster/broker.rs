@@ -206,18 +206,33 @@ pub type BrokerResult<T> = Result<T, bb8::RunError<redis::RedisError>>;
 
 impl Broker {
     /// Sets up the pool (connections are made on demand, so a node starts while Redis is
-    /// down and catches up when it comes back). Every socket gets `timeout` as its
+    /// down and catches up when it comes back). Every socket gets the timeout as its
     /// `TCP_USER_TIMEOUT`: one whose peer went silent is closed by the kernel then, rather
-    /// than after many minutes of retransmissions.
-    pub fn new(
-        url: &str,
-        node_id: &str,
-        presence_ttl: Duration,
-        timeout: Duration,
-    ) -> Result<Broker, redis::RedisError> {
-        let info = url.into_connection_info()?;
+    /// than after many minutes of retransmissions. A `rediss://` URL speaks TLS (rustls),
+    /// verifying Redis's certificate against `ca_file` or the system's roots; a password or
+    /// ACL user in the URL is sent as `AUTH`.
+    pub fn new(options: &super::BrokerOptions, node_id: &str) -> Result<Broker, redis::RedisError> {
+        let timeout = options.timeout;
+        let info = options.url.as_str().into_connection_info()?;
         let tcp = info.tcp_settings().clone().set_user_timeout(timeout);
-        let info = info.set_tcp_settings(tcp);
+        let mut info = info.set_tcp_settings(tcp);
+        if let Some(ca_file) = &options.ca_file {
+            let root_cert = std::fs::read(ca_file).map_err(|error| {
+                redis::RedisError::from((
+                    redis::ErrorKind::InvalidClientConfig,
+                    "cannot read the Redis CA file",
+                    format!("{}: {error}", ca_file.display()),
+                ))
+            })?;
+            let certificates = redis::TlsCertificates {
+                client_tls: None,
+                root_cert: Some(root_cert),
+            };
+            info = redis::Client::build_with_tls(info, certificates)?
+                .get_connection_info()
+                .clone();
+        }
+        let presence_ttl = options.presence_ttl;
         let manager = RedisConnectionManager::new(info.clone())?;
         let pool = bb8::Pool::builder()
             .max_size(8)
@@ -241,6 +256,15 @@ impl Broker {
     /// Records the bridge's connection state.
     pub fn set_up(&self, up: bool) {
         self.up.store(up, Ordering::Relaxed);
+    }
+
+    /// Connects once and pings, on a connection of its own: for the check at start that
+    /// tells a Redis that refuses this node (a wrong password, a certificate it cannot
+    /// verify) from one that is only down.
+    pub async fn check_access(&self) -> redis::RedisResult<()> {
+        let mut conn = self.client.get_multiplexed_async_connection().await?;
+        redis::cmd("PING").query_async::<String>(&mut conn).await?;
+        Ok(())
     }
 
     /// Answers when Redis answers; for readiness.

@@ -44,6 +44,9 @@ pub struct BrokerOptions {
     pub presence_ttl: Duration,
     /// Longest a Redis connection attempt, command or health check may take.
     pub timeout: Duration,
+    /// The CA that signed Redis's certificate (PEM), for a `rediss://` URL; without it the
+    /// system's trusted roots are used.
+    pub ca_file: Option<std::path::PathBuf>,
 }
 
 /// The Redis connections and the bridge actor of a node that is one of several.
@@ -81,12 +84,7 @@ impl Cluster {
         rules: validate::EventRules,
         arbiter: &ArbiterHandle,
     ) -> Result<Cluster, redis::RedisError> {
-        let broker = Arc::new(Broker::new(
-            &options.url,
-            node_id,
-            options.presence_ttl,
-            options.timeout,
-        )?);
+        let broker = Arc::new(Broker::new(options, node_id)?);
         let (tx, rx) = actix::dev::channel::channel(BRIDGE_MAILBOX);
         let shared = Arc::clone(&broker);
         arbiter.spawn_fn(move || {
