@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import ipaddress
 import os
 import re
 import shlex
@@ -505,6 +506,18 @@ def check_k8s(path: Path, overlay: str, external_secrets: list[str]) -> Checks:
         c.check(grace >= need, f"chat-node: terminationGracePeriodSeconds {grace} >= preStop "
                 f"{prestop_s:g} + drain window up to {DRAIN_WINDOW_MAX_S:g} + shutdown "
                 f"{shutdown:g}")
+        broad = [ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12",
+                                                   "192.168.0.0/16", "fc00::/7")]
+        proxies = [p.strip() for p in env.get("CHAT_TRUSTED_PROXIES", "").split(",") if p.strip()]
+        too_wide = []
+        for proxy in proxies:
+            net = ipaddress.ip_network(proxy, strict=False)
+            if any(net.version == b.version and b.subnet_of(net) for b in broad) \
+                    or net.prefixlen < (16 if net.version == 4 else 48):
+                too_wide.append(proxy)
+        c.check(bool(proxies) and not too_wide,
+                f"chat-node: CHAT_TRUSTED_PROXIES names proxy ranges, not whole private blocks "
+                f"({', '.join(proxies)})", str(too_wide))
         for key, want in (("CHAT_BIND", f"0.0.0.0:{NODE_PORT}"), ("CHAT_LOG_FORMAT", "json"),
                           ("CHAT_STATIC_DIR", "/app/static"), ("CHAT_DATA_DIR", "/data")):
             c.check(env.get(key) == want, f"chat-node: {key}={want}", str(env.get(key)))
