@@ -104,6 +104,10 @@ pub async fn start(config: Config) -> Result<Node, StartError> {
         config.postgres_timeouts(),
     )
     .await?;
+    let author_secret = store
+        .secret("author_id")
+        .await?
+        .ok_or_else(|| StartError::Config("the store has no author_id secret".into()))?;
     let actors = NodeActors::start(NodeOptions {
         store,
         limits: config.limits(),
@@ -117,6 +121,7 @@ pub async fn start(config: Config) -> Result<Node, StartError> {
             ca_file: config.redis_ca_file.clone(),
         }),
         guards: config.guard_limits(),
+        author_secret,
     })
     .map_err(|error| StartError::Config(format!("REDIS_URL: {error}")))?;
     if let Some(broker) = actors.hub().cluster.broker() {

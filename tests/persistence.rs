@@ -42,8 +42,16 @@ async fn concurrent_sends_share_commits_and_keep_room_order() {
             .unwrap(),
     );
     let rooms = [
-        store.create_room(RoomCode::random()).await.unwrap().room,
-        store.create_room(RoomCode::random()).await.unwrap().room,
+        store
+            .create_room(RoomCode::random(), "test-owner-key-hash")
+            .await
+            .unwrap()
+            .room,
+        store
+            .create_room(RoomCode::random(), "test-owner-key-hash")
+            .await
+            .unwrap()
+            .room,
     ];
     let arbiter = Arbiter::new();
     let pool = PersistencePool::start(

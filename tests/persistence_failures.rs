@@ -22,7 +22,11 @@ async fn a_failed_batch_fails_every_sender_and_stores_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("chat.db");
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(path.clone(), 2).await.unwrap());
-    let room = store.create_room(RoomCode::random()).await.unwrap().room;
+    let room = store
+        .create_room(RoomCode::random(), "test-owner-key-hash")
+        .await
+        .unwrap()
+        .room;
     let arbiter = Arbiter::new();
     let pool = PersistencePool::start(
         Arc::clone(&store),
@@ -106,7 +110,10 @@ async fn a_value_the_store_cannot_hold_fails_only_its_own_message() {
         return;
     };
     let room = loop {
-        match store.create_room(RoomCode::random()).await {
+        match store
+            .create_room(RoomCode::random(), "test-owner-key-hash")
+            .await
+        {
             Ok(record) => break record.room,
             Err(chat_actors::store::StoreError::CodeTaken) => continue,
             Err(error) => panic!("{error}"),

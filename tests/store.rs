@@ -83,6 +83,7 @@ conformance!(
     client_id_duplicates_resolve_to_the_original,
     content_is_stored_byte_exact,
     the_bot_mark_is_kept,
+    authors_replies_and_the_shared_secret_are_kept,
     history_pages_newest_first,
     range_keeps_the_newest,
     a_missing_room_fails_the_whole_batch,
@@ -129,10 +130,59 @@ async fn the_bot_mark_is_kept(backend: &Backend) {
     assert!(duplicate(&again[0]).bot, "the original, as stored");
 }
 
+/// The author id and reply target of a message come back from every read; the store
+/// knows which messages a room holds, and has the secret the nodes share for author ids.
+async fn authors_replies_and_the_shared_secret_are_kept(backend: &Backend) {
+    let store = backend.open().await;
+    let (room, other) = (new_room(&*store).await, new_room(&*store).await);
+    let first = store
+        .commit_batch(&[NewMessage {
+            author_id: Some("0123456789abcdef01234567".into()),
+            ..message(&room, "first", Some("f"))
+        }])
+        .await
+        .unwrap();
+    let first = created(&first[0]).message.clone();
+    assert_eq!(first.author_id.as_deref(), Some("0123456789abcdef01234567"));
+    let reply = store
+        .commit_batch(&[NewMessage {
+            reply_to: Some(first.id),
+            ..message(&room, "a reply", None)
+        }])
+        .await
+        .unwrap();
+    let reply = created(&reply[0]).message.clone();
+    let page = store.history(room.room.id, None, 10).await.unwrap();
+    assert_eq!(page.messages, [reply.clone(), first.clone()]);
+    assert_eq!(
+        (
+            page.messages[0].reply_to,
+            page.messages[0].author_id.clone()
+        ),
+        (Some(first.id), None)
+    );
+    assert!(store.message_in_room(room.room.id, first.id).await.unwrap());
+    assert!(!store
+        .message_in_room(other.room.id, first.id)
+        .await
+        .unwrap());
+    assert!(!store
+        .message_in_room(room.room.id, reply.id + 1000)
+        .await
+        .unwrap());
+    let secret = store.secret("author_id").await.unwrap().unwrap();
+    assert_eq!(secret.len(), 64, "{secret}");
+    assert_eq!(store.secret("author_id").await.unwrap(), Some(secret));
+    assert_eq!(store.secret("nothing").await.unwrap(), None);
+}
+
 /// A room with a fresh random code.
 async fn new_room(store: &dyn Store) -> RoomRecord {
     loop {
-        match store.create_room(RoomCode::random()).await {
+        match store
+            .create_room(RoomCode::random(), "test-owner-key-hash")
+            .await
+        {
             Err(StoreError::CodeTaken) => continue,
             result => return result.unwrap(),
         }
@@ -147,6 +197,8 @@ fn message(room: &RoomRecord, content: &str, client_id: Option<&str>) -> NewMess
         content: content.into(),
         client_id: client_id.map(|id| ClientId::parse(id).unwrap()),
         bot: false,
+        author_id: None,
+        reply_to: None,
     }
 }
 
@@ -186,6 +238,7 @@ async fn rooms_are_created_and_found(backend: &Backend) {
 
     let room = new_room(&*store).await;
     assert_eq!(room.last_message_id, None);
+    assert_eq!(room.owner_key_hash.as_deref(), Some("test-owner-key-hash"));
     assert_eq!(
         store.find_room(room.room.code).await.unwrap(),
         Some(room.clone())
@@ -193,7 +246,7 @@ async fn rooms_are_created_and_found(backend: &Backend) {
     let lower = RoomCode::parse(&room.room.code.as_str().to_lowercase()).unwrap();
     assert_eq!(store.find_room(lower).await.unwrap(), Some(room.clone()));
 
-    let taken = store.create_room(room.room.code).await;
+    let taken = store.create_room(room.room.code, "another-hash").await;
     assert!(matches!(taken, Err(StoreError::CodeTaken)), "{taken:?}");
 
     let other = new_room(&*store).await;
@@ -488,6 +541,7 @@ async fn a_missing_room_fails_the_whole_batch(backend: &Backend) {
             ..room.room.clone()
         },
         last_message_id: None,
+        owner_key_hash: None,
     };
     let result = store
         .commit_batch(&[
@@ -741,7 +795,11 @@ async fn postgres_ends_a_transaction_its_node_abandoned() {
         return;
     };
     let store = Backend::Postgres(url.clone()).open().await;
-    let room = store.create_room(RoomCode::random()).await.unwrap().room;
+    let room = store
+        .create_room(RoomCode::random(), "test-owner-key-hash")
+        .await
+        .unwrap()
+        .room;
     let lock = format!("SELECT id FROM rooms WHERE id = {} FOR UPDATE", room.id);
     let timeouts = store::PostgresTimeouts {
         call: std::time::Duration::from_millis(500),

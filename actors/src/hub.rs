@@ -11,6 +11,7 @@ use std::sync::Arc;
 use actix::prelude::*;
 use dashmap::DashMap;
 
+use crate::authors::{AuthorIds, OwnerKey};
 use crate::cluster::{BrokerResult, Cluster};
 use crate::directory::RoomDirectory;
 use crate::error::ChatError;
@@ -44,6 +45,8 @@ pub struct Hub {
     pub node_id: String,
     /// The other nodes (a no-op handle on a single node).
     pub cluster: Cluster,
+    /// Turns author keys into author ids, the same on every node.
+    pub authors: AuthorIds,
     /// Abuse limits.
     pub guards: Arc<Guards>,
     /// Open sessions of this node, so a draining node can tell each to reconnect.
@@ -175,11 +178,17 @@ impl Hub {
         }
     }
 
-    /// Creates a room with a fresh random code, retrying on the rare collision.
-    pub async fn create_room(&self) -> Result<Room, ChatError> {
+    /// Creates a room with a fresh random code (retrying on the rare collision) and a fresh
+    /// owner key; answers both. The key is shown only now: the store keeps its hash.
+    pub async fn create_room(&self) -> Result<(Room, String), ChatError> {
+        let (owner_key, owner_key_hash) = OwnerKey::generate();
         for _ in 0..CREATE_ROOM_ATTEMPTS {
-            match self.store.create_room(RoomCode::random()).await {
-                Ok(record) => return Ok(record.room),
+            match self
+                .store
+                .create_room(RoomCode::random(), &owner_key_hash)
+                .await
+            {
+                Ok(record) => return Ok((record.room, owner_key)),
                 Err(StoreError::CodeTaken) => continue,
                 Err(StoreError::Unavailable(error)) => {
                     tracing::warn!(%error, "creating a room failed");

@@ -24,6 +24,7 @@
 
 pub mod address_limit;
 pub mod address_table;
+pub mod authors;
 pub mod budget;
 pub mod cluster;
 pub mod directory;

@@ -9,6 +9,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use dashmap::DashMap;
 
+use crate::authors::AuthorIds;
 use crate::cluster::validate::EventRules;
 use crate::cluster::{BrokerOptions, Cluster};
 use crate::directory::RoomDirectory;
@@ -38,6 +39,8 @@ pub struct NodeOptions {
     pub broker: Option<BrokerOptions>,
     /// Abuse limits.
     pub guards: GuardLimits,
+    /// The store's `author_id` secret, which keys author ids (`authors.rs`).
+    pub author_secret: String,
 }
 
 /// The node's running actors and the threads they run on.
@@ -99,6 +102,7 @@ impl NodeActors {
             node_id: options.node_id,
             cluster,
             guards,
+            authors: AuthorIds::new(&options.author_secret),
             sessions: DashMap::new(),
             draining: AtomicBool::new(false),
         });

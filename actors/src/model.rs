@@ -40,6 +40,8 @@ pub struct RoomRecord {
     pub room: Room,
     /// Id of the newest committed message, if any: where gap-free pushing starts.
     pub last_message_id: Option<MessageId>,
+    /// SHA-256 (hex) of the room's owner key; `None` for rooms made before owners existed.
+    pub owner_key_hash: Option<String>,
 }
 
 /// A committed chat message.
@@ -65,6 +67,14 @@ pub struct Message {
     /// Absent in events from nodes that predate it, which only knew members' messages.
     #[serde(default)]
     pub bot: bool,
+    /// The author's public id (a keyed hash of the key its client keeps), when the sender
+    /// joined with an `authorKey`; null for bots and keyless members (PROTOCOL.md v2).
+    #[serde(default)]
+    pub author_id: Option<String>,
+    /// The message of the same room this one replies to. The store keeps it already;
+    /// `chat:send` does not take `replyTo` yet (issue 14), so it is always absent for now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<MessageId>,
 }
 
 /// A committed message together with the id of its predecessor in the room, which the
@@ -99,6 +109,8 @@ mod tests {
             created_at: DateTime::from_timestamp_millis(1_795_773_600_123).unwrap(),
             client_id: None,
             bot: false,
+            author_id: None,
+            reply_to: None,
         };
         let json = serde_json::to_value(&message).unwrap();
         assert_eq!(
@@ -106,7 +118,7 @@ mod tests {
             serde_json::json!({
                 "id": 7, "roomId": 3, "roomCode": "K7QX2M", "sender": "ada",
                 "content": "<b>hi</b>", "createdAt": "2026-11-27T10:00:00.123Z", "clientId": null,
-                "bot": false
+                "bot": false, "authorId": null
             })
         );
         let from_an_older_node = serde_json::json!({
@@ -116,7 +128,7 @@ mod tests {
         let read: Message = serde_json::from_value(from_an_older_node).unwrap();
         assert_eq!(
             read, message,
-            "a relayed message without `bot` is a member's"
+            "a relayed message without `bot` or `authorId` is a keyless member's"
         );
     }
 }

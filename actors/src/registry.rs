@@ -98,7 +98,7 @@ impl Registry {
         let counter = Arc::clone(&members);
         let code = record.room.code;
         let addr = start_on(arbiter, ROOM_MAILBOX, move || {
-            RoomActor::new(record.room, record.last_message_id, counter, deps)
+            RoomActor::new(record, counter, deps)
         });
         let handle = RoomHandle {
             addr: addr.clone(),

@@ -171,7 +171,7 @@ impl WsSession {
         ctx.spawn(create.into_actor(self).map(move |result, act, ctx| {
             let room = result
                 .as_ref()
-                .map(|room| CreatedRoom { room })
+                .map(|(room, owner_key)| CreatedRoom { room, owner_key })
                 .map_err(Clone::clone);
             act.respond(ctx, reference.as_ref(), room);
         }));
@@ -187,7 +187,10 @@ impl WsSession {
             code,
             nickname,
             since_id,
+            author_key,
+            owner_key,
         } = join;
+        let author_id = author_key.map(|key| self.hub.authors.id_of(&key));
         if let Err(error) = self.hub.guards.may_look_up(self.address) {
             return self.respond::<Empty>(ctx, reference.as_ref(), Err(error));
         }
@@ -220,6 +223,8 @@ impl WsSession {
             addr: addr.clone(),
             nickname: nickname.clone(),
             since_id,
+            author_id: author_id.clone(),
+            owner_key: owner_key.clone(),
         });
         // `wait`: no push of this room may overtake the join's ack and its `missed`.
         ctx.wait(join.into_actor(self).map(move |result, act, ctx| {

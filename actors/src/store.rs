@@ -42,6 +42,10 @@ pub struct NewMessage {
     pub client_id: Option<ClientId>,
     /// Posted by an integration through the REST API.
     pub bot: bool,
+    /// The author's public id, if the sender has one.
+    pub author_id: Option<String>,
+    /// The message of the same room it replies to (checked by the room before).
+    pub reply_to: Option<MessageId>,
 }
 
 impl NewMessage {
@@ -57,6 +61,8 @@ impl NewMessage {
             created_at,
             client_id: self.client_id.as_ref().map(|c| c.as_str().to_owned()),
             bot: self.bot,
+            author_id: self.author_id.clone(),
+            reply_to: self.reply_to,
         }
     }
 }
@@ -83,8 +89,13 @@ pub struct Page {
 /// A message store. Implementations must be safe to call from many actors at once.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Inserts a room with this code. [`StoreError::CodeTaken`] when the code exists.
-    async fn create_room(&self, code: RoomCode) -> Result<RoomRecord, StoreError>;
+    /// Inserts a room with this code, owned by whoever holds the key hashed to
+    /// `owner_key_hash`. [`StoreError::CodeTaken`] when the code exists.
+    async fn create_room(
+        &self,
+        code: RoomCode,
+        owner_key_hash: &str,
+    ) -> Result<RoomRecord, StoreError>;
 
     /// Finds a room by code.
     async fn find_room(&self, code: RoomCode) -> Result<Option<RoomRecord>, StoreError>;
@@ -120,6 +131,12 @@ pub trait Store: Send + Sync + 'static {
         up_to_id: MessageId,
         limit: u32,
     ) -> Result<Page, StoreError>;
+
+    /// Whether message `id` belongs to the room (a reply may point only there).
+    async fn message_in_room(&self, room_id: RoomId, id: MessageId) -> Result<bool, StoreError>;
+
+    /// A secret the nodes share, made by the migrations (`author_id`); `None` if unknown.
+    async fn secret(&self, name: &str) -> Result<Option<String>, StoreError>;
 
     /// Answers when the store is reachable; for readiness probes.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -284,6 +284,8 @@ async fn write_share(
                 content: content.to_owned(),
                 client_id: Some(client_id),
                 bot: false,
+                author_id: None,
+                reply_to: None,
             });
             sent += 1;
         }
@@ -298,7 +300,10 @@ async fn write_share(
 /// A room with a fresh random code.
 async fn create_room(store: &dyn Store) -> Result<RoomRecord, StoreError> {
     loop {
-        match store.create_room(RoomCode::random()).await {
+        match store
+            .create_room(RoomCode::random(), "unused-owner-key-hash")
+            .await
+        {
             Err(StoreError::CodeTaken) => continue,
             result => return result,
         }

@@ -44,6 +44,10 @@ pub struct MessageSchema {
     pub client_id: Option<String>,
     /// Posted by an integration through `POST /api/messages`; false for members' messages.
     pub bot: bool,
+    /// The author's public id (24 hex digits), when the sender joined with an `authorKey`;
+    /// null for bots and members without one. The same key gives the same id everywhere.
+    #[schema(pattern = "^[0-9a-f]{24}$")]
+    pub author_id: Option<String>,
 }
 
 /// One entry of a member list.
@@ -138,6 +142,8 @@ mod tests {
                 created_at: at,
                 client_id,
                 bot,
+                author_id: (!bot).then(|| "0123456789abcdef01234567".to_owned()),
+                reply_to: None,
             });
         }
         round_trips::<MemberSchema>(&Member {

@@ -76,12 +76,16 @@ pub struct MessageStored {
 
 /// `POST /api/rooms`: the new room.
 #[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct RoomCreated {
     /// Always true.
     pub ok: bool,
     /// The room.
     #[schema(value_type = RoomSchema)]
     pub room: Room,
+    /// The room's owner key, shown only here: a session that joins with it owns the room.
+    #[schema(example = "V1StGXR8_Z5jdHi6B-myTV1StGXR8_Z5")]
+    pub owner_key: String,
 }
 
 /// `GET /api/rooms/{code}`: the room and who is in it now.

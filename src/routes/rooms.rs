@@ -45,8 +45,12 @@ use crate::state::AppState;
 pub async fn create(state: web::Data<AppState>, req: HttpRequest) -> ApiResult<HttpResponse> {
     let address = state.config.trusted_proxies.client_of(&req);
     state.hub.guards.create_room(address)?;
-    let room = state.hub.create_room().await?;
-    Ok(HttpResponse::Created().json(RoomCreated { ok: true, room }))
+    let (room, owner_key) = state.hub.create_room().await?;
+    Ok(HttpResponse::Created().json(RoomCreated {
+        ok: true,
+        room,
+        owner_key,
+    }))
 }
 
 /// `GET /api/rooms`: rooms with at least one member now, on any node.

@@ -29,6 +29,10 @@ pub const SQLITE: &[Migration] = &[
         version: 2,
         sql: include_str!("../../sql/sqlite/0002_bot.sql"),
     },
+    Migration {
+        version: 3,
+        sql: include_str!("../../sql/sqlite/0003_authors_owners_replies.sql"),
+    },
 ];
 
 /// The PostgreSQL migrations, oldest first.
@@ -40,6 +44,10 @@ pub const POSTGRES: &[Migration] = &[
     Migration {
         version: 2,
         sql: include_str!("../../sql/postgres/0002_bot.sql"),
+    },
+    Migration {
+        version: 3,
+        sql: include_str!("../../sql/postgres/0003_authors_owners_replies.sql"),
     },
 ];
 

@@ -12,7 +12,7 @@ macro_rules! message_query {
     ($tail:literal) => {
         concat!(
             "SELECT m.id, m.room_id, r.code, m.sender, m.content, m.client_id, m.created_at, \
-             m.bot \
+             m.bot, m.author_id, m.reply_to \
              FROM messages m JOIN rooms r ON r.id = m.room_id ",
             $tail
         )

@@ -111,7 +111,7 @@ const LOCK_ROOMS: &str = "SELECT id, last_message_id FROM rooms WHERE id = ANY($
 /// The stored originals of a batch's (room, clientId) pairs, as [`message_query!`] rows, in
 /// one statement whatever the batch's size.
 const FIND_ORIGINALS: &str = "SELECT m.id, m.room_id, r.code, m.sender, m.content, m.client_id, \
-            m.created_at, m.bot \
+            m.created_at, m.bot, m.author_id, m.reply_to \
      FROM UNNEST($1::bigint[], $2::text[]) AS k (room_id, client_id) \
      JOIN messages m ON m.room_id = k.room_id AND m.client_id = k.client_id \
      JOIN rooms r ON r.id = m.room_id \
@@ -121,10 +121,11 @@ const FIND_ORIGINALS: &str = "SELECT m.id, m.room_id, r.code, m.sender, m.conten
 /// statement, so that nothing can advance a room without its messages.
 const INSERT_AND_ADVANCE: &str = "WITH inserted AS ( \
          INSERT INTO messages \
-             (id, room_id, sender, content, client_id, created_at, prev_id, bot) \
+             (id, room_id, sender, content, client_id, created_at, prev_id, bot, \
+              author_id, reply_to) \
          SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], \
                               $4::text[], $5::text[], $6::timestamptz[], \
-                              $7::bigint[], $8::boolean[]) \
+                              $7::bigint[], $8::boolean[], $9::text[], $10::bigint[]) \
          RETURNING room_id, id) \
      UPDATE rooms SET last_message_id = v.last_id \
      FROM (SELECT room_id, max(id) AS last_id FROM inserted GROUP BY room_id) \
@@ -160,10 +161,16 @@ impl Statements {
                 .await?,
             insert_and_advance: client.prepare(INSERT_AND_ADVANCE).await?,
             create_room: client
-                .prepare("INSERT INTO rooms (code, created_at) VALUES ($1, $2) RETURNING id")
+                .prepare(
+                    "INSERT INTO rooms (code, created_at, owner_key_hash) VALUES ($1, $2, $3) \
+                     RETURNING id",
+                )
                 .await?,
             find_room: client
-                .prepare("SELECT id, code, created_at, last_message_id FROM rooms WHERE code = $1")
+                .prepare(
+                    "SELECT id, code, created_at, last_message_id, owner_key_hash FROM rooms \
+                     WHERE code = $1",
+                )
                 .await?,
             find_by_client_id: client
                 .prepare(message_query!("WHERE m.room_id = $1 AND m.client_id = $2"))
@@ -294,6 +301,8 @@ fn message_from(row: &Row) -> Result<Message, StoreError> {
         client_id: row.try_get(5).map_err(unavailable)?,
         created_at: row.try_get(6).map_err(unavailable)?,
         bot: row.try_get(7).map_err(unavailable)?,
+        author_id: row.try_get(8).map_err(unavailable)?,
+        reply_to: row.try_get(9).map_err(unavailable)?,
     })
 }
 
@@ -311,6 +320,7 @@ fn room_from(row: &Row) -> Result<RoomRecord, StoreError> {
             created_at: row.try_get(2).map_err(unavailable)?,
         },
         last_message_id: row.try_get(3).map_err(unavailable)?,
+        owner_key_hash: row.try_get(4).map_err(unavailable)?,
     })
 }
 
@@ -573,6 +583,8 @@ struct Columns<'a> {
     times: Vec<DateTime<Utc>>,
     prevs: Vec<Option<MessageId>>,
     bots: Vec<bool>,
+    authors: Vec<Option<&'a str>>,
+    replies: Vec<Option<MessageId>>,
 }
 
 impl<'a> Columns<'a> {
@@ -590,6 +602,11 @@ impl<'a> Columns<'a> {
             times: created.iter().map(|c| c.message.created_at).collect(),
             prevs: created.iter().map(|c| c.prev_id).collect(),
             bots: created.iter().map(|c| c.message.bot).collect(),
+            authors: created
+                .iter()
+                .map(|c| c.message.author_id.as_deref())
+                .collect(),
+            replies: created.iter().map(|c| c.message.reply_to).collect(),
         }
     }
 }
@@ -621,6 +638,8 @@ async fn insert_and_commit(
                             &columns.times,
                             &columns.prevs,
                             &columns.bots,
+                            &columns.authors,
+                            &columns.replies,
                         ],
                     )
                     .await
@@ -777,12 +796,19 @@ async fn rollback(conn: &mut PgConnection) {
 
 #[async_trait]
 impl Store for PostgresStore {
-    async fn create_room(&self, code: RoomCode) -> Result<RoomRecord, StoreError> {
+    async fn create_room(
+        &self,
+        code: RoomCode,
+        owner_key_hash: &str,
+    ) -> Result<RoomRecord, StoreError> {
         let created_at = now_millis();
         self.call(async |conn| {
             match conn
                 .client
-                .query_one(&conn.statements.create_room, &[&code.as_str(), &created_at])
+                .query_one(
+                    &conn.statements.create_room,
+                    &[&code.as_str(), &created_at, &owner_key_hash],
+                )
                 .await
             {
                 Ok(row) => Ok(RoomRecord {
@@ -792,6 +818,7 @@ impl Store for PostgresStore {
                         created_at,
                     },
                     last_message_id: None,
+                    owner_key_hash: Some(owner_key_hash.to_owned()),
                 }),
                 Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
                     Err(StoreError::CodeTaken)
@@ -840,6 +867,32 @@ impl Store for PostgresStore {
                 .map_err(unavailable)?
                 .as_ref()
                 .map(message_from)
+                .transpose()
+        })
+        .await
+    }
+
+    async fn message_in_room(&self, room_id: RoomId, id: MessageId) -> Result<bool, StoreError> {
+        self.call(async |conn| {
+            conn.client
+                .query_opt(
+                    "SELECT 1 FROM messages WHERE id = $1 AND room_id = $2",
+                    &[&id, &room_id],
+                )
+                .await
+                .map(|row| row.is_some())
+                .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn secret(&self, name: &str) -> Result<Option<String>, StoreError> {
+        self.call(async |conn| {
+            conn.client
+                .query_opt("SELECT value FROM node_secrets WHERE name = $1", &[&name])
+                .await
+                .map_err(unavailable)?
+                .map(|row| row.try_get(0).map_err(unavailable))
                 .transpose()
         })
         .await

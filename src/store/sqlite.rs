@@ -207,6 +207,8 @@ fn message_at(row: &Row<'_>) -> rusqlite::Result<Message> {
         client_id: row.get(5)?,
         created_at: time_at(row, 6)?,
         bot: row.get(7)?,
+        author_id: row.get(8)?,
+        reply_to: row.get(9)?,
     })
 }
 
@@ -219,6 +221,7 @@ fn room_at(row: &Row<'_>) -> rusqlite::Result<RoomRecord> {
             created_at: time_at(row, 2)?,
         },
         last_message_id: row.get(3)?,
+        owner_key_hash: row.get(4)?,
     })
 }
 
@@ -283,7 +286,7 @@ fn resolve_each(
     let mut insert = tx
         .prepare_cached(
             "INSERT INTO messages (room_id, sender, content, client_id, created_at, prev_id, \
-             bot) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+             bot, author_id, reply_to) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         )
         .map_err(unavailable)?;
     // Originals by (room, clientId), stored before or earlier in this batch.
@@ -348,6 +351,8 @@ fn insert_chained(
             created_at.timestamp_millis(),
             prev_id,
             message.bot,
+            message.author_id.as_deref(),
+            message.reply_to,
         ))
         .map_err(unavailable)?;
     let id = tx.last_insert_rowid();
@@ -394,12 +399,21 @@ fn page_of(
 
 #[async_trait]
 impl Store for SqliteStore {
-    async fn create_room(&self, code: RoomCode) -> Result<RoomRecord, StoreError> {
+    async fn create_room(
+        &self,
+        code: RoomCode,
+        owner_key_hash: &str,
+    ) -> Result<RoomRecord, StoreError> {
+        let owner_key_hash = owner_key_hash.to_owned();
         self.write(move |conn| {
             let created_at = now_millis();
             match conn.execute(
-                "INSERT INTO rooms (code, created_at) VALUES (?1, ?2)",
-                (code.as_str(), created_at.timestamp_millis()),
+                "INSERT INTO rooms (code, created_at, owner_key_hash) VALUES (?1, ?2, ?3)",
+                (
+                    code.as_str(),
+                    created_at.timestamp_millis(),
+                    &owner_key_hash,
+                ),
             ) {
                 Ok(_) => Ok(RoomRecord {
                     room: Room {
@@ -408,6 +422,7 @@ impl Store for SqliteStore {
                         created_at,
                     },
                     last_message_id: None,
+                    owner_key_hash: Some(owner_key_hash),
                 }),
                 Err(e) if is_unique_violation(&e) => Err(StoreError::CodeTaken),
                 Err(e) => Err(unavailable(e)),
@@ -419,7 +434,8 @@ impl Store for SqliteStore {
     async fn find_room(&self, code: RoomCode) -> Result<Option<RoomRecord>, StoreError> {
         self.read(move |conn| {
             conn.prepare_cached(
-                "SELECT id, code, created_at, last_message_id FROM rooms WHERE code = ?1",
+                "SELECT id, code, created_at, last_message_id, owner_key_hash FROM rooms \
+                 WHERE code = ?1",
             )
             .and_then(|mut statement| statement.query_row([code.as_str()], room_at).optional())
             .map_err(unavailable)
@@ -467,6 +483,29 @@ impl Store for SqliteStore {
                 (room_id, before, i64::from(limit) + 1),
                 limit,
             )
+        })
+        .await
+    }
+
+    async fn message_in_room(&self, room_id: RoomId, id: MessageId) -> Result<bool, StoreError> {
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT 1 FROM messages WHERE id = ?1 AND room_id = ?2")
+                .and_then(|mut statement| statement.exists((id, room_id)))
+                .map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn secret(&self, name: &str) -> Result<Option<String>, StoreError> {
+        let name = name.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT value FROM node_secrets WHERE name = ?1")
+                .and_then(|mut statement| {
+                    statement
+                        .query_row([name.as_str()], |row| row.get(0))
+                        .optional()
+                })
+                .map_err(unavailable)
         })
         .await
     }

@@ -55,6 +55,8 @@ test('A creates a room; B joins by the code shown on screen', async () => {
   code = (await codeEl.textContent()).trim()
   assert.match(code, /^[A-Z0-9]{6}$/)
   await until(async () => (await connState(pageA)) === 'connected', 'A connected')
+  // A created the room: its browser kept the owner key and joined with it.
+  await pageA.getByTestId('owner-badge').waitFor()
 
   await pageB.goto(node.base + '/')
   await pageB.getByLabel('Your name').fill('Bob')
@@ -65,6 +67,7 @@ test('A creates a room; B joins by the code shown on screen', async () => {
   await pageB.getByTestId('room-code').waitFor()
   assert.equal((await pageB.getByTestId('room-code').textContent()).trim(), code)
   await until(async () => (await connState(pageB)) === 'connected', 'B connected')
+  assert.equal(await pageB.getByTestId('owner-badge').count(), 0, 'B joined by code: a member')
 })
 
 test('presence shows both, on both sides', async () => {

@@ -13,6 +13,8 @@ pub fn message(room_id: i64, code: RoomCode, i: usize) -> NewMessage {
         content: format!("m{i}"),
         client_id: Some(ClientId::parse(&format!("c{i}")).unwrap()),
         bot: false,
+        author_id: None,
+        reply_to: None,
     }
 }
 

@@ -902,3 +902,40 @@ async fn a_code_guesser_is_refused_on_every_node_and_nobody_else_is() {
         assert_eq!(member.join(&real, "ada", None).await["ok"], true);
     }
 }
+
+/// The nodes share the secret behind author ids and the owner keys (both in the store): the
+/// same author key is the same author on every node, and a room's owner key opens it on
+/// any node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authors_and_owners_are_the_same_on_every_node() {
+    let Some(cluster) = Cluster::start(2).await else {
+        return;
+    };
+    let (a, b) = (cluster.api(0), cluster.api(1));
+    let mut creator = a.connect().await;
+    let created = creator.request("room:create", json!({})).await;
+    let code = created["data"]["room"]["code"].as_str().unwrap().to_owned();
+    let owner_key = created["data"]["ownerKey"].as_str().unwrap().to_owned();
+    let key = "the-same-author-key-on-both";
+    let mut ids = Vec::new();
+    for node in [&a, &b] {
+        let mut client = node.connect().await;
+        let ack = client
+            .request(
+                "room:join",
+                json!({"code": code, "nickname": "ada", "authorKey": key}),
+            )
+            .await;
+        assert_eq!(ack["ok"], true, "{ack}");
+        ids.push(client.say(&code, "hi").await["data"]["message"]["authorId"].clone());
+    }
+    assert!(ids[0].is_string() && ids[0] == ids[1], "{ids:?}");
+    let mut owner = b.connect().await;
+    let ack = owner
+        .request(
+            "room:join",
+            json!({"code": code, "nickname": "owner", "ownerKey": owner_key}),
+        )
+        .await;
+    assert_eq!(ack["data"]["owner"], true, "{ack}");
+}

@@ -43,6 +43,7 @@ macro_rules! on_both_stores {
 }
 
 mod abuse;
+mod authors;
 mod bad_input;
 mod cluster;
 mod delivery;

@@ -24,6 +24,8 @@ async fn commit_elsewhere(node: &TestNode, code: &str, count: usize) -> Vec<Comm
             content: format!("remote {i}"),
             client_id: None,
             bot: false,
+            author_id: None,
+            reply_to: None,
         })
         .collect();
     node.hub

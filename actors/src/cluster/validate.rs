@@ -122,6 +122,8 @@ mod tests {
                 created_at: Utc::now(),
                 client_id: None,
                 bot: false,
+                author_id: None,
+                reply_to: None,
             },
             prev_id: Some(6),
         }

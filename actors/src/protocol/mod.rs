@@ -14,6 +14,7 @@ pub mod rest;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
+use crate::authors::{AuthorKey, OwnerKey};
 use crate::error::ChatError;
 use crate::ids::{ClientId, Content, MessageId, Nickname, RoomCode};
 use crate::limits::Limits;
@@ -75,6 +76,12 @@ pub struct JoinData {
     /// Resume point: the highest message id the client has seen.
     #[serde(default)]
     pub since_id: Option<u64>,
+    /// The client's author key (Version 2): its messages carry the derived author id.
+    #[serde(default)]
+    pub author_key: Option<String>,
+    /// The room's owner key (Version 2): this session owns the room.
+    #[serde(default)]
+    pub owner_key: Option<String>,
 }
 
 /// Payload of `room:leave`.
@@ -237,6 +244,10 @@ pub struct JoinRoom {
     pub nickname: Nickname,
     /// Resume point.
     pub since_id: Option<MessageId>,
+    /// The author key, if the client sent one.
+    pub author_key: Option<AuthorKey>,
+    /// The owner key, if the client sent one.
+    pub owner_key: Option<OwnerKey>,
 }
 
 /// A valid message to send, from `chat:send` or `POST /api/messages`.
@@ -287,7 +298,7 @@ impl ClientEvent {
 }
 
 impl JoinData {
-    /// The room code, the nickname, then the resume point.
+    /// The room code, the nickname, the resume point, then the keys.
     pub fn validate(&self, limits: &Limits) -> Result<JoinRoom, ChatError> {
         let code = RoomCode::parse(&self.code)?;
         let nickname = nickname(&self.nickname, limits)?;
@@ -296,10 +307,18 @@ impl JoinData {
             .map(MessageId::try_from)
             .transpose()
             .map_err(|_| ChatError::bad_request("sinceId is too large"))?;
+        let author_key = self
+            .author_key
+            .as_deref()
+            .map(AuthorKey::parse)
+            .transpose()?;
+        let owner_key = self.owner_key.as_deref().map(OwnerKey::parse).transpose()?;
         Ok(JoinRoom {
             code,
             nickname,
             since_id,
+            author_key,
+            owner_key,
         })
     }
 }
@@ -344,7 +363,9 @@ mod tests {
             ClientEvent::JoinRoom(JoinData {
                 code: "k7qx2m".into(),
                 nickname: "ada".into(),
-                since_id: Some(3)
+                since_id: Some(3),
+                author_key: None,
+                owner_key: None,
             })
         );
         assert_eq!(

@@ -156,9 +156,12 @@ pub fn reconnect(reason: &str) -> ByteString {
 
 /// Ack data of `room:create`.
 #[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CreatedRoom<'a> {
     /// The new room.
     pub room: &'a Room,
+    /// The room's owner key, shown only here (PROTOCOL.md v2).
+    pub owner_key: &'a str,
 }
 
 /// Ack data of `room:join`.
@@ -173,6 +176,8 @@ pub struct Joined {
     pub missed: Vec<Message>,
     /// Whether more messages were missed than `missed` holds.
     pub has_more: bool,
+    /// Whether this session joined with the room's owner key.
+    pub owner: bool,
 }
 
 /// Ack data of `chat:send`.

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use actix::prelude::*;
 
+use crate::authors::OwnerKey;
 use crate::cluster::Event;
 use crate::error::ChatError;
 use crate::ids::{ClientId, Content, MessageId, Nickname, SessionId};
@@ -49,6 +50,10 @@ pub struct Join {
     pub nickname: Nickname,
     /// Resume point: messages after it are returned in `missed`.
     pub since_id: Option<MessageId>,
+    /// The author id its messages carry, if it has one.
+    pub author_id: Option<String>,
+    /// The owner key it presented, if any: checked against the room's.
+    pub owner_key: Option<OwnerKey>,
 }
 
 /// Removes a session from the room (leave, or the connection closed).

@@ -28,10 +28,10 @@ use bytestring::ByteString;
 
 use crate::cluster::Cluster;
 use crate::guards::Guards;
-use crate::ids::{MessageId, Nickname, RoomCode, SessionId};
+use crate::ids::{Nickname, RoomCode, SessionId};
 use crate::limits::Limits;
 use crate::metric_names;
-use crate::model::{Committed, Member, Message, Room};
+use crate::model::{Committed, Member, Message, Room, RoomRecord};
 use crate::outbound::{Outbound, Outbox};
 use crate::persistence::PersistencePool;
 use crate::protocol::push::{self, Presence};
@@ -81,11 +81,23 @@ struct MemberEntry {
     nickname: Nickname,
     addr: Outbox,
     typing: TypingRelay,
+    /// The author id its messages carry.
+    author_id: Option<String>,
+    /// It joined with the room's owner key.
+    owner: bool,
+}
+
+/// Who a joining session is, besides its nickname.
+pub(super) struct Identity {
+    pub(super) author_id: Option<String>,
+    pub(super) owner: bool,
 }
 
 /// One live room on this node.
 pub struct RoomActor {
     room: Room,
+    /// The SHA-256 of the room's owner key (none for rooms from before owners).
+    owner_key_hash: Option<String>,
     deps: Arc<RoomDeps>,
     members: HashMap<SessionId, MemberEntry>,
     /// Members on other nodes, by presence field.
@@ -99,16 +111,13 @@ pub struct RoomActor {
 }
 
 impl RoomActor {
-    /// A room actor that starts pushing after `last_message_id`; it keeps `member_count`
-    /// up to date for room listings.
-    pub fn new(
-        room: Room,
-        last_message_id: Option<MessageId>,
-        member_count: Arc<AtomicUsize>,
-        deps: Arc<RoomDeps>,
-    ) -> Self {
+    /// A room actor for the stored `record`, which starts pushing after its last message;
+    /// it keeps `member_count` up to date for room listings.
+    pub fn new(record: RoomRecord, member_count: Arc<AtomicUsize>, deps: Arc<RoomDeps>) -> Self {
+        let last_message_id = record.last_message_id;
         RoomActor {
-            room,
+            room: record.room,
+            owner_key_hash: record.owner_key_hash,
             deps,
             members: HashMap::new(),
             remote: HashMap::new(),
@@ -196,8 +205,18 @@ impl RoomActor {
     }
 
     /// Adds a member, or renames it when the session is already one, and tells the others.
-    fn add_member(&mut self, session: SessionId, addr: Outbox, nickname: Nickname) {
+    fn add_member(
+        &mut self,
+        session: SessionId,
+        addr: Outbox,
+        nickname: Nickname,
+        identity: Identity,
+    ) {
         let code = self.room.code;
+        if let Some(entry) = self.members.get_mut(&session) {
+            entry.author_id = identity.author_id.clone();
+            entry.owner = identity.owner;
+        }
         match self.members.get_mut(&session) {
             Some(entry) if entry.nickname == nickname => {}
             Some(entry) => {
@@ -214,6 +233,8 @@ impl RoomActor {
                     nickname: nickname.clone(),
                     addr,
                     typing: TypingRelay::default(),
+                    author_id: identity.author_id,
+                    owner: identity.owner,
                 };
                 self.members.insert(session, entry);
                 self.member_count

@@ -197,6 +197,8 @@ mod tests {
             created_at: DateTime::from_timestamp_millis(0).unwrap(),
             client_id: None,
             bot: false,
+            author_id: None,
+            reply_to: None,
         }
     }
 

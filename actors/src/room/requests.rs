@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use actix::prelude::*;
 
+use crate::authors;
 use crate::cluster::Event;
 use crate::error::ChatError;
 use crate::ids::{ClientId, MessageId, Nickname, SessionId};
@@ -18,7 +19,7 @@ use super::messages::{
     Join, Leave, ListMembers, RoomError, SendMessage, SendOutcome, Sender, Typing,
 };
 use super::typing::Relay;
-use super::RoomActor;
+use super::{Identity, RoomActor};
 
 /// What a join reads before the member is added: the missed messages, and the members on
 /// other nodes when this is the room's first local member.
@@ -87,18 +88,25 @@ impl RoomActor {
         if !self.members.contains_key(&join.session) {
             self.deps.guards.room_has_space(self.member_total())?;
         }
-        self.add_member(join.session, join.addr, join.nickname);
+        // A wrong owner key was refused before the reads (`handle`): one here is the room's.
+        let identity = Identity {
+            author_id: join.author_id,
+            owner: join.owner_key.is_some(),
+        };
+        let owner = identity.owner;
+        self.add_member(join.session, join.addr, join.nickname, identity);
         let (missed, has_more) = page.map_or((Vec::new(), false), |p| (p.messages, p.has_more));
         Ok(Joined {
             room: self.room.clone(),
             members: self.member_list(),
             missed,
             has_more,
+            owner,
         })
     }
 
-    /// The nickname a message is sent under.
-    fn sender_name(&self, from: &Sender) -> Result<Nickname, RoomError> {
+    /// The nickname a message is sent under, and its author id.
+    fn sender_name(&self, from: &Sender) -> Result<(Nickname, Option<String>), RoomError> {
         if self.closed {
             return Err(RoomError::Gone);
         }
@@ -106,9 +114,9 @@ impl RoomActor {
             Sender::Session(id) => self
                 .members
                 .get(id)
-                .map(|m| m.nickname.clone())
+                .map(|m| (m.nickname.clone(), m.author_id.clone()))
                 .ok_or(RoomError::Chat(ChatError::not_in_room())),
-            Sender::Integration(nickname) => Ok(nickname.clone()),
+            Sender::Integration(nickname) => Ok((nickname.clone(), None)),
         }
     }
 
@@ -194,6 +202,14 @@ impl Handler<Join> for RoomActor {
         if self.closed {
             return AtomicResponse::new(Box::pin(fut::ready(Err(RoomError::Gone))));
         }
+        if msg
+            .owner_key
+            .as_ref()
+            .is_some_and(|key| !key.opens(self.owner_key_hash.as_deref()))
+        {
+            let refused = RoomError::Chat(authors::not_the_owner_key());
+            return AtomicResponse::new(Box::pin(fut::ready(Err(refused))));
+        }
         let atomic = fut::ready(()).then(move |(), act: &mut Self, _| {
             act.join_reads(msg.since_id)
                 .into_actor(act)
@@ -215,7 +231,7 @@ impl Handler<SendMessage> for RoomActor {
     type Result = ResponseActFuture<Self, Result<SendOutcome, RoomError>>;
 
     fn handle(&mut self, msg: SendMessage, _: &mut Self::Context) -> Self::Result {
-        let sender = match self.sender_name(&msg.from) {
+        let (sender, author_id) = match self.sender_name(&msg.from) {
             Ok(sender) => sender,
             Err(error) => return Box::pin(fut::ready(Err(error))),
         };
@@ -229,6 +245,8 @@ impl Handler<SendMessage> for RoomActor {
             content: msg.content.into_string(),
             client_id: msg.client_id,
             bot: matches!(msg.from, Sender::Integration(_)),
+            author_id,
+            reply_to: None,
         })
     }
 }

@@ -34,8 +34,9 @@ export function createApi({ base = '', fetchImpl } = {}) {
       if (beforeId != null) q.set('beforeId', String(beforeId))
       return call('GET', `/api/messages?${q}`)
     },
+    /** -> {room, ownerKey}: the owner key is shown only here. */
     createRoom() {
-      return call('POST', '/api/rooms').then((j) => j.room)
+      return call('POST', '/api/rooms').then((j) => ({ room: j.room, ownerKey: j.ownerKey ?? null }))
     },
     getRoom(code) {
       return call('GET', `/api/rooms/${encodeURIComponent(code)}`)

@@ -42,6 +42,8 @@ export class ChatSession {
       code: null,
       room: null,
       joined: false,
+      /** This session joined with the room's owner key. */
+      owner: false,
       joinError: null,
       nickname: this.prefs.defaultNick(),
       members: [],
@@ -86,9 +88,12 @@ export class ChatSession {
 
   // ---- rooms -------------------------------------------------------------
 
-  /** Create a room over REST (works before the socket is up). Does not join. */
+  /** Create a room over REST (works before the socket is up). Does not join. Keeps the
+   *  room's owner key, which the server shows only now, for the joins to come. */
   async createRoom() {
-    return this.api.createRoom()
+    const { room, ownerKey } = await this.api.createRoom()
+    if (ownerKey) this.prefs.setOwnerKey(room.code, ownerKey)
+    return room
   }
 
   /** View (and join) a room. Safe to call before the socket is connected. */
@@ -166,7 +171,9 @@ export class ChatSession {
 
   async _join(client) {
     const code = this.state.code
-    const data = { code, nickname: this.state.nickname }
+    const data = { code, nickname: this.state.nickname, authorKey: this.prefs.authorKey() }
+    const ownerKey = this.prefs.ownerKey(code)
+    if (ownerKey) data.ownerKey = ownerKey
     const since = this.resumePoint()
     if (since != null) data.sinceId = since
     let ack
@@ -180,6 +187,11 @@ export class ChatSession {
         client.close(4000, 'join timed out')
         return
       }
+      if (e.code === 'forbidden' && ownerKey) {
+        // A stale owner key (another room under the same code): forget it, join as a member.
+        this.prefs.setOwnerKey(code, null)
+        return this._join(client)
+      }
       this.state.joinError = { code: e.code, message: e.message }
       if (e.code === 'not_found') {
         this.prefs.setLastRoom(null)
@@ -190,6 +202,7 @@ export class ChatSession {
     if (this.state.code !== code) return
     this.state.room = ack.room || { code }
     this.state.joined = true
+    this.state.owner = ack.owner === true
     this.state.joinError = null
     const members = Array.isArray(ack.members) ? ack.members.map((m) => ({ nickname: m.nickname })) : []
     this.state.members = members

@@ -12,6 +12,14 @@ export function memoryStorage() {
   }
 }
 
+/** A random secret of `length` URL-safe characters, from the platform's CSPRNG. */
+export function randomSecret(length = 32) {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
+  const bytes = new Uint8Array(length)
+  globalThis.crypto.getRandomValues(bytes)
+  return Array.from(bytes, (b) => alphabet[b & 63]).join('')
+}
+
 export function createPrefs(storage, random = Math.random) {
   const s = storage || memoryStorage()
   const get = (k) => {
@@ -77,5 +85,18 @@ export function createPrefs(storage, random = Math.random) {
     saveOwnIds(code, ids) {
       set('own:' + code, JSON.stringify([...ids].slice(-500)))
     },
+    /** This browser's author key: made once, sent on every join, never shown. Messages
+     *  sent with it carry the same authorId in every room. */
+    authorKey() {
+      let k = get('authorKey')
+      if (!k) {
+        k = randomSecret(32)
+        set('authorKey', k)
+      }
+      return k
+    },
+    /** The owner key of a room this browser created (shown only at creation). */
+    ownerKey: (code) => get('owner:' + code),
+    setOwnerKey: (code, key) => set('owner:' + code, key),
   }
 }

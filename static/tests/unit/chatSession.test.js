@@ -23,7 +23,9 @@ function fakeServer({ messages = [], hold = () => false, fail = () => null } = {
         hasMore = after.length > 3
         missed = after.slice(-3) // a limit of 3, to exercise hasMore
       }
-      ws.ack(f.ref, { room: { id: 1, code: f.data.code, createdAt: '' }, members: [{ nickname: f.data.nickname }, { nickname: 'bob' }], missed, hasMore })
+      if (f.data.ownerKey && f.data.ownerKey !== srv.ownerKey) return ws.nack(f.ref, 'forbidden')
+      const owner = f.data.ownerKey != null
+      ws.ack(f.ref, { room: { id: 1, code: f.data.code, createdAt: '' }, members: [{ nickname: f.data.nickname }, { nickname: 'bob' }], missed, hasMore, owner })
     } else if (f.event === 'chat:send') {
       let m = srv.messages.find((x) => x.clientId === f.data.clientId)
       if (!m) {
@@ -57,6 +59,38 @@ describe('ChatSession', () => {
   })
   afterEach(() => vi.useRealTimers())
 
+  it('keeps the owner key of a room it creates and joins with it; one author key for every room', async () => {
+    const api = fakeApi([])
+    const srv = fakeServer()
+    srv.ownerKey = 'owner-key-of-ABC123-0000000000001'
+    const s = session(api)
+    const room = await s.createRoom()
+    s.enterRoom(room.code, { nickname: 'me' })
+    await flush(30)
+    expect(s.state.owner).toBe(true)
+    const [first] = srv.joins
+    expect(first.ownerKey).toBe(srv.ownerKey)
+    s.enterRoom('XYZ789', { nickname: 'me' })
+    await flush(30)
+    const second = srv.joins[srv.joins.length - 1]
+    expect(second.code).toBe('XYZ789')
+    expect(second.ownerKey).toBeUndefined()
+    expect(second.authorKey).toBe(first.authorKey)
+    expect(s.state.owner).toBe(false)
+  })
+
+  it('forgets a stale owner key and joins as a member', async () => {
+    const srv = fakeServer()
+    srv.ownerKey = 'the-real-one'
+    const s = session(fakeApi([]))
+    s.prefs.setOwnerKey('ABC123', 'an-old-key')
+    s.enterRoom('ABC123', { nickname: 'me' })
+    await flush(40)
+    expect(s.state.joined).toBe(true)
+    expect(s.state.owner).toBe(false)
+    expect(s.prefs.ownerKey('ABC123')).toBe(null)
+  })
+
   it('joins without sinceId first, then loads history, newest page first', async () => {
     const api = fakeApi([msg(1), msg(2), msg(3)])
     fakeServer({ messages: api.messages })
@@ -66,7 +100,7 @@ describe('ChatSession', () => {
     expect(s.state.conn).toBe('connected')
     expect(s.state.code).toBe('ABC123')
     const join = FakeWebSocket.last().framesOf('room:join')[0]
-    expect(join.data).toEqual({ code: 'ABC123', nickname: 'me' })
+    expect(join.data).toEqual({ code: 'ABC123', nickname: 'me', authorKey: expect.stringMatching(/^[\w-]{32}$/) })
     expect(s.store.state.items.map((i) => i.id)).toEqual([2, 3])
     expect(s.state.members.map((m) => m.nickname)).toEqual(['me', 'bob'])
     await s.loadOlder()
@@ -149,7 +183,7 @@ describe('ChatSession', () => {
     vi.advanceTimersByTime(100)
     await flush(30)
     expect(s.state.conn).toBe('connected')
-    expect(srv.joins.at(-1)).toEqual({ code: 'ABC123', nickname: 'me', sinceId: 5 })
+    expect(srv.joins.at(-1)).toEqual({ code: 'ABC123', nickname: 'me', sinceId: 5, authorKey: expect.any(String) })
     expect(s.store.state.items.map((i) => i.id)).toEqual([1, 2, 5, 6, 7])
   })
 

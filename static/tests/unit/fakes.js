@@ -81,7 +81,7 @@ export function fakeApi(messages = []) {
       return { ok: true, messages: page, nextBeforeId: next }
     },
     async createRoom() {
-      return { id: 1, code: 'ABC123', createdAt: new Date().toISOString() }
+      return { room: { id: 1, code: 'ABC123', createdAt: new Date().toISOString() }, ownerKey: 'owner-key-of-ABC123-0000000000001' }
     },
   }
   return api
