@@ -84,6 +84,7 @@ conformance!(
     content_is_stored_byte_exact,
     the_bot_mark_is_kept,
     authors_replies_and_the_shared_secret_are_kept,
+    a_reply_must_point_into_its_own_room,
     history_pages_newest_first,
     range_keeps_the_newest,
     a_missing_room_fails_the_whole_batch,
@@ -176,6 +177,78 @@ async fn authors_replies_and_the_shared_secret_are_kept(backend: &Backend) {
     assert_eq!(store.secret("nothing").await.unwrap(), None);
 }
 
+/// A reply's target must be a message of its room; one that is not fails alone, and takes
+/// no place in the room's chain. (A target earlier in the same batch counts too, but a
+/// client learns an id only from its ack, after that batch: the tests cannot aim at one.)
+async fn a_reply_must_point_into_its_own_room(backend: &Backend) {
+    let store = backend.open().await;
+    let (room, other) = (new_room(&*store).await, new_room(&*store).await);
+    let elsewhere = store
+        .commit_batch(&[message(&other, "in the other room", None)])
+        .await
+        .unwrap();
+    let elsewhere = created(&elsewhere[0]).message.id;
+    let outcomes = store
+        .commit_batch(&[
+            message(&room, "first", None),
+            NewMessage {
+                reply_to: Some(elsewhere),
+                ..message(&room, "replies across rooms", Some("x"))
+            },
+            NewMessage {
+                reply_to: Some(elsewhere + 1_000_000),
+                ..message(&room, "replies to nothing", None)
+            },
+            message(&room, "second", None),
+        ])
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcomes[1], Outcome::ReplyTargetMissing),
+        "{outcomes:?}"
+    );
+    assert!(
+        matches!(outcomes[2], Outcome::ReplyTargetMissing),
+        "{outcomes:?}"
+    );
+    let (first, second) = (created(&outcomes[0]).clone(), created(&outcomes[3]).clone());
+    assert_eq!(
+        second.prev_id,
+        Some(first.message.id),
+        "the refused left no hole in the chain"
+    );
+    // A reply to a message earlier in the same batch, and a retry of the refused clientId
+    // that now points into the room.
+    let outcomes = store
+        .commit_batch(&[
+            message(&room, "third", None),
+            NewMessage {
+                reply_to: Some(first.message.id),
+                ..message(&room, "replies across rooms", Some("x"))
+            },
+        ])
+        .await
+        .unwrap();
+    let third = created(&outcomes[0]).message.id;
+    assert_eq!(
+        created(&outcomes[1]).message.reply_to,
+        Some(first.message.id)
+    );
+    let same_batch = store
+        .commit_batch(&[
+            message(&room, "fourth", Some("4")),
+            NewMessage {
+                reply_to: Some(third),
+                ..message(&room, "to the third", None)
+            },
+        ])
+        .await
+        .unwrap();
+    assert_eq!(created(&same_batch[1]).message.reply_to, Some(third));
+    let page = store.history(room.room.id, None, 1).await.unwrap();
+    assert_eq!(page.messages[0].reply_to, Some(third), "as read back");
+}
+
 /// A room with a fresh random code.
 async fn new_room(store: &dyn Store) -> RoomRecord {
     loop {
@@ -205,14 +278,14 @@ fn message(room: &RoomRecord, content: &str, client_id: Option<&str>) -> NewMess
 fn created(outcome: &Outcome) -> &Committed {
     match outcome {
         Outcome::Created(committed) => committed,
-        Outcome::Duplicate(original) => panic!("expected a new message, got {original:?}"),
+        other => panic!("expected a new message, got {other:?}"),
     }
 }
 
 fn duplicate(outcome: &Outcome) -> &Message {
     match outcome {
         Outcome::Duplicate(original) => original,
-        Outcome::Created(committed) => panic!("expected a duplicate, got {committed:?}"),
+        other => panic!("expected a duplicate, got {other:?}"),
     }
 }
 
@@ -700,6 +773,7 @@ async fn concurrent_writers_keep_each_room_a_chain(backend: &Backend) {
                     match outcome {
                         Outcome::Created(c) => committed.push(c),
                         Outcome::Duplicate(_) => duplicates -= 1,
+                        Outcome::ReplyTargetMissing => panic!("no replies were sent"),
                     }
                 }
             }

@@ -71,9 +71,8 @@ pub struct Message {
     /// joined with an `authorKey`; null for bots and keyless members (PROTOCOL.md v2).
     #[serde(default)]
     pub author_id: Option<String>,
-    /// The message of the same room this one replies to. The store keeps it already;
-    /// `chat:send` does not take `replyTo` yet (issue 14), so it is always absent for now.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The message of the same room this one replies to (Version 2), or null.
+    #[serde(default)]
     pub reply_to: Option<MessageId>,
 }
 
@@ -118,7 +117,7 @@ mod tests {
             serde_json::json!({
                 "id": 7, "roomId": 3, "roomCode": "K7QX2M", "sender": "ada",
                 "content": "<b>hi</b>", "createdAt": "2026-11-27T10:00:00.123Z", "clientId": null,
-                "bot": false, "authorId": null
+                "bot": false, "authorId": null, "replyTo": null
             })
         );
         let from_an_older_node = serde_json::json!({

@@ -264,6 +264,7 @@ impl WsSession {
             code,
             content,
             client_id,
+            reply_to,
         } = send;
         if !self.joined.contains(&code) {
             return self.not_joined(ctx, reference);
@@ -279,6 +280,7 @@ impl WsSession {
             from: Sender::Session(session),
             content: content.clone(),
             client_id: client_id.clone(),
+            reply_to,
             dedupe_only: !acquired,
         });
         ctx.spawn(send.into_actor(self).map(move |result, act, ctx| {

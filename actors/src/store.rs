@@ -44,7 +44,7 @@ pub struct NewMessage {
     pub bot: bool,
     /// The author's public id, if the sender has one.
     pub author_id: Option<String>,
-    /// The message of the same room it replies to (checked by the room before).
+    /// The message of the same room it replies to (checked by the store's commit).
     pub reply_to: Option<MessageId>,
 }
 
@@ -75,6 +75,10 @@ pub enum Outcome {
     /// Its `clientId` was already stored in that room (earlier, or earlier in this very
     /// batch): nothing new was stored; this is the original.
     Duplicate(Message),
+    /// Its `reply_to` is not a message of its room (stored before, or earlier in this
+    /// batch): nothing was stored. Checked inside the commit, so that a reply keeps its
+    /// place among the sender's other messages.
+    ReplyTargetMissing,
 }
 
 /// One page of a room's messages.
@@ -102,8 +106,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// Commits a batch in one transaction, all or nothing. Per room, messages get
     /// increasing ids in batch order, and each records its predecessor; a message whose
-    /// `(room, clientId)` is already stored resolves to the original instead. The result
-    /// has one outcome per input, in input order.
+    /// `(room, clientId)` is already stored resolves to the original instead, and one whose
+    /// `reply_to` is not a message of its room stores nothing
+    /// ([`Outcome::ReplyTargetMissing`]). The result has one outcome per input, in input
+    /// order.
     async fn commit_batch(&self, batch: &[NewMessage]) -> Result<Vec<Outcome>, StoreError>;
 
     /// Finds the message a client id resolved to, if that id is stored in the room.

@@ -48,6 +48,8 @@ pub struct MessageSchema {
     /// null for bots and members without one. The same key gives the same id everywhere.
     #[schema(pattern = "^[0-9a-f]{24}$")]
     pub author_id: Option<String>,
+    /// The message of the same room this one replies to, or null.
+    pub reply_to: Option<i64>,
 }
 
 /// One entry of a member list.

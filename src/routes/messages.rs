@@ -134,6 +134,7 @@ pub async fn post(
             code,
             content,
             client_id,
+            ..
         },
     ) = body.validate(&state.hub.limits)?;
     let client = state.config.trusted_proxies.client_of(&req);
@@ -156,6 +157,7 @@ pub async fn post(
                 from: Sender::Integration(sender.clone()),
                 content: content.clone(),
                 client_id: client_id.clone(),
+                reply_to: None,
                 dedupe_only: !acquired,
             }
         })

@@ -19,7 +19,7 @@
 //! doing is unknown, and the server is told the same bound, so that it ends a transaction
 //! whose node went silent (releasing the rows it locked) instead of waiting for it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -139,6 +139,7 @@ struct Statements {
     commit: Statement,
     lock_rooms: Statement,
     find_originals: Statement,
+    find_reply_targets: Statement,
     next_ids: Statement,
     insert_and_advance: Statement,
     create_room: Statement,
@@ -156,6 +157,9 @@ impl Statements {
             commit: client.prepare("COMMIT").await?,
             lock_rooms: client.prepare(LOCK_ROOMS).await?,
             find_originals: client.prepare(FIND_ORIGINALS).await?,
+            find_reply_targets: client
+                .prepare("SELECT id, room_id FROM messages WHERE id = ANY($1::bigint[])")
+                .await?,
             next_ids: client
                 .prepare("SELECT nextval('messages_id_seq') FROM generate_series(1, $1::bigint)")
                 .await?,
@@ -340,6 +344,8 @@ enum Plan {
     New(usize),
     /// Its clientId came earlier in this batch: the index of that insert.
     Repeat(usize),
+    /// It replies to a message that is not one of its room's.
+    NoReplyTarget,
 }
 
 /// Sets the client side of `timeouts` on `config`, where the URL does not set its own.
@@ -452,6 +458,8 @@ struct Keys<'a> {
     key_rooms: Vec<RoomId>,
     /// Those clientIds, to look up as stored originals.
     key_ids: Vec<&'a str>,
+    /// The messages replied to, once each, to look up with their rooms.
+    reply_targets: Vec<MessageId>,
     /// How many ids to draw: one per message. The ones that turn out to be duplicates
     /// leave gaps in the sequence, which is cheaper than a third round trip.
     count: i64,
@@ -467,11 +475,15 @@ impl<'a> Keys<'a> {
             .iter()
             .filter_map(|m| m.client_id.as_ref().map(|id| (m.room_id, id.as_str())))
             .unzip();
+        let mut reply_targets: Vec<MessageId> = batch.iter().filter_map(|m| m.reply_to).collect();
+        reply_targets.sort_unstable();
+        reply_targets.dedup();
         let count = i64::try_from(batch.len()).unwrap_or(i64::MAX);
         Keys {
             room_ids,
             key_rooms,
             key_ids,
+            reply_targets,
             count,
         }
     }
@@ -485,6 +497,8 @@ struct Looked {
     originals: Vec<Row>,
     /// The drawn ids, one per message, in no particular order.
     drawn: Vec<Row>,
+    /// The stored messages replied to, as `id, room_id`.
+    targets: Vec<Row>,
 }
 
 /// What the first round trip of a commit decided: each message's fate, and the rows of
@@ -519,15 +533,7 @@ async fn lock_and_decide(
     conn.in_transaction = true;
     let decided = begin_and_look_up(&conn.client, &conn.statements, keys)
         .await
-        .and_then(|looked| {
-            decide(
-                batch,
-                &keys.room_ids,
-                &looked.locked,
-                &looked.originals,
-                &looked.drawn,
-            )
-        });
+        .and_then(|looked| decide(batch, &keys.room_ids, &looked));
     if decided.is_err() {
         rollback(conn).await;
     }
@@ -548,9 +554,10 @@ async fn begin_and_look_up(
         room_ids,
         key_rooms,
         key_ids,
+        reply_targets,
         count,
     } = keys;
-    let (begun, locked, originals, drawn) = futures_util::join!(
+    let (begun, locked, originals, drawn, targets) = futures_util::join!(
         client.execute(&statements.begin, &[]),
         async { client.query(&statements.lock_rooms, &[room_ids]).await },
         async {
@@ -563,12 +570,22 @@ async fn begin_and_look_up(
             }
         },
         async { client.query(&statements.next_ids, &[count]).await },
+        async {
+            if reply_targets.is_empty() {
+                Ok(Vec::new())
+            } else {
+                client
+                    .query(&statements.find_reply_targets, &[reply_targets])
+                    .await
+            }
+        },
     );
     begun.map_err(unavailable)?;
     Ok(Looked {
         locked: locked.map_err(unavailable)?,
         originals: originals.map_err(unavailable)?,
         drawn: drawn.map_err(unavailable)?,
+        targets: targets.map_err(unavailable)?,
     })
 }
 
@@ -680,6 +697,7 @@ fn outcomes(plans: Vec<Plan>, created: &[Committed]) -> Vec<Outcome> {
             Plan::Repeat(index) => created
                 .get(index)
                 .map(|first| Outcome::Duplicate(first.message.clone())),
+            Plan::NoReplyTarget => Some(Outcome::ReplyTargetMissing),
         })
         .collect()
 }
@@ -689,13 +707,13 @@ fn outcomes(plans: Vec<Plan>, created: &[Committed]) -> Vec<Outcome> {
 fn decide(
     batch: &[NewMessage],
     room_ids: &[RoomId],
-    locked: &[Row],
-    originals: &[Row],
-    drawn: &[Row],
+    looked: &Looked,
 ) -> Result<Decided, StoreError> {
-    let mut last_ids = last_ids_of(locked, room_ids)?;
-    let stored = originals_by_key(originals)?;
-    let mut ids = drawn_ids(drawn, batch.len())?.into_iter();
+    let mut last_ids = last_ids_of(&looked.locked, room_ids)?;
+    let stored = originals_by_key(&looked.originals)?;
+    let mut ids = drawn_ids(&looked.drawn, batch.len())?.into_iter();
+    // Messages a reply may point to: stored ones, and the batch's own as they are decided.
+    let mut targets = targets_of(&looked.targets)?;
 
     let created_at: DateTime<Utc> = now_millis();
     let mut plans = Vec::with_capacity(batch.len());
@@ -715,6 +733,14 @@ fn decide(
                 plans.push(Plan::Repeat(index));
                 continue;
             }
+        }
+        if let Some(target) = message.reply_to {
+            if !targets.contains(&(target, message.room_id)) {
+                plans.push(Plan::NoReplyTarget);
+                continue;
+            }
+        }
+        if let Some(key) = key {
             first_of.insert(key, created.len());
         }
         let Some(id) = ids.next() else {
@@ -724,6 +750,7 @@ fn decide(
         };
         let last = last_ids.entry(message.room_id).or_insert(None);
         let prev_id = last.replace(id);
+        targets.insert((id, message.room_id));
         plans.push(Plan::New(created.len()));
         created.push(Committed {
             message: message.stored_as(id, created_at),
@@ -731,6 +758,18 @@ fn decide(
         });
     }
     Ok(Decided { plans, created })
+}
+
+/// The stored messages replies point to, as (id, room).
+fn targets_of(rows: &[Row]) -> Result<HashSet<(MessageId, RoomId)>, StoreError> {
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get(0).map_err(unavailable)?,
+                row.try_get(1).map_err(unavailable)?,
+            ))
+        })
+        .collect()
 }
 
 /// Each locked room's last message id, which the batch's first new message in it chains

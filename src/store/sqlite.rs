@@ -283,6 +283,9 @@ fn resolve_each(
     let mut find_original = tx
         .prepare_cached(message_query!("WHERE m.room_id = ?1 AND m.client_id = ?2"))
         .map_err(unavailable)?;
+    let mut find_target = tx
+        .prepare_cached("SELECT 1 FROM messages WHERE id = ?1 AND room_id = ?2")
+        .map_err(unavailable)?;
     let mut insert = tx
         .prepare_cached(
             "INSERT INTO messages (room_id, sender, content, client_id, created_at, prev_id, \
@@ -297,6 +300,17 @@ fn resolve_each(
         if let Some(key) = client_id.map(|id| (message.room_id, id)) {
             if let Some(original) = original_of(&mut find_original, &mut originals, key)? {
                 outcomes.push(Outcome::Duplicate(original));
+                continue;
+            }
+        }
+        if let Some(target) = message.reply_to {
+            // Inserted rows of this transaction count: a reply to a message earlier in the
+            // batch is found.
+            let found = find_target
+                .exists((target, message.room_id))
+                .map_err(unavailable)?;
+            if !found {
+                outcomes.push(Outcome::ReplyTargetMissing);
                 continue;
             }
         }

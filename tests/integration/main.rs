@@ -55,6 +55,7 @@ mod lifecycle;
 mod network;
 mod ordering;
 mod poison;
+mod replies;
 mod rest;
 mod rooms;
 mod security;

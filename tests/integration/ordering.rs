@@ -36,7 +36,7 @@ async fn commit_elsewhere(node: &TestNode, code: &str, count: usize) -> Vec<Comm
         .into_iter()
         .map(|outcome| match outcome {
             Outcome::Created(committed) => committed,
-            Outcome::Duplicate(_) => panic!("no client ids here"),
+            other => panic!("no client ids or replies here: {other:?}"),
         })
         .collect()
 }

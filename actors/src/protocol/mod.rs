@@ -102,6 +102,9 @@ pub struct SendData {
     /// Idempotency key.
     #[serde(default)]
     pub client_id: Option<String>,
+    /// The message of the same room this one replies to (Version 2).
+    #[serde(default)]
+    pub reply_to: Option<u64>,
 }
 
 /// Payload of `typing`.
@@ -259,6 +262,8 @@ pub struct SendChat {
     pub content: Content,
     /// The idempotency key.
     pub client_id: Option<ClientId>,
+    /// The message replied to (`None` over REST).
+    pub reply_to: Option<MessageId>,
 }
 
 /// The content and idempotency key of a message, checked in that order; shared by
@@ -324,15 +329,26 @@ impl JoinData {
 }
 
 impl SendData {
-    /// The room code, the content, then the idempotency key.
+    /// The room code, the content, the idempotency key, then the message replied to
+    /// (whether it is one of the room's is the commit's to say).
     pub fn validate(&self, limits: &Limits) -> Result<SendChat, ChatError> {
         let code = RoomCode::parse(&self.room_code)?;
         let (content, client_id) =
             message_fields(&self.content, self.client_id.as_deref(), limits)?;
+        let reply_to = self
+            .reply_to
+            .map(|id| {
+                MessageId::try_from(id)
+                    .ok()
+                    .filter(|id| *id > 0)
+                    .ok_or_else(|| ChatError::bad_request("replyTo is not a message id"))
+            })
+            .transpose()?;
         Ok(SendChat {
             code,
             content,
             client_id,
+            reply_to,
         })
     }
 }

@@ -105,6 +105,7 @@ impl PostMessage {
             code,
             content,
             client_id,
+            reply_to: None,
         };
         Ok((sender, send))
     }

@@ -74,6 +74,8 @@ pub struct SendMessage {
     pub content: Content,
     /// The idempotency key.
     pub client_id: Option<ClientId>,
+    /// The message of this room it replies to.
+    pub reply_to: Option<MessageId>,
     /// The sender is over its rate limit: only resolve a known `client_id` to its
     /// original message, store nothing new (precise rule 10).
     pub dedupe_only: bool,

@@ -9,7 +9,7 @@ use actix::prelude::*;
 
 use crate::authors;
 use crate::cluster::Event;
-use crate::error::ChatError;
+use crate::error::{ChatError, ErrorCode};
 use crate::ids::{ClientId, MessageId, Nickname, SessionId};
 use crate::persistence::Persist;
 use crate::protocol::push::{self, Joined};
@@ -151,7 +151,7 @@ impl RoomActor {
         Box::pin(persist.into_actor(self).map(|result, act, ctx| {
             act.sends_in_flight -= 1;
             match result {
-                Ok(Ok(outcome)) => Ok(act.on_stored(outcome, ctx)),
+                Ok(Ok(outcome)) => act.on_stored(outcome, ctx),
                 Ok(Err(error)) => Err(RoomError::Chat(error)),
                 Err(_) => Err(RoomError::Chat(ChatError::internal(
                     "persistence is not running",
@@ -160,8 +160,12 @@ impl RoomActor {
         }))
     }
 
-    fn on_stored(&mut self, outcome: Outcome, ctx: &mut Context<Self>) -> SendOutcome {
-        match outcome {
+    fn on_stored(
+        &mut self,
+        outcome: Outcome,
+        ctx: &mut Context<Self>,
+    ) -> Result<SendOutcome, RoomError> {
+        Ok(match outcome {
             Outcome::Created(committed) => {
                 let message = committed.message.clone();
                 self.deps.cluster.publish(
@@ -181,7 +185,13 @@ impl RoomActor {
                 message,
                 created: false,
             },
-        }
+            Outcome::ReplyTargetMissing => {
+                return Err(RoomError::Chat(ChatError::new(
+                    ErrorCode::NotFound,
+                    "replyTo: no such message in this room",
+                )))
+            }
+        })
     }
 }
 
@@ -246,7 +256,7 @@ impl Handler<SendMessage> for RoomActor {
             client_id: msg.client_id,
             bot: matches!(msg.from, Sender::Integration(_)),
             author_id,
-            reply_to: None,
+            reply_to: msg.reply_to,
         })
     }
 }
