@@ -149,6 +149,31 @@ test('an integration posting under a member\'s name is marked as a bot, not grou
   assert.equal(await posted.getByTestId('sender').count(), 1)
 })
 
+test('B replies to A: the reply quotes the message, and the quote leads to it', async () => {
+  const target = messageWith(pageB, 'the real Ada')
+  await target.hover()
+  await target.getByTestId('reply').click()
+  await pageB.getByTestId('replying').waitFor()
+  assert.match(await pageB.getByTestId('replying').textContent(), /Replying to\s+Ada/)
+  await send(pageB, 'a reply to the real one')
+  assert.equal(await pageB.getByTestId('replying').count(), 0, 'the reply line goes once sent')
+  const reply = messageWith(pageA, 'a reply to the real one')
+  await reply.waitFor()
+  const quote = reply.getByTestId('quote')
+  assert.match(await quote.textContent(), /Ada\s*the real Ada/)
+  await screenshot(pageA, '05-reply')
+  await quote.click()
+  const original = pageA.locator('[data-testid=message]', { hasText: 'the real Ada' }).first()
+  await until(async () => /\bflash\b/.test(await original.getAttribute('class')), 'the quoted message is marked')
+  // Escape cancels a reply before it is sent. (The reply quotes the text too: the original
+  // is the first message holding it.)
+  const again = messageWith(pageB, 'the real Ada').first()
+  await again.hover()
+  await again.getByTestId('reply').click()
+  await pageB.locator('#composer-input').press('Escape')
+  assert.equal(await pageB.getByTestId('replying').count(), 0)
+})
+
 test('reload keeps the room and the history', async () => {
   const before = await texts(pageB)
   await pageB.reload()

@@ -42,6 +42,8 @@ export class ChatSession {
       code: null,
       room: null,
       joined: false,
+      /** The message the next send replies to: {id, sender, content}, or null. */
+      replyingTo: null,
       /** This session joined with the room's owner key. */
       owner: false,
       joinError: null,
@@ -104,6 +106,7 @@ export class ChatSession {
     this.state.room = null
     this.state.joined = false
     this.state.joinError = null
+    this.state.replyingTo = null
     this.state.members = []
     this.state.memberCount = 0
     this.state.notice = null
@@ -260,14 +263,27 @@ export class ChatSession {
 
   // ---- sending -----------------------------------------------------------
 
-  /** Send a message. Returns the clientId, or null when there is nothing to send. */
+  /** The next message replies to `message` (a confirmed one: it needs an id). */
+  startReply(message) {
+    if (message?.id == null) return
+    this.state.replyingTo = { id: message.id, sender: message.sender, content: message.content }
+  }
+
+  cancelReply() {
+    this.state.replyingTo = null
+  }
+
+  /** Send a message (a reply, after startReply). Returns the clientId, or null when there
+   *  is nothing to send. */
   send(text) {
     const content = trimmed(text)
     if (!content || !this.state.code) return null
     const clientId = newClientId(this.crypto)
     this.ownIds.add(clientId)
     this.prefs.saveOwnIds(this.state.code, this.ownIds)
-    this.store.addLocal({ clientId, content, sender: this.state.nickname })
+    const replyTo = this.state.replyingTo?.id ?? null
+    this.state.replyingTo = null
+    this.store.addLocal({ clientId, content, sender: this.state.nickname, replyTo })
     this.typingOut.stop()
     if (contentProblem(content) === 'too_long') {
       this.store.markFailed(clientId, { code: 'too_large', message: 'message too long' })
@@ -302,7 +318,9 @@ export class ChatSession {
     const roomCode = this.state.code
     this.inflight.add(clientId)
     try {
-      const ack = await client.request('chat:send', { roomCode, content: e.content, clientId })
+      const data = { roomCode, content: e.content, clientId }
+      if (e.replyTo != null) data.replyTo = e.replyTo
+      const ack = await client.request('chat:send', data)
       if (this.state.code !== roomCode) return
       const added = this.store.addConfirmed([ack.message])
       if (added.length) this._emit({ type: 'messages', messages: added, source: 'ack' })

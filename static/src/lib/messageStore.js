@@ -47,8 +47,8 @@ export class MessageStore {
   }
 
   /** A new outgoing message, shown as pending until confirmed. */
-  addLocal({ clientId, content, sender, createdAt = new Date().toISOString() }) {
-    this.local.set(clientId, { clientId, content, sender, createdAt, status: 'pending', error: null, seq: this.seq++ })
+  addLocal({ clientId, content, sender, replyTo = null, createdAt = new Date().toISOString() }) {
+    this.local.set(clientId, { clientId, content, sender, replyTo, createdAt, status: 'pending', error: null, seq: this.seq++ })
     this._rebuild()
     return clientId
   }
@@ -103,6 +103,7 @@ export class MessageStore {
         createdAt: m.createdAt,
         clientId: m.clientId ?? null,
         bot: m.bot === true,
+        replyTo: Number.isInteger(m.replyTo) ? m.replyTo : null,
         status: 'sent',
         error: null,
         own: this.isOwn(m),
@@ -118,6 +119,7 @@ export class MessageStore {
         createdAt: e.createdAt,
         clientId: e.clientId,
         bot: false,
+        replyTo: e.replyTo ?? null,
         status: e.status,
         error: e.error,
         own: true,

@@ -79,6 +79,31 @@ describe('ChatSession', () => {
     expect(s.state.owner).toBe(false)
   })
 
+  it('sends a reply with replyTo once, then plain messages again; a cancelled reply is not one', async () => {
+    fakeServer({ messages: [msg(7, { sender: 'bob', content: 'the original' })] })
+    const s = session(fakeApi([msg(7, { sender: 'bob', content: 'the original' })]))
+    s.enterRoom('ABC123', { nickname: 'me' })
+    await flush(40)
+    const original = s.store.state.items.find((i) => i.id === 7)
+    s.startReply(original)
+    expect(s.state.replyingTo).toEqual({ id: 7, sender: 'bob', content: 'the original' })
+    s.send('a reply')
+    expect(s.state.replyingTo).toBe(null)
+    s.send('not a reply')
+    s.startReply(original)
+    s.cancelReply()
+    s.send('nor this')
+    await flush(40)
+    const sends = FakeWebSocket.last().framesOf('chat:send').map((f) => [f.data.content, f.data.replyTo])
+    expect(sends).toEqual([
+      ['a reply', 7],
+      ['not a reply', undefined],
+      ['nor this', undefined],
+    ])
+    s.startReply({ id: null, sender: 'me', content: 'pending' })
+    expect(s.state.replyingTo).toBe(null)
+  })
+
   it('forgets a stale owner key and joins as a member', async () => {
     const srv = fakeServer()
     srv.ownerKey = 'the-real-one'

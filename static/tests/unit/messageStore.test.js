@@ -29,6 +29,13 @@ describe('MessageStore', () => {
     expect(s.state.items.map((i) => i.bot)).toEqual([true, false, false, false])
   })
 
+  it('keeps what a message replies to, confirmed or still pending', () => {
+    const s = new MessageStore()
+    s.addConfirmed([msg(1), msg(2, { replyTo: 1 })])
+    s.addLocal({ clientId: 'c1', content: 'reply', sender: 'ada', replyTo: 2 })
+    expect(s.state.items.map((i) => i.replyTo)).toEqual([null, 1, 2])
+  })
+
   it('has no sinceId while empty', () => {
     expect(new MessageStore().sinceId).toBe(null)
   })
