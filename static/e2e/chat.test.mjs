@@ -160,7 +160,8 @@ test('B replies to A: the reply quotes the message, and the quote leads to it', 
   const reply = messageWith(pageA, 'a reply to the real one')
   await reply.waitFor()
   const quote = reply.getByTestId('quote')
-  assert.match(await quote.textContent(), /Ada\s*the real Ada/)
+  // A sees its own message quoted as its own.
+  assert.match(await quote.textContent(), /You\s*the real Ada/)
   await screenshot(pageA, '05-reply')
   await quote.click()
   const original = pageA.locator('[data-testid=message]', { hasText: 'the real Ada' }).first()
@@ -172,6 +173,19 @@ test('B replies to A: the reply quotes the message, and the quote leads to it', 
   await again.getByTestId('reply').click()
   await pageB.locator('#composer-input').press('Escape')
   assert.equal(await pageB.getByTestId('replying').count(), 0)
+})
+
+test('links in messages open safely; markup stays text', async () => {
+  await send(pageA, 'docs at https://example.com/guide. and <b>bold</b> javascript:alert(1)')
+  const m = messageWith(pageB, 'docs at')
+  await m.waitFor()
+  const links = m.locator('a')
+  assert.equal(await links.count(), 1)
+  assert.equal(await links.getAttribute('href'), 'https://example.com/guide')
+  assert.equal(await links.getAttribute('rel'), 'noopener noreferrer')
+  assert.equal(await links.getAttribute('target'), '_blank')
+  assert.equal(await m.locator('b').count(), 0, 'no HTML from users')
+  assert.match(await m.getByTestId('content').textContent(), /<b>bold<\/b> javascript:alert\(1\)$/)
 })
 
 test('reload keeps the room and the history', async () => {
