@@ -1,5 +1,5 @@
 //! Rate limits per client address: REST sends (optional: PROTOCOL.md, precise rule 10),
-//! room creation, and failed joins (so that room codes cannot be enumerated by brute
+//! room creation, and failed room lookups (so that room codes cannot be enumerated by brute
 //! force).
 //!
 //! Each address has a constant-size [`WindowCounter`] in a bounded [`AddressTable`], so
@@ -120,12 +120,16 @@ impl AddressLimiter {
             return true;
         };
         let now = Instant::now();
+        let held = self.clients.len();
         let allowed = self.clients.with(
             client_key(client),
             || WindowCounter::new(now),
             |counter| counter.try_acquire(rate, now),
         );
-        self.report();
+        if self.clients.len() != held {
+            metrics::gauge!(metric_names::ADDRESS_TABLE_ENTRIES, "table" => self.name)
+                .set(self.clients.len() as f64);
+        }
         allowed
     }
 
@@ -165,11 +169,6 @@ impl AddressLimiter {
     /// Addresses held now.
     pub fn entries(&self) -> usize {
         self.clients.len()
-    }
-
-    fn report(&self) {
-        metrics::gauge!(metric_names::ADDRESS_TABLE_ENTRIES, "table" => self.name)
-            .set(self.clients.len() as f64);
     }
 }
 

@@ -28,6 +28,7 @@ pub struct AddressTable<V> {
     /// Picks the shard; randomly keyed, so an attacker cannot aim at one shard.
     hasher: RandomState,
     entries: AtomicUsize,
+    capacity: usize,
 }
 
 impl<V> AddressTable<V> {
@@ -40,6 +41,7 @@ impl<V> AddressTable<V> {
                 .collect(),
             hasher: RandomState::new(),
             entries: AtomicUsize::new(0),
+            capacity: SHARDS * per_shard.get(),
         }
     }
 
@@ -79,7 +81,7 @@ impl<V> AddressTable<V> {
 
     /// The most entries the table holds.
     pub fn capacity(&self) -> usize {
-        self.shards.len() * self.shard(IpAddr::from([0, 0, 0, 0])).cap().get()
+        self.capacity
     }
 
     fn shard(&self, address: IpAddr) -> std::sync::MutexGuard<'_, LruCache<IpAddr, V>> {

@@ -14,7 +14,7 @@ use dashmap::DashMap;
 use crate::authors::{AuthorIds, OwnerKey};
 use crate::cluster::{BrokerResult, Cluster};
 use crate::directory::RoomDirectory;
-use crate::error::ChatError;
+use crate::error::{ChatError, ErrorCode};
 use crate::guards::Guards;
 use crate::ids::{RoomCode, SessionId};
 use crate::limits::Limits;
@@ -145,13 +145,20 @@ impl Hub {
         }
     }
 
-    /// Counts a lookup of a room that does not exist against the client `address`, on
-    /// this node and, with several nodes, in the count they share (PROTOCOL.md v2: room
-    /// codes are secrets).
-    pub fn lookup_failed(&self, address: Option<IpAddr>) {
-        if let Some((key, rate)) = self.guards.lookup_failed(address) {
-            self.cluster.count_failed_lookup(key, rate);
+    /// Hands back the result of a room lookup by the client `address`, counting it when
+    /// the room does not exist, on this node and, with several nodes, in the count they
+    /// share (PROTOCOL.md v2: room codes are secrets; `Guards::may_look_up` is the gate).
+    pub fn counted<T>(
+        &self,
+        address: Option<IpAddr>,
+        lookup: Result<T, ChatError>,
+    ) -> Result<T, ChatError> {
+        if matches!(&lookup, Err(error) if error.code == ErrorCode::NotFound) {
+            if let Some((key, rate)) = self.guards.lookup_failed(address) {
+                self.cluster.count_failed_lookup(key, rate);
+            }
         }
+        lookup
     }
 
     /// Members of a room on every node (through Redis when there are several nodes).

@@ -96,7 +96,7 @@ pub type RoomId = i64;
 pub type SessionId = u64;
 
 /// Trims `input` and checks its length in code points against `1..=max`.
-fn trimmed_within(input: &str, max: usize, what: &str) -> Result<String, ChatError> {
+fn trimmed_within<'a>(input: &'a str, max: usize, what: &str) -> Result<&'a str, ChatError> {
     let trimmed = input.trim();
     if trimmed.is_empty() {
         return Err(ChatError::bad_request(format!("{what} is empty")));
@@ -106,7 +106,7 @@ fn trimmed_within(input: &str, max: usize, what: &str) -> Result<String, ChatErr
             "{what} is longer than {max} characters"
         )));
     }
-    Ok(trimmed.to_owned())
+    Ok(trimmed)
 }
 
 /// Zero width joiner: allowed in a nickname only inside an emoji sequence.
@@ -144,6 +144,12 @@ pub struct Nickname(Arc<str>);
 impl Nickname {
     /// Validates a nickname (or a REST `sender`) under the given length limit.
     pub fn parse(input: &str, max_chars: usize) -> Result<Nickname, ChatError> {
+        Self::check(input, max_chars).map(|trimmed| Nickname(trimmed.into()))
+    }
+
+    /// The rules of [`Nickname::parse`] without keeping the name: answers it trimmed. For
+    /// values checked in passing (events from other nodes), which need no copy.
+    pub fn check(input: &str, max_chars: usize) -> Result<&str, ChatError> {
         let trimmed = trimmed_within(input, max_chars, "nickname")?;
         if trimmed.chars().any(char::is_control) {
             return Err(ChatError::bad_request(
@@ -160,7 +166,7 @@ impl Nickname {
             }
             before = Some(c);
         }
-        Ok(Nickname(trimmed.into()))
+        Ok(trimmed)
     }
 
     /// The nickname as text.
@@ -203,6 +209,11 @@ pub struct Content(String);
 impl Content {
     /// Validates content under the given length limit.
     pub fn parse(input: &str, max_chars: usize) -> Result<Content, ChatError> {
+        Self::check(input, max_chars).map(|trimmed| Content(trimmed.to_owned()))
+    }
+
+    /// The rules of [`Content::parse`] without a copy: answers the content trimmed.
+    pub fn check(input: &str, max_chars: usize) -> Result<&str, ChatError> {
         let trimmed = trimmed_within(input, max_chars, "content")?;
         if let Some(c) = trimmed
             .chars()
@@ -213,7 +224,7 @@ impl Content {
                 c as u32
             )));
         }
-        Ok(Content(trimmed))
+        Ok(trimmed)
     }
 
     /// The content as text.

@@ -190,7 +190,6 @@ impl WsSession {
             author_key,
             owner_key,
         } = join;
-        let author_id = author_key.map(|key| self.hub.authors.id_of(&key));
         if let Err(error) = self.hub.guards.may_look_up(self.address) {
             return self.respond::<Empty>(ctx, reference.as_ref(), Err(error));
         }
@@ -217,6 +216,7 @@ impl WsSession {
         if !rejoin {
             self.joined.push(code);
         }
+        let author_id = author_key.map(|key| self.hub.authors.id_of(&key));
         let (session, addr) = (self.id, ctx.address().recipient());
         let join = self.hub.join_room(code, move || Join {
             session,
@@ -231,9 +231,7 @@ impl WsSession {
             if result.is_err() && !rejoin {
                 act.joined.retain(|joined| *joined != code);
             }
-            if matches!(&result, Err(error) if error.code == ErrorCode::NotFound) {
-                act.hub.lookup_failed(act.address);
-            }
+            let result = act.hub.counted(act.address, result);
             act.respond(ctx, reference.as_ref(), result);
         }));
     }

@@ -13,7 +13,8 @@ use crate::openapi::schemas::ErrorBody;
 use crate::routes::bodies::{HistoryPage, HistoryQuery, JsonObject, MessageStored, PostMessage};
 use crate::state::AppState;
 
-/// Finds a room's store id, or `not_found`.
+/// Finds a room's store id, or `not_found`: a lookup under the failed-lookup limit of the
+/// client `req` comes from.
 pub async fn room_record(
     state: &AppState,
     req: &HttpRequest,
@@ -21,17 +22,15 @@ pub async fn room_record(
 ) -> Result<chat_actors::model::RoomRecord, ChatError> {
     let client = state.config.trusted_proxies.client_of(req);
     state.hub.guards.may_look_up(client)?;
-    match state.hub.store.find_room(code).await {
+    let found = match state.hub.store.find_room(code).await {
         Ok(Some(record)) => Ok(record),
-        Ok(None) => {
-            state.hub.lookup_failed(client);
-            Err(ChatError::room_not_found())
-        }
+        Ok(None) => Err(ChatError::room_not_found()),
         Err(error) => {
             tracing::warn!(%error, "room lookup failed");
             Err(ChatError::unavailable())
         }
-    }
+    };
+    state.hub.counted(client, found)
 }
 
 /// `GET /api/messages?roomCode=&limit=&beforeId=`: newest first; `nextBeforeId` is the
@@ -167,10 +166,7 @@ pub async fn post(
             .rest_limiter
             .release(ip, outcome.as_ref().is_ok_and(|o| o.created));
     }
-    if matches!(&outcome, Err(error) if error.code == ErrorCode::NotFound) {
-        state.hub.lookup_failed(client);
-    }
-    let outcome = outcome?;
+    let outcome = state.hub.counted(client, outcome)?;
     let mut response = if outcome.created {
         HttpResponse::Created()
     } else {

@@ -19,37 +19,29 @@ pub struct Migration {
     pub sql: &'static str,
 }
 
+/// The migrations of a dialect, oldest first, from its folder of `sql/`. Both dialects have
+/// the same files, listed once here, so that neither can miss a version.
+macro_rules! migrations {
+    ($dialect:literal: $($version:literal => $file:literal),+ $(,)?) => {
+        &[$(Migration {
+            version: $version,
+            sql: include_str!(concat!("../../sql/", $dialect, "/", $file)),
+        }),+]
+    };
+    ($dialect:literal) => {
+        migrations!($dialect:
+            1 => "0001_init.sql",
+            2 => "0002_bot.sql",
+            3 => "0003_authors_owners_replies.sql",
+        )
+    };
+}
+
 /// The SQLite migrations, oldest first.
-pub const SQLITE: &[Migration] = &[
-    Migration {
-        version: 1,
-        sql: include_str!("../../sql/sqlite/0001_init.sql"),
-    },
-    Migration {
-        version: 2,
-        sql: include_str!("../../sql/sqlite/0002_bot.sql"),
-    },
-    Migration {
-        version: 3,
-        sql: include_str!("../../sql/sqlite/0003_authors_owners_replies.sql"),
-    },
-];
+pub const SQLITE: &[Migration] = migrations!("sqlite");
 
 /// The PostgreSQL migrations, oldest first.
-pub const POSTGRES: &[Migration] = &[
-    Migration {
-        version: 1,
-        sql: include_str!("../../sql/postgres/0001_init.sql"),
-    },
-    Migration {
-        version: 2,
-        sql: include_str!("../../sql/postgres/0002_bot.sql"),
-    },
-    Migration {
-        version: 3,
-        sql: include_str!("../../sql/postgres/0003_authors_owners_replies.sql"),
-    },
-];
+pub const POSTGRES: &[Migration] = migrations!("postgres");
 
 /// Key of the advisory lock that serialises PostgreSQL migrations across nodes
 /// ("chatmigr" in ASCII).

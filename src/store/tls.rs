@@ -147,25 +147,26 @@ impl TlsSettings {
         let builder = ClientConfig::builder_with_provider(Arc::clone(&provider))
             .with_safe_default_protocol_versions()
             .map_err(|e| tls_error(format!("TLS setup: {e}")))?;
-        let config = match self.mode {
-            TlsMode::Off | TlsMode::Encrypt => builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(Unverified { provider }))
-                .with_no_client_auth(),
-            TlsMode::VerifyCa | TlsMode::VerifyFull => {
-                let roots = Arc::new(self.roots()?);
-                let webpki = WebPkiServerVerifier::builder_with_provider(roots, provider)
-                    .build()
-                    .map_err(|e| tls_error(format!("TLS setup: {e}")))?;
-                builder
-                    .dangerous()
-                    .with_custom_certificate_verifier(Arc::new(Verified {
-                        webpki,
-                        check_name: self.mode == TlsMode::VerifyFull,
-                    }))
-                    .with_no_client_auth()
-            }
+        let chain = match self.mode {
+            TlsMode::Off | TlsMode::Encrypt => None,
+            TlsMode::VerifyCa | TlsMode::VerifyFull => Some(
+                WebPkiServerVerifier::builder_with_provider(
+                    Arc::new(self.roots()?),
+                    Arc::clone(&provider),
+                )
+                .build()
+                .map_err(|e| tls_error(format!("TLS setup: {e}")))?,
+            ),
         };
+        let verifier = Verifier {
+            provider,
+            chain,
+            check_name: self.mode == TlsMode::VerifyFull,
+        };
+        let config = builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(verifier))
+            .with_no_client_auth();
         Ok(MakeRustlsConnect::new(config))
     }
 
@@ -206,15 +207,19 @@ fn tls_error(message: String) -> StoreError {
     StoreError::Unavailable(format!("postgres TLS: {message}"))
 }
 
-/// `verify-ca` and `verify-full`: the chain must lead to one of the roots; the host name is
-/// checked only for `verify-full`.
+/// How much of the server's certificate is checked: nothing (`require`, as libpq without
+/// a root certificate), the chain against the roots (`verify-ca`), or the chain and the host
+/// name (`verify-full`). The handshake's signatures are checked in every mode, so the session
+/// key belongs to the certificate presented.
 #[derive(Debug)]
-struct Verified {
-    webpki: Arc<WebPkiServerVerifier>,
+struct Verifier {
+    provider: Arc<CryptoProvider>,
+    /// The chain check; `None` for `require`.
+    chain: Option<Arc<WebPkiServerVerifier>>,
     check_name: bool,
 }
 
-impl ServerCertVerifier for Verified {
+impl ServerCertVerifier for Verifier {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -223,61 +228,15 @@ impl ServerCertVerifier for Verified {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        match self.webpki.verify_server_cert(
-            end_entity,
-            intermediates,
-            server_name,
-            ocsp_response,
-            now,
-        ) {
+        let Some(chain) = &self.chain else {
+            return Ok(ServerCertVerified::assertion());
+        };
+        match chain.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now) {
             Err(rustls::Error::InvalidCertificate(
                 CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
             )) if !self.check_name => Ok(ServerCertVerified::assertion()),
             other => other,
         }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls12_signature(message, cert, dss)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        self.webpki.verify_tls13_signature(message, cert, dss)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.webpki.supported_verify_schemes()
-    }
-}
-
-/// `require`: encrypted against eavesdropping, but whoever answers is believed (as libpq
-/// does without a root certificate). The handshake's signatures are still checked, so the
-/// session key belongs to the certificate presented.
-#[derive(Debug)]
-struct Unverified {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for Unverified {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
     }
 
     fn verify_tls12_signature(

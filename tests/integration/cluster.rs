@@ -71,6 +71,14 @@ impl Cluster {
     }
 }
 
+/// `ada` in the room on `a`, then `bob` on `b`, once `ada` has heard that `bob` joined.
+async fn ada_on_a_and_bob_on_b(a: &Api, b: &Api, code: &str) -> (Client, Client) {
+    let mut ada = a.joined(code, "ada").await;
+    let bob = b.joined(code, "bob").await;
+    ada.next_event("presence").await;
+    (ada, bob)
+}
+
 fn nicknames(members: &Value) -> Vec<String> {
     let mut names: Vec<String> = members
         .as_array()
@@ -191,9 +199,7 @@ async fn one_publish_per_message_and_no_traffic_to_uninvolved_nodes() {
     };
     let (a, b, c) = (cluster.api(0), cluster.api(1), cluster.api(2));
     let code = a.create_room().await;
-    let mut ada = a.joined(&code, "ada").await;
-    let mut bob = b.joined(&code, "bob").await;
-    ada.next_event("presence").await;
+    let (mut ada, mut bob) = ada_on_a_and_bob_on_b(&a, &b, &code).await;
     // Let presence traffic settle, then count.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let published_before = metric(&a, "chat_broker_published_total").await;
@@ -290,9 +296,7 @@ async fn a_killed_node_leaves_presence_and_its_clients_resume_elsewhere() {
     };
     let (a, b) = (cluster.api(0), cluster.api(1));
     let code = a.create_room().await;
-    let mut ada = a.joined(&code, "ada").await;
-    let mut bob = b.joined(&code, "bob").await;
-    ada.next_event("presence").await;
+    let (mut ada, mut bob) = ada_on_a_and_bob_on_b(&a, &b, &code).await;
     let mut last_seen = 0;
     for i in 0..10 {
         let ack = bob.say(&code, &format!("b{i}")).await;
@@ -702,9 +706,7 @@ async fn rest_messages_are_marked_bot_on_every_node_and_in_history() {
     };
     let (a, b) = (cluster.api(0), cluster.api(1));
     let code = a.create_room().await;
-    let mut ada = a.joined(&code, "ada").await;
-    let mut bob = b.joined(&code, "bob").await;
-    ada.next_event("presence").await;
+    let (mut ada, mut bob) = ada_on_a_and_bob_on_b(&a, &b, &code).await;
     let (status, posted) = a.post_message(&code, "ada", "from an integration").await;
     assert_eq!(status, 201);
     assert_eq!(posted["message"]["bot"], true);
@@ -747,9 +749,7 @@ async fn forged_and_malformed_redis_events_reach_no_client() {
     let (a, b) = (cluster.api(0), cluster.api(1));
     let code = a.create_room().await;
     let other = a.create_room().await;
-    let mut ada = a.joined(&code, "ada").await;
-    let mut bob = b.joined(&code, "bob").await;
-    ada.next_event("presence").await;
+    let (mut ada, mut bob) = ada_on_a_and_bob_on_b(&a, &b, &code).await;
 
     let client = redis::Client::open(cluster.redis.url()).unwrap();
     let mut conn = client.get_multiplexed_async_connection().await.unwrap();

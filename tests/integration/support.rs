@@ -437,11 +437,7 @@ impl Api {
         let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/ws", self.addr))
             .await
             .expect("websocket connect");
-        Client {
-            ws,
-            next_ref: 1,
-            kept: VecDeque::new(),
-        }
+        Client::over(ws)
     }
 
     /// Opens a WebSocket session as relayed by a proxy for `forwarded_for`.
@@ -457,11 +453,7 @@ impl Api {
         let (ws, _) = tokio_tungstenite::connect_async(request)
             .await
             .expect("websocket connect");
-        Client {
-            ws,
-            next_ref: 1,
-            kept: VecDeque::new(),
-        }
+        Client::over(ws)
     }
 
     /// `GET path`, as relayed by a proxy for `forwarded_for`.
@@ -480,11 +472,7 @@ impl Api {
     pub async fn try_connect(&self, wait: Duration) -> Option<Client> {
         let url = format!("ws://{}/ws", self.addr);
         match tokio::time::timeout(wait, tokio_tungstenite::connect_async(url)).await {
-            Ok(Ok((ws, _))) => Some(Client {
-                ws,
-                next_ref: 1,
-                kept: VecDeque::new(),
-            }),
+            Ok(Ok((ws, _))) => Some(Client::over(ws)),
             _ => None,
         }
     }
@@ -556,6 +544,15 @@ pub enum Frame {
 }
 
 impl Client {
+    /// A client over an open WebSocket.
+    fn over(ws: WebSocketStream<MaybeTlsStream<TcpStream>>) -> Client {
+        Client {
+            ws,
+            next_ref: 1,
+            kept: VecDeque::new(),
+        }
+    }
+
     /// Sends a raw text frame.
     pub async fn send_text(&mut self, text: &str) {
         self.ws

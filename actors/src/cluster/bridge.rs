@@ -380,11 +380,7 @@ impl RedisBridge {
             Ok(lockout) => self
                 .events
                 .locked_out(lockout.address, Duration::from_millis(lockout.for_ms)),
-            Err(error) => {
-                metrics::counter!(metric_names::BROKER_REJECTED, "reason" => "malformed")
-                    .increment(1);
-                tracing::warn!(%error, "ignoring a malformed lockout");
-            }
+            Err(error) => malformed("lockout", &error),
         }
     }
 
@@ -437,12 +433,7 @@ impl StreamHandler<redis::Msg> for RedisBridge {
         };
         let envelope: Envelope = match serde_json::from_slice(msg.get_payload_bytes()) {
             Ok(envelope) => envelope,
-            Err(error) => {
-                metrics::counter!(metric_names::BROKER_REJECTED, "reason" => "malformed")
-                    .increment(1);
-                tracing::warn!(%error, "ignoring a malformed broker event");
-                return;
-            }
+            Err(error) => return malformed("room event", &error),
         };
         let own = envelope.node == self.broker.node_id;
         if let Event::Barrier { token } = envelope.event {
@@ -591,6 +582,12 @@ impl Handler<Goodbye> for RedisBridge {
             }
         })
     }
+}
+
+/// Counts and logs a payload read from Redis that is not what nodes publish.
+fn malformed(what: &str, error: &serde_json::Error) {
+    metrics::counter!(metric_names::BROKER_REJECTED, "reason" => "malformed").increment(1);
+    tracing::warn!(%error, what, "ignoring a malformed message from Redis");
 }
 
 /// The error of a Redis call that took longer than `timeout`.

@@ -15,12 +15,11 @@ pub mod validate;
 
 use std::collections::HashMap;
 use std::future::Future;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-
-use std::net::IpAddr;
 
 use crate::ids::{Nickname, RoomCode, SessionId};
 use crate::limits::SendRate;

@@ -55,8 +55,13 @@ impl EventRules {
     }
 
     fn nickname(&self, nickname: &Nickname) -> Result<(), Refused> {
-        match Nickname::parse(nickname.as_str(), self.nickname_max) {
-            Ok(parsed) if parsed == *nickname => Ok(()),
+        self.sender(nickname.as_str())
+    }
+
+    /// A nickname as a node stores it: valid, and already trimmed.
+    fn sender(&self, name: &str) -> Result<(), Refused> {
+        match Nickname::check(name, self.nickname_max) {
+            Ok(checked) if checked == name => Ok(()),
             _ => Err("nickname"),
         }
     }
@@ -73,14 +78,11 @@ impl EventRules {
         if message.id <= 0 || prev_id.is_some_and(|prev| prev <= 0 || prev >= message.id) {
             return Err("message_id");
         }
-        match Content::parse(&message.content, self.content_max) {
-            Ok(content) if content.as_str() == message.content => {}
+        match Content::check(&message.content, self.content_max) {
+            Ok(content) if content == message.content => {}
             _ => return Err("content"),
         }
-        match Nickname::parse(&message.sender, self.nickname_max) {
-            Ok(sender) if sender.as_str() == message.sender => {}
-            _ => return Err("nickname"),
-        }
+        self.sender(&message.sender)?;
         if let Some(client_id) = &message.client_id {
             ClientId::parse(client_id).map_err(|_| "client_id")?;
         }

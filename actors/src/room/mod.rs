@@ -83,14 +83,6 @@ struct MemberEntry {
     typing: TypingRelay,
     /// The author id its messages carry.
     author_id: Option<String>,
-    /// It joined with the room's owner key.
-    owner: bool,
-}
-
-/// Who a joining session is, besides its nickname.
-pub(super) struct Identity {
-    pub(super) author_id: Option<String>,
-    pub(super) owner: bool,
 }
 
 /// One live room on this node.
@@ -204,22 +196,20 @@ impl RoomActor {
         }
     }
 
-    /// Adds a member, or renames it when the session is already one, and tells the others.
+    /// Adds a member, or renames it when the session is already one, and tells the others;
+    /// its messages carry `author_id` from now on.
     fn add_member(
         &mut self,
         session: SessionId,
         addr: Outbox,
         nickname: Nickname,
-        identity: Identity,
+        author_id: Option<String>,
     ) {
         let code = self.room.code;
-        if let Some(entry) = self.members.get_mut(&session) {
-            entry.author_id = identity.author_id.clone();
-            entry.owner = identity.owner;
-        }
         match self.members.get_mut(&session) {
-            Some(entry) if entry.nickname == nickname => {}
+            Some(entry) if entry.nickname == nickname => entry.author_id = author_id,
             Some(entry) => {
+                entry.author_id = author_id;
                 let old = std::mem::replace(&mut entry.nickname, nickname.clone());
                 let frame = self.presence_frame(Some(&nickname), Some(&old));
                 self.broadcast(&frame, Some(session));
@@ -233,8 +223,7 @@ impl RoomActor {
                     nickname: nickname.clone(),
                     addr,
                     typing: TypingRelay::default(),
-                    author_id: identity.author_id,
-                    owner: identity.owner,
+                    author_id,
                 };
                 self.members.insert(session, entry);
                 self.member_count

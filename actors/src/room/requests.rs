@@ -19,7 +19,7 @@ use super::messages::{
     Join, Leave, ListMembers, RoomError, SendMessage, SendOutcome, Sender, Typing,
 };
 use super::typing::Relay;
-use super::{Identity, RoomActor};
+use super::RoomActor;
 
 /// What a join reads before the member is added: the missed messages, and the members on
 /// other nodes when this is the room's first local member.
@@ -89,12 +89,8 @@ impl RoomActor {
             self.deps.guards.room_has_space(self.member_total())?;
         }
         // A wrong owner key was refused before the reads (`handle`): one here is the room's.
-        let identity = Identity {
-            author_id: join.author_id,
-            owner: join.owner_key.is_some(),
-        };
-        let owner = identity.owner;
-        self.add_member(join.session, join.addr, join.nickname, identity);
+        let owner = join.owner_key.is_some();
+        self.add_member(join.session, join.addr, join.nickname, join.author_id);
         let (missed, has_more) = page.map_or((Vec::new(), false), |p| (p.messages, p.has_more));
         Ok(Joined {
             room: self.room.clone(),
@@ -106,7 +102,7 @@ impl RoomActor {
     }
 
     /// The nickname a message is sent under, and its author id.
-    fn sender_name(&self, from: &Sender) -> Result<(Nickname, Option<String>), RoomError> {
+    fn sender_of(&self, from: &Sender) -> Result<(Nickname, Option<String>), RoomError> {
         if self.closed {
             return Err(RoomError::Gone);
         }
@@ -241,7 +237,7 @@ impl Handler<SendMessage> for RoomActor {
     type Result = ResponseActFuture<Self, Result<SendOutcome, RoomError>>;
 
     fn handle(&mut self, msg: SendMessage, _: &mut Self::Context) -> Self::Result {
-        let (sender, author_id) = match self.sender_name(&msg.from) {
+        let (sender, author_id) = match self.sender_of(&msg.from) {
             Ok(sender) => sender,
             Err(error) => return Box::pin(fut::ready(Err(error))),
         };
