@@ -48,12 +48,24 @@ export function initials(name) {
   return (first + second).toUpperCase()
 }
 
+/** The first `max` characters of `text`, with an ellipsis when it was longer. */
+export function excerpt(text, max = 80) {
+  return text.length > max ? text.slice(0, max - 1) + '…' : text
+}
+
 /**
- * Decorate store items for display: day separators and grouping of consecutive
- * messages from the same sender within `gapMs`. An integration's message (`bot`) never
- * joins a member's group, even under the same name: it must not pass for theirs.
+ * Decorate store items for display: day separators, grouping of consecutive messages
+ * from the same sender within `gapMs`, and for a reply the message it quotes (`quote`:
+ * `{ sender, content, own }`, or null when that message is not loaded). An integration's
+ * message (`bot`) never joins a member's group, even under the same name: it must not
+ * pass for theirs.
  */
 export function decorate(items, { gapMs = 5 * 60 * 1000 } = {}) {
+  const byId = new Map(items.filter((i) => i.id != null).map((i) => [i.id, i]))
+  const quoteOf = (id) => {
+    const q = id != null ? byId.get(id) : null
+    return q ? { sender: q.sender, content: excerpt(q.content), own: q.own } : null
+  }
   const out = []
   let prev = null
   for (const it of items) {
@@ -67,7 +79,7 @@ export function decorate(items, { gapMs = 5 * 60 * 1000 } = {}) {
       prev.own === it.own &&
       !!prev.bot === !!it.bot &&
       t - new Date(prev.createdAt).getTime() < gapMs
-    out.push({ ...it, newDay, dayLabel: newDay ? dayLabel(it.createdAt) : '', grouped })
+    out.push({ ...it, newDay, dayLabel: newDay ? dayLabel(it.createdAt) : '', grouped, quote: quoteOf(it.replyTo) })
     prev = it
   }
   return out

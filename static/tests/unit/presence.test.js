@@ -136,6 +136,15 @@ describe('format', () => {
     const d = decorate([it(1, false), it(2, true), it(3, true), it(4, false)])
     expect(d.map((x) => x.grouped)).toEqual([false, false, true, false])
   })
+  it('gives a reply the message it quotes, shortened, or null when that one is not loaded', () => {
+    const at = new Date(2026, 0, 5, 10, 0).toISOString()
+    const d = decorate([
+      { id: 1, sender: 'ada', own: true, content: 'x'.repeat(100), createdAt: at },
+      { id: 2, sender: 'bob', own: false, content: 're', replyTo: 1, createdAt: at },
+      { id: 3, sender: 'bob', own: false, content: 're', replyTo: 99, createdAt: at },
+    ])
+    expect(d.map((m) => m.quote)).toEqual([null, { sender: 'ada', content: 'x'.repeat(79) + '…', own: true }, null])
+  })
   it('initials and day labels', () => {
     expect(initials('Brave Otter')).toBe('BO')
     expect(initials('ada')).toBe('AD')
