@@ -121,8 +121,26 @@ impl NodeSpec {
     }
 
     /// Starts the real binary as a child process on `port` (0 picks a free one; in a
-    /// namespace of its own, 8080).
+    /// namespace of its own, 8080). A picked port can be taken by another test between the
+    /// pick and the node's bind: the node then exits at once, and another port is tried.
     pub async fn spawn(&self, port: u16) -> ChildNode {
+        let attempts = if port == 0 && self.netns.is_none() {
+            3
+        } else {
+            1
+        };
+        for _ in 1..attempts {
+            if let Some(node) = self.try_spawn(port).await {
+                return node;
+            }
+        }
+        match self.try_spawn(port).await {
+            Some(node) => node,
+            None => panic!("chat-node exited at start (see its output above)"),
+        }
+    }
+
+    async fn try_spawn(&self, port: u16) -> Option<ChildNode> {
         let ip = self
             .netns
             .as_ref()
@@ -150,13 +168,14 @@ impl NodeSpec {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("spawn chat-node");
-        let node = ChildNode {
+        let mut node = ChildNode {
             _tmp: Arc::clone(&self.tmp),
             child,
             addr: SocketAddr::new(IpAddr::V4(ip), port),
         };
-        wait_healthy(node.addr).await;
-        node
+        wait_healthy(node.addr, &mut node.child)
+            .await
+            .then_some(node)
     }
 }
 
@@ -168,13 +187,18 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
-async fn wait_healthy(addr: SocketAddr) {
+/// Waits until the node at `addr` answers its health check; false if `child`, the node's
+/// process, exited first.
+async fn wait_healthy(addr: SocketAddr, child: &mut Child) -> bool {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     let url = format!("http://{addr}/api/health");
     while tokio::time::Instant::now() < deadline {
+        if child.try_wait().ok().flatten().is_some() {
+            return false;
+        }
         if let Ok(response) = reqwest::get(&url).await {
             if response.status().is_success() {
-                return;
+                return true;
             }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
