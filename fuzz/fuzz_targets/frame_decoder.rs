@@ -168,6 +168,10 @@ fn check_against_value(text: &str, decoded: &Result<Request, protocol::DecodeErr
         ClientEvent::LeaveRoom(_) => "room:leave",
         ClientEvent::Send(_) => "chat:send",
         ClientEvent::Typing(_) => "typing",
+        ClientEvent::Edit(_) => "chat:edit",
+        ClientEvent::Delete(_) => "chat:delete",
+        ClientEvent::React { add: true, .. } => "reaction:add",
+        ClientEvent::React { add: false, .. } => "reaction:remove",
     };
     assert_eq!(
         envelope.get("event"),
@@ -195,6 +199,10 @@ fn check_against_value(text: &str, decoded: &Result<Request, protocol::DecodeErr
                 Some(&Value::from(join.nickname.as_str()))
             );
             assert_eq!(field("sinceId", 2), join.since_id.map(Value::from).as_ref());
+            assert_eq!(
+                field("sinceChange", 5),
+                join.since_change.map(Value::from).as_ref()
+            );
         }
         ClientEvent::LeaveRoom(leave) => {
             assert_eq!(field("code", 0), Some(&Value::from(leave.code.as_str())));
@@ -219,6 +227,32 @@ fn check_against_value(text: &str, decoded: &Result<Request, protocol::DecodeErr
                 Some(&Value::from(typing.room_code.as_str()))
             );
             assert_eq!(field("typing", 1), Some(&Value::Bool(typing.typing)));
+        }
+        ClientEvent::Edit(edit) => {
+            assert_eq!(
+                field("roomCode", 0),
+                Some(&Value::from(edit.room_code.as_str()))
+            );
+            assert_eq!(field("id", 1), Some(&Value::from(edit.id)));
+            assert_eq!(
+                field("content", 2),
+                Some(&Value::from(edit.content.as_str()))
+            );
+        }
+        ClientEvent::Delete(target) => {
+            assert_eq!(
+                field("roomCode", 0),
+                Some(&Value::from(target.room_code.as_str()))
+            );
+            assert_eq!(field("id", 1), Some(&Value::from(target.id)));
+        }
+        ClientEvent::React { data, .. } => {
+            assert_eq!(
+                field("roomCode", 0),
+                Some(&Value::from(data.room_code.as_str()))
+            );
+            assert_eq!(field("id", 1), Some(&Value::from(data.id)));
+            assert_eq!(field("emoji", 2), Some(&Value::from(data.emoji.as_str())));
         }
     }
 }
