@@ -1266,7 +1266,7 @@ async fn every_write_takes_the_rooms_next_position(backend: &Backend) {
         .unwrap();
     assert_eq!(
         held.messages,
-        [reacted.clone()],
+        std::slice::from_ref(&reacted),
         "only what the member holds"
     );
     assert!(store
