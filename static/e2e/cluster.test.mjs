@@ -6,7 +6,7 @@ import { test, before, after } from 'node:test'
 import assert from 'node:assert/strict'
 import { clusterUnavailable, startCluster, launchBrowser, screenshot, until, recordFrames, recordErrors } from './harness.mjs'
 
-const skip = clusterUnavailable()
+const skip = clusterUnavailable() || false // a reason to skip, or false
 let cluster, browser, pageA, pageB, ctxB, framesB, errorsA, errorsB, code
 
 const byId = (page, id) => page.locator(`[data-testid=message][data-id="${id}"]`)
