@@ -347,6 +347,17 @@ test('a refused change shows its error with the message (rate limit on reactions
   }
   await error.waitFor()
   assert.match(await error.textContent(), /too fast/)
+  // scrolled into sight, not left under the fold
+  await until(
+    () =>
+      error.evaluate((el) => {
+        const box = el.getBoundingClientRect()
+        const view = el.closest('.scroller').getBoundingClientRect()
+        return box.top >= view.top && box.bottom <= view.bottom
+      }),
+    'the error is in view',
+    3000,
+  )
   const nack = framesA.received.find((f) => f.event === 'ack' && f.ok === false && f.error?.code === 'rate_limited')
   assert.ok(nack, 'the server answered rate_limited')
   await screenshot(pageA, '27-change-refused')
