@@ -1,5 +1,5 @@
 // E2E harness: a REAL chat node process and a real headless Chromium (Debian's, via playwright-core).
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import net from 'node:net'
 import fs from 'node:fs'
 import os from 'node:os'
@@ -58,9 +58,11 @@ export async function until(fn, what, timeoutMs = 15000, everyMs = 100) {
 }
 
 export class NodeProcess {
-  constructor({ port, dataDir }) {
+  /** `args`: more flags (a cluster's --database-url, --redis-url, --node-id). */
+  constructor({ port, dataDir, args = [] }) {
     this.port = port
     this.dataDir = dataDir
+    this.extraArgs = args
     this.base = `http://127.0.0.1:${port}`
     this.proc = null
     this.log = []
@@ -69,7 +71,7 @@ export class NodeProcess {
   async start(timeoutMs = 30000) {
     if (!fs.existsSync(nodeBin)) throw new Error(`chat node binary not found at ${nodeBin} (build it with cargo build --bin chat-node, or set CHAT_NODE_BIN)`)
     if (!fs.existsSync(path.join(distDir, 'index.html'))) throw new Error(`${distDir}/index.html missing: run npm run build first`)
-    const args = ['--bind', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--static-dir', distDir]
+    const args = ['--bind', `127.0.0.1:${this.port}`, '--data-dir', this.dataDir, '--static-dir', distDir, ...this.extraArgs]
     const proc = spawn(nodeBin, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, RUST_LOG: process.env.RUST_LOG || 'info' } })
     this.proc = proc
     const keep = (chunk) => {
@@ -129,9 +131,108 @@ export async function startNode() {
   return node
 }
 
+/**
+ * What a cluster needs: a PostgreSQL (TEST_DATABASE_URL, as scripts/test.sh exports it from
+ * scripts/postgres-test-instance.sh) and redis-server. Returns null when both are there,
+ * else the reason to skip; throws instead when CHAT_REQUIRE_POSTGRES=1 / CHAT_REQUIRE_REDIS=1
+ * (CI must not pass without running the cluster tests).
+ */
+export function clusterUnavailable() {
+  const required = (name) => process.env[name] === '1'
+  if (!process.env.TEST_DATABASE_URL) {
+    if (required('CHAT_REQUIRE_POSTGRES')) throw new Error('CHAT_REQUIRE_POSTGRES=1 but TEST_DATABASE_URL is not set')
+    return 'TEST_DATABASE_URL is not set (eval "$(scripts/postgres-test-instance.sh start)")'
+  }
+  const redis = spawnSync('redis-server', ['--version'], { stdio: 'ignore' })
+  if (redis.error || redis.status !== 0) {
+    if (required('CHAT_REQUIRE_REDIS')) throw new Error('CHAT_REQUIRE_REDIS=1 but redis-server is not installed')
+    return 'redis-server is not installed'
+  }
+  return null
+}
+
+/** A throwaway Redis on a free loopback port, nothing saved. */
+export async function startRedis() {
+  const port = await freePort()
+  const proc = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
+  let exited = null
+  proc.on('exit', (code) => (exited = code))
+  await until(
+    () =>
+      new Promise((resolve, reject) => {
+        if (exited !== null) return reject(new Error(`redis-server exited (${exited})`))
+        const sock = net.connect(port, '127.0.0.1', () => {
+          sock.end()
+          resolve(true)
+        })
+        sock.on('error', () => resolve(false))
+      }),
+    `redis-server on port ${port}`,
+    10000,
+    50,
+  )
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return
+      const done = new Promise((r) => proc.once('exit', r))
+      proc.kill('SIGTERM')
+      await Promise.race([done, sleep(5000)])
+    },
+  }
+}
+
+/**
+ * `n` chat nodes sharing one PostgreSQL (TEST_DATABASE_URL) and one Redis (started here):
+ * a client may use any of them. Check clusterUnavailable() first.
+ */
+export async function startCluster(n = 2) {
+  const redis = await startRedis()
+  const nodes = []
+  try {
+    for (let i = 1; i <= n; i++) {
+      const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chat-e2e-'))
+      const args = ['--database-url', process.env.TEST_DATABASE_URL, '--redis-url', redis.url, '--node-id', `e2e-${i}`]
+      let node
+      for (let attempt = 1; ; attempt++) {
+        node = new NodeProcess({ port: await freePort(), dataDir, args })
+        try {
+          await node.start()
+          break
+        } catch (e) {
+          // the port picked was taken meanwhile: the node exits at once; try another
+          if (attempt >= 3 || !/exited early/.test(String(e.message))) throw e
+        }
+      }
+      nodes.push(node)
+    }
+  } catch (e) {
+    for (const node of nodes) await node.kill()
+    await redis.stop()
+    throw e
+  }
+  return {
+    nodes,
+    redis,
+    async stop() {
+      for (const node of nodes) await node.kill()
+      await redis.stop()
+    },
+  }
+}
+
 export async function launchBrowser() {
   if (!fs.existsSync(chromiumPath)) throw new Error(`${chromiumPath} missing: apt-get install -y chromium`)
   return chromium.launch({ executablePath: chromiumPath, headless: true, args: CHROMIUM_ARGS })
+}
+
+/** Pretend the page's tab is hidden (another tab in front) or visible again. */
+export async function setHidden(page, hidden) {
+  await page.evaluate((h) => {
+    Object.defineProperty(document, 'visibilityState', { configurable: true, get: () => (h ? 'hidden' : 'visible') })
+    Object.defineProperty(document, 'hidden', { configurable: true, get: () => h })
+    document.dispatchEvent(new Event('visibilitychange'))
+  }, hidden)
 }
 
 export async function screenshot(page, name) {

@@ -1,5 +1,6 @@
 // The chat session: one socket (via ConnectionManager), the room being viewed,
-// its messages (MessageStore), presence, typing, history paging and sending.
+// its messages (MessageStore), presence, typing, history paging, sending, and changes to
+// messages (edits, deletions, reactions) with the change cursor that resumes them.
 // Plain JS; the Vue layer passes `reactive` so that `state` drives the view.
 import { ProtocolClient, ProtocolError } from './protocol.js'
 import { ConnectionManager } from './connection.js'
@@ -7,6 +8,8 @@ import { MessageStore } from './messageStore.js'
 import { applyPresence, TypingTracker, TypingNotifier } from './presence.js'
 import { newClientId } from './names.js'
 import { normalizeCode, trimmed, nicknameProblem, contentProblem, NICKNAME_MAX } from './limits.js'
+import { canEdit, canDelete, canReact } from './permissions.js'
+import { ReactionMemory, removesReaction } from './reactions.js'
 import { createPrefs } from './prefs.js'
 import { asTimers } from './timers.js'
 
@@ -36,6 +39,9 @@ export class ChatSession {
     this.ownIds = new Set()
     this.inflight = new Set()
     this.listeners = new Set()
+    /** The room's change-stream position we are complete up to: max(join ack's seq, seq of
+     *  every chat:message / chat:update push since). Null until a server told one. */
+    this.cursor = null
     this.state = reactive({
       conn: 'idle',
       retryAt: null,
@@ -46,6 +52,16 @@ export class ChatSession {
       replyingTo: null,
       /** This session joined with the room's owner key. */
       owner: false,
+      /** Our public authorId (from the acks of our own sends), null until known. */
+      authorId: this.prefs.authorId(),
+      /** The id of the message being edited inline, or null. */
+      editing: null,
+      /** The id of the message whose deletion waits for a confirmation, or null. */
+      confirmingDelete: null,
+      /** Changes waiting for their ack: message id -> 'edit' | 'delete' | 'react'. */
+      busy: {},
+      /** The last change that failed: {id, action, code, message}, or null. */
+      actionError: null,
       joinError: null,
       nickname: this.prefs.defaultNick(),
       members: [],
@@ -54,7 +70,8 @@ export class ChatSession {
       history: { loaded: false, loading: false, done: false, cursor: null, error: null },
       notice: null,
     })
-    this.store = new MessageStore({ reactive, isOwn: (m) => !!m.clientId && this.ownIds.has(m.clientId) })
+    this.store = new MessageStore({ reactive, isOwn: (m) => this.isOwnMessage(m) })
+    this.reactions = new ReactionMemory({ prefs: this.prefs, reactive })
     this.typingIn = new TypingTracker({ ttlMs: typingTtlMs })
     this.typingRefresh = this.timers.slot()
     this.typingOut = new TypingNotifier({
@@ -107,6 +124,8 @@ export class ChatSession {
     this.state.joined = false
     this.state.joinError = null
     this.state.replyingTo = null
+    this._resetChanges()
+    this.cursor = null
     this.state.members = []
     this.state.memberCount = 0
     this.state.notice = null
@@ -114,6 +133,7 @@ export class ChatSession {
     this._clearTyping()
     this.store.clear()
     this.ownIds = this.prefs.ownIds(code)
+    this.reactions.load(code)
     const nick = (nickname && trimmed(nickname)) || this.prefs.nickFor(code)
     this.state.nickname = nick
     this.prefs.setRoomNick(code, nick)
@@ -135,8 +155,11 @@ export class ChatSession {
     this.state.joined = false
     this.state.members = []
     this.state.memberCount = 0
+    this._resetChanges()
+    this.cursor = null
     this._clearTyping()
     this.store.clear()
+    this.reactions.load(null)
     if (!keepLast) this.prefs.setLastRoom(null)
   }
 
@@ -178,7 +201,11 @@ export class ChatSession {
     const ownerKey = this.prefs.ownerKey(code)
     if (ownerKey) data.ownerKey = ownerKey
     const since = this.resumePoint()
-    if (since != null) data.sinceId = since
+    if (since != null) {
+      data.sinceId = since
+      // the changes made while we were away to the messages we hold
+      if (this.cursor != null) data.sinceChange = this.cursor
+    }
     let ack
     try {
       ack = await client.request('room:join', data)
@@ -210,10 +237,15 @@ export class ChatSession {
     const members = Array.isArray(ack.members) ? ack.members.map((m) => ({ nickname: m.nickname })) : []
     this.state.members = members
     this.state.memberCount = members.length
+    this._advanceCursor(ack.seq)
     const missed = Array.isArray(ack.missed) ? ack.missed : []
+    this._learnAuthorId(missed)
     const added = this.store.addConfirmed(missed)
     if (added.length) this._emit({ type: 'messages', messages: added, source: 'missed' })
+    // Current states of messages we hold (id <= sinceId) changed while we were away.
+    for (const m of Array.isArray(ack.changes) ? ack.changes : []) this._changed(m)
     if (ack.hasMore && missed.length) await this._fillGap(code, missed[0].id, since)
+    if (ack.changesHasMore === true) await this.reloadHistory()
     if (!this.state.history.loaded) await this.loadOlder()
     this._resendPending()
   }
@@ -237,6 +269,41 @@ export class ChatSession {
     }
   }
 
+  /**
+   * Read the room's history again, from the newest message down to the oldest we hold, and
+   * replace what we hold with it (after a join whose `changes` were too many to list).
+   */
+  async reloadHistory() {
+    const code = this.state.code
+    if (!code) return
+    const oldest = this.store.oldestId
+    const read = []
+    let beforeId
+    let next = null
+    for (let page = 0; page < 1000; page++) {
+      let res
+      try {
+        res = await this.api.history(code, beforeId != null ? { limit: 200, beforeId } : { limit: 200 })
+      } catch (e) {
+        if (this.state.code === code) this.state.notice = { code: e.code, message: 'Could not reload the history: some messages may show an old state.' }
+        return
+      }
+      if (this.state.code !== code) return
+      const msgs = res.messages || []
+      read.push(...msgs)
+      next = res.nextBeforeId ?? null
+      if (next == null || oldest == null || msgs.some((m) => m.id <= oldest)) break
+      beforeId = next
+    }
+    this._learnAuthorId(read)
+    const added = this.store.replaceConfirmed(read)
+    const h = this.state.history
+    h.loaded = true
+    h.cursor = next
+    h.done = next == null
+    if (added.length) this._emit({ type: 'messages', messages: added, source: 'history' })
+  }
+
   /** Load the next older history page (the first call loads the newest page). */
   async loadOlder() {
     const code = this.state.code
@@ -249,6 +316,7 @@ export class ChatSession {
       if (h.loaded && h.cursor != null) opts.beforeId = h.cursor
       const res = await this.api.history(code, opts)
       if (this.state.code !== code) return
+      this._learnAuthorId(res.messages || [])
       const added = this.store.addConfirmed(res.messages || [])
       h.loaded = true
       h.cursor = res.nextBeforeId ?? null
@@ -322,6 +390,7 @@ export class ChatSession {
       if (e.replyTo != null) data.replyTo = e.replyTo
       const ack = await client.request('chat:send', data)
       if (this.state.code !== roomCode) return
+      this._learnAuthorId([ack.message])
       const added = this.store.addConfirmed([ack.message])
       if (added.length) this._emit({ type: 'messages', messages: added, source: 'ack' })
     } catch (err) {
@@ -331,6 +400,182 @@ export class ChatSession {
     } finally {
       this.inflight.delete(clientId)
     }
+  }
+
+  // ---- changes: edits, deletions, reactions --------------------------------
+
+  /** Who we are, for the permission checks: {authorId, owner}. */
+  get me() {
+    return { authorId: this.state.authorId, owner: this.state.owner }
+  }
+
+  /** Ours: sent from this browser (its clientId), or written with our author key. */
+  isOwnMessage(m) {
+    if (!m) return false
+    if (m.clientId && this.ownIds.has(m.clientId)) return true
+    return !!this.state.authorId && m.authorId === this.state.authorId
+  }
+
+  canEdit(message) {
+    return canEdit(message, this.me)
+  }
+  canDelete(message) {
+    return canDelete(message, this.me)
+  }
+  canReact(message) {
+    return canReact(message) && this.state.joined
+  }
+
+  /** Our authorId, from our own messages (a send's ack, or a message with our clientId). */
+  _learnAuthorId(messages) {
+    for (const m of messages) {
+      if (!m || typeof m.authorId !== 'string' || !m.authorId) continue
+      if (!m.clientId || !this.ownIds.has(m.clientId)) continue
+      if (m.authorId !== this.state.authorId) {
+        this.state.authorId = m.authorId
+        this.prefs.setAuthorId(m.authorId)
+        this.store.refresh()
+      }
+    }
+  }
+
+  /** A change's cursor: only join acks and pushes move it (never missed, changes or history). */
+  _advanceCursor(seq) {
+    if (Number.isInteger(seq) && seq >= 0 && (this.cursor == null || seq > this.cursor)) this.cursor = seq
+  }
+
+  /** A newer state of a message (push, ack or `changes`); stale states are ignored. */
+  _changed(message) {
+    const result = this.store.applyUpdate(message)
+    if (result !== 'applied') return result
+    if (message.deleted === true) {
+      this.reactions.forget(message.id)
+      if (this.state.editing === message.id) this.state.editing = null
+      if (this.state.confirmingDelete === message.id) this.state.confirmingDelete = null
+      if (this.state.replyingTo?.id === message.id) this.state.replyingTo = null
+    }
+    this._emit({ type: 'update', message })
+    return result
+  }
+
+  _resetChanges() {
+    this.state.editing = null
+    this.state.confirmingDelete = null
+    this.state.busy = {}
+    this.state.actionError = null
+  }
+
+  _setBusy(id, action) {
+    const busy = { ...this.state.busy }
+    if (action) busy[id] = action
+    else delete busy[id]
+    this.state.busy = busy
+  }
+
+  /** Send a change; its ack's message is applied. Resolves true, or false with actionError set. */
+  async _change(event, action, data) {
+    const roomCode = this.state.code
+    const client = this.client
+    this.state.actionError = null
+    if (!client || !client.isOpen || !this.state.joined) {
+      this.state.actionError = { id: data.id, action, code: 'disconnected', message: 'not connected' }
+      return false
+    }
+    this._setBusy(data.id, action)
+    try {
+      const ack = await client.request(event, { roomCode, ...data })
+      if (this.state.code !== roomCode) return false
+      if (ack && ack.message) this._changed(ack.message)
+      return ack || {}
+    } catch (e) {
+      if (this.state.code === roomCode) this.state.actionError = { id: data.id, action, code: e.code, message: e.message }
+      return false
+    } finally {
+      if (this.state.code === roomCode) this._setBusy(data.id, null)
+    }
+  }
+
+  dismissActionError() {
+    this.state.actionError = null
+  }
+
+  /** Edit a message of ours inline (`message`: a store item). */
+  startEdit(message) {
+    if (!this.canEdit(message)) return false
+    this.state.confirmingDelete = null
+    this.state.actionError = null
+    this.state.editing = message.id
+    return true
+  }
+
+  cancelEdit() {
+    this.state.editing = null
+  }
+
+  /** Edit our newest editable message (the Up arrow in an empty composer). */
+  editLast() {
+    const items = this.store.state.items
+    for (let i = items.length - 1; i >= 0; i--) {
+      if (this.canEdit(items[i])) return this.startEdit(items[i])
+    }
+    return false
+  }
+
+  /** Save an inline edit. Resolves true once the server has it (or nothing changed). */
+  async saveEdit(id, text) {
+    const held = this.store.get(id)
+    const content = trimmed(text)
+    const problem = contentProblem(content)
+    if (problem) {
+      const code = problem === 'empty' ? 'empty' : problem === 'too_long' ? 'too_large' : 'bad_request'
+      this.state.actionError = { id, action: 'edit', code, message: '' }
+      return false
+    }
+    if (held && held.content === content) {
+      this.state.editing = null
+      return true
+    }
+    const ok = await this._change('chat:edit', 'edit', { id, content })
+    if (ok && this.state.editing === id) this.state.editing = null
+    return !!ok
+  }
+
+  /** Ask for a confirmation before deleting (shown inline with the message). */
+  askDelete(message) {
+    if (!this.canDelete(message)) return false
+    this.state.editing = null
+    this.state.actionError = null
+    this.state.confirmingDelete = message.id
+    return true
+  }
+
+  cancelDelete() {
+    this.state.confirmingDelete = null
+  }
+
+  /** Delete a message (ours, or any as the room's owner), after askDelete. */
+  async deleteMessage(id) {
+    this.state.confirmingDelete = null
+    return !!(await this._change('chat:delete', 'delete', { id }))
+  }
+
+  /** Our reaction `emoji` on `message`: removed when we added it, else added. */
+  toggleReaction(message, emoji) {
+    if (!this.canReact(message)) return Promise.resolve(false)
+    const remove = removesReaction(message.reactions, this.reactions.mine(message.id), emoji)
+    return remove ? this.removeReaction(message.id, emoji) : this.addReaction(message.id, emoji)
+  }
+
+  async addReaction(id, emoji) {
+    const ok = await this._change('reaction:add', 'react', { id, emoji })
+    if (ok && ok.message?.deleted !== true) this.reactions.set(id, emoji, true)
+    return !!ok
+  }
+
+  async removeReaction(id, emoji) {
+    const ok = await this._change('reaction:remove', 'react', { id, emoji })
+    if (ok) this.reactions.set(id, emoji, false)
+    return !!ok
   }
 
   // ---- typing ------------------------------------------------------------
@@ -365,12 +610,18 @@ export class ChatSession {
     const mine = (rc) => rc && code && String(rc).toUpperCase() === code
     if (event === 'chat:message') {
       if (!mine(data.roomCode)) return
+      this._advanceCursor(data.seq)
+      this._learnAuthorId([data])
       const added = this.store.addConfirmed([data])
       if (added.length) this._emit({ type: 'messages', messages: added, source: 'push' })
       if (this.typingIn.until.has(data.sender)) {
         this.typingIn.remove(data.sender)
         this._refreshTyping()
       }
+    } else if (event === 'chat:update') {
+      if (!mine(data.roomCode)) return
+      this._advanceCursor(data.seq)
+      this._changed(data)
     } else if (event === 'presence') {
       if (!mine(data.roomCode)) return
       const next = applyPresence({ members: this.state.members, count: this.state.memberCount }, data)

@@ -56,7 +56,8 @@ export function excerpt(text, max = 80) {
 /**
  * Decorate store items for display: day separators, grouping of consecutive messages
  * from the same sender within `gapMs`, and for a reply the message it quotes (`quote`:
- * `{ sender, content, own }`, or null when that message is not loaded). An integration's
+ * `{ sender, content, own, deleted }`, or null when that message is not loaded; a deleted
+ * one quotes no text). An integration's
  * message (`bot`) never joins a member's group, even under the same name: it must not
  * pass for theirs.
  */
@@ -64,7 +65,7 @@ export function decorate(items, { gapMs = 5 * 60 * 1000 } = {}) {
   const byId = new Map(items.filter((i) => i.id != null).map((i) => [i.id, i]))
   const quoteOf = (id) => {
     const q = id != null ? byId.get(id) : null
-    return q ? { sender: q.sender, content: excerpt(q.content), own: q.own } : null
+    return q ? { sender: q.sender, content: q.deleted ? '' : excerpt(q.content), own: q.own, deleted: !!q.deleted } : null
   }
   const out = []
   let prev = null

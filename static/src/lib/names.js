@@ -52,3 +52,19 @@ export function errorText(err) {
   if (!err) return ''
   return ERROR_TEXT[err.code] || err.message || 'Something went wrong.'
 }
+
+// What went wrong with an edit, a deletion or a reaction (the ack's error code).
+const ACTION_TEXT = {
+  forbidden: 'You may not change this message.',
+  not_found: 'This message is gone (deleted, or no longer in this room).',
+  too_large: `Too long: a message can have at most ${CONTENT_MAX} characters.`,
+  empty: 'A message cannot be empty. Delete it instead.',
+  bad_request: 'The server refused this change.',
+}
+
+/** Text for a failed change; `action` is 'edit' | 'delete' | 'react'. */
+export function actionErrorText(err, action) {
+  if (!err) return ''
+  if (err.code === 'too_large' && action === 'react') return err.message || 'This message has too many different reactions.'
+  return ACTION_TEXT[err.code] || errorText(err)
+}

@@ -92,9 +92,29 @@ export function createPrefs(storage, random = Math.random) {
       if (!k) {
         k = randomSecret(32)
         set('authorKey', k)
+        set('authorId', null) // the id of an earlier key (if any) is not this key's
       }
       return k
     },
+    /** The public authorId the server derives from our author key, as learnt from the
+     *  acks of our own sends (null until one came): tells which messages are ours. */
+    authorId: () => get('authorId'),
+    setAuthorId: (id) => set('authorId', id),
+    /** The reactions this browser added in a room: {messageId: [emoji]}. */
+    myReactions(code) {
+      try {
+        const o = JSON.parse(get('reactions:' + code) || '{}')
+        if (!o || typeof o !== 'object' || Array.isArray(o)) return {}
+        const out = {}
+        for (const [id, list] of Object.entries(o)) {
+          if (Array.isArray(list)) out[id] = list.filter((e) => typeof e === 'string')
+        }
+        return out
+      } catch {
+        return {}
+      }
+    },
+    saveMyReactions: (code, byId) => set('reactions:' + code, Object.keys(byId).length ? JSON.stringify(byId) : null),
     /** The owner key of a room this browser created (shown only at creation). */
     ownerKey: (code) => get('owner:' + code),
     setOwnerKey: (code, key) => set('owner:' + code, key),

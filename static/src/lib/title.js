@@ -12,3 +12,18 @@ export function titleText({ code = null, unread = 0 } = {}) {
 export function setTitle({ code = null, unread = 0 } = {}, doc = globalThis.document) {
   if (doc) doc.title = titleText({ code, unread })
 }
+
+/**
+ * The unread count once `messages` (new ones: pushes, or `missed` after a reconnect) have
+ * arrived: while the tab is hidden, each message from someone else counts; our own do not,
+ * and neither do changes to messages (they are not new). Visible, nothing counts.
+ */
+export function unreadAfter(count, messages, { hidden, isOwn = () => false } = {}) {
+  if (!hidden) return count
+  return count + messages.filter((m) => !isOwn(m)).length
+}
+
+/** Whether the page is hidden (another tab, minimised): the unread count runs. */
+export function pageHidden(doc = globalThis.document) {
+  return !!doc && doc.visibilityState === 'hidden'
+}

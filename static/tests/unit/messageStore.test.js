@@ -92,3 +92,67 @@ describe('MessageStore', () => {
     expect(s.state.items.length).toBe(1)
   })
 })
+
+describe('MessageStore: changes to messages', () => {
+  it('treats messages of older servers as not edited, not deleted, without reactions, at seq 0', () => {
+    const s = new MessageStore()
+    s.addConfirmed(msg(1)) // no editedAt, deleted, reactions, seq, authorId
+    expect(s.state.items[0]).toMatchObject({ editedAt: null, deleted: false, reactions: [], seq: 0, authorId: null })
+  })
+
+  it('a deleted message has no content and no reactions, whatever it carried', () => {
+    const s = new MessageStore()
+    s.addConfirmed(msg(1, { deleted: true, content: 'leak', reactions: [{ emoji: '👍', count: 2 }], editedAt: '2026-12-02T10:00:00.000Z', seq: 4 }))
+    expect(s.state.items[0]).toMatchObject({ deleted: true, content: '', reactions: [], editedAt: null, seq: 4 })
+  })
+
+  it('replaces a held message in place with a newer state only (seq greater)', () => {
+    const s = new MessageStore()
+    s.addConfirmed([msg(1, { seq: 1 }), msg(2, { seq: 2 }), msg(3, { seq: 3 })])
+    expect(s.applyUpdate(msg(2, { content: 'edited', editedAt: '2026-12-02T10:00:00.000Z', seq: 5 }))).toBe('applied')
+    expect(s.state.items.map((i) => [i.id, i.content])).toEqual([
+      [1, 'm1'],
+      [2, 'edited'],
+      [3, 'm3'],
+    ])
+    expect(s.state.items[1].editedAt).toBe('2026-12-02T10:00:00.000Z')
+    // an older or equal state (a late push, an ack after the push) changes nothing
+    expect(s.applyUpdate(msg(2, { content: 'older', seq: 4 }))).toBe('stale')
+    expect(s.applyUpdate(msg(2, { content: 'same seq', seq: 5 }))).toBe('stale')
+    expect(s.get(2).content).toBe('edited')
+    // and neither does the state in a history page read before the edit
+    expect(s.addConfirmed(msg(2, { content: 'm2', seq: 2 }))).toEqual([])
+    expect(s.get(2).content).toBe('edited')
+    // a newer one through addConfirmed (missed, history) replaces it, without counting as new
+    expect(s.addConfirmed(msg(2, { content: 'newest', seq: 9 }))).toEqual([])
+    expect(s.get(2).content).toBe('newest')
+    expect(s.state.count).toBe(3)
+  })
+
+  it('keeps an update of a message it does not hold yet for when the message comes', () => {
+    const s = new MessageStore()
+    expect(s.applyUpdate(msg(7, { content: 'edited', seq: 8 }))).toBe('unknown')
+    expect(s.state.items).toEqual([]) // not shown out of its place
+    s.addConfirmed(msg(7, { content: 'm7', seq: 3 })) // a history page read before the edit
+    expect(s.get(7)).toMatchObject({ content: 'edited', seq: 8 })
+    s.applyUpdate(msg(8, { content: 'old', seq: 2 }))
+    s.addConfirmed(msg(8, { content: 'current', seq: 6 }))
+    expect(s.get(8).content).toBe('current')
+  })
+
+  it('replaceConfirmed drops held messages missing from the range read, keeps newer held states', () => {
+    const s = new MessageStore()
+    s.addConfirmed([msg(1, { seq: 1 }), msg(2, { seq: 2 }), msg(3, { seq: 3 }), msg(9, { seq: 9 })])
+    s.applyUpdate(msg(3, { content: 'pushed meanwhile', seq: 12 }))
+    s.replaceConfirmed([msg(3, { content: 'read', seq: 10 }), msg(2, { content: 'deleted', deleted: true, seq: 11 })])
+    // 1 is outside the range read (kept), 9 too; nothing between 2 and 3 was dropped wrongly
+    expect(s.state.items.map((i) => [i.id, i.content])).toEqual([
+      [1, 'm1'],
+      [2, ''],
+      [3, 'pushed meanwhile'],
+      [9, 'm9'],
+    ])
+    s.replaceConfirmed([msg(1, { seq: 1 }), msg(9, { seq: 9 })])
+    expect(s.state.items.map((i) => i.id)).toEqual([1, 9])
+  })
+})

@@ -143,7 +143,15 @@ describe('format', () => {
       { id: 2, sender: 'bob', own: false, content: 're', replyTo: 1, createdAt: at },
       { id: 3, sender: 'bob', own: false, content: 're', replyTo: 99, createdAt: at },
     ])
-    expect(d.map((m) => m.quote)).toEqual([null, { sender: 'ada', content: 'x'.repeat(79) + '…', own: true }, null])
+    expect(d.map((m) => m.quote)).toEqual([null, { sender: 'ada', content: 'x'.repeat(79) + '…', own: true, deleted: false }, null])
+  })
+  it('a reply to a deleted message quotes no text', () => {
+    const at = new Date(2026, 0, 5, 10, 0).toISOString()
+    const d = decorate([
+      { id: 1, sender: 'ada', own: false, content: '', deleted: true, createdAt: at },
+      { id: 2, sender: 'bob', own: false, content: 're', replyTo: 1, createdAt: at },
+    ])
+    expect(d[1].quote).toEqual({ sender: 'ada', content: '', own: false, deleted: true })
   })
   it('initials and day labels', () => {
     expect(initials('Brave Otter')).toBe('BO')
