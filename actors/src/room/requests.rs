@@ -148,7 +148,14 @@ impl RoomActor {
             act.sends_in_flight -= 1;
             match result {
                 Ok(Ok(outcome)) => act.on_stored(outcome, ctx),
-                Ok(Err(error)) => Err(RoomError::Chat(error)),
+                Ok(Err(error)) => {
+                    // The one `not_found` a commit answers: the room is gone from the store
+                    // (retention deleted it), so this actor must not keep it alive.
+                    if error.code == ErrorCode::NotFound {
+                        act.deleted(ctx);
+                    }
+                    Err(RoomError::Chat(error))
+                }
                 Err(_) => Err(RoomError::Chat(ChatError::internal(
                     "persistence is not running",
                 ))),
