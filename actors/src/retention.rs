@@ -64,12 +64,13 @@ impl RetentionOptions {
         (retention / 4).clamp(MIN_DEFAULT_INTERVAL, MAX_DEFAULT_INTERVAL)
     }
 
-    /// Rooms unused since before this are deleted when the node sweeps at `now`.
+    /// Rooms unused since before this are deleted when the node sweeps at `now`; never
+    /// before 1970 (no room is older, and PostgreSQL refuses times far in the past).
     pub fn cutoff(&self, now: DateTime<Utc>) -> DateTime<Utc> {
         chrono::Duration::from_std(self.retention)
             .ok()
             .and_then(|retention| now.checked_sub_signed(retention))
-            .unwrap_or(DateTime::<Utc>::MIN_UTC)
+            .map_or(DateTime::UNIX_EPOCH, |cutoff| cutoff.max(DateTime::UNIX_EPOCH))
     }
 }
 
@@ -206,6 +207,6 @@ mod tests {
             DateTime::from_timestamp_millis(1_800_000_000_000 - 30 * 24 * 3600 * 1000).unwrap()
         );
         let forever = RetentionOptions::new(Duration::MAX, None, 500);
-        assert_eq!(forever.cutoff(now), DateTime::<Utc>::MIN_UTC);
+        assert_eq!(forever.cutoff(now), DateTime::UNIX_EPOCH);
     }
 }
