@@ -87,6 +87,7 @@ impl NodeActors {
             &service,
         );
         let room_arbiters = arbiters[1..].iter().map(Arbiter::handle).collect();
+        let retention = options.retention.is_some();
         let registry = Registry::create(|ctx| {
             let deps = Arc::new(RoomDeps {
                 store: Arc::clone(&options.store),
@@ -95,6 +96,7 @@ impl NodeActors {
                 guards: Arc::clone(&guards),
                 cluster: cluster.clone(),
                 supervisor: ctx.address().recipient(),
+                retention,
             });
             Registry::new(Arc::clone(&rooms), deps, room_arbiters)
         });

@@ -227,7 +227,8 @@ async fn two_retaining_nodes() -> Option<(Backend, RedisServer, Vec<ChildNode>)>
 }
 
 /// A room whose only member is on node B is kept while node A sweeps (B marks it used),
-/// and an unused room is deleted by whichever node sweeps.
+/// and unused rooms are deleted by whichever node sweeps; one of them had an idle actor on
+/// B, which does not let anyone join the deleted room there.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_on_another_node_keeps_its_room() {
     let Some((_backend, _redis, nodes)) = two_retaining_nodes().await else {
@@ -238,8 +239,12 @@ async fn a_member_on_another_node_keeps_its_room() {
     let unused = a.create_room().await;
     let kept = a.create_room().await;
     let member = b.joined(&kept, "bob").await;
+    let idle_on_b = a.create_room().await;
+    post_messages(&b, &idle_on_b, 1).await;
 
     wait_gone(&a, &unused, started).await;
+    wait_gone(&a, &idle_on_b, started).await;
+    answers_not_found_everywhere(&b, &idle_on_b).await;
     let swept_by_a = sweeps(&a, "swept").await;
     tokio::time::sleep(RETENTION + Duration::from_secs(1)).await;
     assert!(sweeps(&a, "swept").await > swept_by_a, "node A swept meanwhile");

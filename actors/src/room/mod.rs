@@ -62,6 +62,9 @@ pub struct RoomDeps {
     pub cluster: Cluster,
     /// Told when a room actor stops.
     pub supervisor: Recipient<RoomStopped>,
+    /// Room retention is on (`retention.rs`): a room's first local member marks it used in
+    /// the store at once.
+    pub retention: bool,
 }
 
 /// The room's outbox: it stopped. Its supervisor forgets it if it is still the registered

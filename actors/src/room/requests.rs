@@ -21,11 +21,13 @@ use super::messages::{
 use super::typing::Relay;
 use super::RoomActor;
 
-/// What a join reads before the member is added: the missed messages, and the members on
-/// other nodes when this is the room's first local member.
+/// What a join reads before the member is added: the missed messages, the members on
+/// other nodes when this is the room's first local member, and whether the store said the
+/// room is gone (retention).
 type JoinReads = (
     Result<Option<Page>, StoreError>,
     Option<HashMap<String, Nickname>>,
+    bool,
 );
 
 type Reply<T> = ResponseActFuture<RoomActor, Result<T, RoomError>>;
@@ -50,7 +52,26 @@ impl RoomActor {
             self.deps.cluster.subscribe(self.room.code);
             self.deps.cluster.remote_roster(self.room.code)
         });
+        // With retention on, the first local member marks the room used in the store at once
+        // (a member is a use), which also tells whether a sweep deleted the room while this
+        // actor sat idle: then the join answers `not_found` instead of joining a room that is
+        // gone. If the store does not answer, the join goes ahead; the periodic mark follows.
+        let touch = (self.deps.retention && self.members.is_empty()).then(|| {
+            let store = Arc::clone(&self.deps.store);
+            let room_id = self.room.id;
+            async move { store.touch_rooms(&[room_id]).await }
+        });
         async move {
+            let gone = match touch {
+                Some(touch) => match touch.await {
+                    Ok(gone) => !gone.is_empty(),
+                    Err(error) => {
+                        tracing::warn!(%error, "marking a joined room used failed");
+                        false
+                    }
+                },
+                None => false,
+            };
             let page = match missed {
                 Some(read) => read.await.map(Some),
                 None => Ok(None),
@@ -59,14 +80,25 @@ impl RoomActor {
                 Some(roster) => roster.await,
                 None => None,
             };
-            (page, roster)
+            (page, roster, gone)
         }
     }
 
     /// Adds the member once its reads are done, and answers its ack. A first member that
-    /// could not join takes back the subscription its reads asked for.
-    fn finish_join(&mut self, join: Join, reads: JoinReads) -> Result<Joined, RoomError> {
-        let joined = self.add_joined(join, reads);
+    /// could not join takes back the subscription its reads asked for. A room the store no
+    /// longer has stops this actor; the join is resolved again, and answers `not_found`.
+    fn finish_join(
+        &mut self,
+        join: Join,
+        reads: JoinReads,
+        ctx: &mut Context<Self>,
+    ) -> Result<Joined, RoomError> {
+        let joined = if reads.2 {
+            self.deleted(ctx);
+            Err(RoomError::Gone)
+        } else {
+            self.add_joined(join, reads)
+        };
         if joined.is_err() && self.members.is_empty() {
             self.deps.cluster.unsubscribe(self.room.code);
         }
@@ -77,7 +109,7 @@ impl RoomActor {
         if self.closed {
             return Err(RoomError::Gone);
         }
-        let (page, roster) = reads;
+        let (page, roster, _) = reads;
         let page = page.map_err(|error| {
             tracing::warn!(%error, "reading missed messages failed");
             RoomError::Chat(ChatError::unavailable())
@@ -226,7 +258,7 @@ impl Handler<Join> for RoomActor {
         let atomic = fut::ready(()).then(move |(), act: &mut Self, _| {
             act.join_reads(msg.since_id)
                 .into_actor(act)
-                .map(move |reads, act, _| act.finish_join(msg, reads))
+                .map(move |reads, act, ctx| act.finish_join(msg, reads, ctx))
         });
         AtomicResponse::new(Box::pin(atomic))
     }
