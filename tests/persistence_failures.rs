@@ -55,9 +55,15 @@ async fn a_failed_batch_fails_every_sender_and_stores_nothing() {
         .into_iter()
         .map(|outcome| outcome.unwrap())
         .collect();
-    assert!(matches!(outcomes[0], Ok(Outcome::Created(_))), "{outcomes:?}");
+    assert!(
+        matches!(outcomes[0], Ok(Outcome::Created(_))),
+        "{outcomes:?}"
+    );
     assert_eq!(outcomes[1].as_ref().unwrap_err().code, ErrorCode::NotFound);
-    assert!(matches!(outcomes[2], Ok(Outcome::Created(_))), "{outcomes:?}");
+    assert!(
+        matches!(outcomes[2], Ok(Outcome::Created(_))),
+        "{outcomes:?}"
+    );
     let stored = |page: chat_actors::store::Page| -> Vec<String> {
         page.messages.into_iter().map(|m| m.content).collect()
     };

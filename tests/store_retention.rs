@@ -125,7 +125,10 @@ on_both!(
 
 async fn new_room(store: &dyn Store) -> RoomRecord {
     loop {
-        match store.create_room(RoomCode::random(), "owner-key-hash").await {
+        match store
+            .create_room(RoomCode::random(), "owner-key-hash")
+            .await
+        {
             Err(StoreError::CodeTaken) => continue,
             result => return result.unwrap(),
         }
@@ -170,7 +173,11 @@ async fn a_sweep_deletes_exactly_the_unused_rooms(backend: &Backend) {
     let touched = new_room(&*store).await;
     let cutoff = now_between().await;
     commit(&*store, &messaged, 1).await;
-    assert!(store.touch_rooms(&[touched.room.id]).await.unwrap().is_empty());
+    assert!(store
+        .touch_rooms(&[touched.room.id])
+        .await
+        .unwrap()
+        .is_empty());
     let fresh = new_room(&*store).await;
 
     let report = store.sweep_unused_rooms(cutoff, 2).await.unwrap();
@@ -186,7 +193,10 @@ async fn a_sweep_deletes_exactly_the_unused_rooms(backend: &Backend) {
     }
     assert_eq!(backend.messages_of(messaged.room.id).await, 2);
     let late = store.commit_batch(&[message(&old, 9)]).await;
-    assert!(matches!(late, Err(StoreError::NoSuchRoom(id)) if id == old.room.id), "{late:?}");
+    assert!(
+        matches!(late, Err(StoreError::NoSuchRoom(id)) if id == old.room.id),
+        "{late:?}"
+    );
     let gone = store
         .touch_rooms(&[old.room.id, touched.room.id])
         .await
@@ -231,7 +241,11 @@ async fn a_room_a_sweep_left_tombstoned_is_gone_and_finished_later(backend: &Bac
 /// Migration 5 on a store that has rooms: a room's last use is its newest message's time,
 /// or its creation when it has none.
 async fn the_migration_backfills_last_use(backend: &Backend) {
-    let (room_at, message_at, empty_at) = (1_700_000_000_000_i64, 1_700_000_500_000_i64, 1_700_000_900_000_i64);
+    let (room_at, message_at, empty_at) = (
+        1_700_000_000_000_i64,
+        1_700_000_500_000_i64,
+        1_700_000_900_000_i64,
+    );
     let seed = |ts: &dyn Fn(i64) -> String| {
         format!(
             "INSERT INTO rooms (id, code, created_at, last_message_id) VALUES \
@@ -245,8 +259,7 @@ async fn the_migration_backfills_last_use(backend: &Backend) {
     };
     match backend {
         Backend::Sqlite(dir) => {
-            let mut conn =
-                rusqlite::Connection::open(dir.path().join(store::SQLITE_FILE)).unwrap();
+            let mut conn = rusqlite::Connection::open(dir.path().join(store::SQLITE_FILE)).unwrap();
             let tx = conn.transaction().unwrap();
             tx.execute_batch(
                 "CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, \
@@ -261,7 +274,8 @@ async fn the_migration_backfills_last_use(backend: &Backend) {
                 )
                 .unwrap();
             }
-            tx.execute_batch(&seed(&|millis| millis.to_string())).unwrap();
+            tx.execute_batch(&seed(&|millis| millis.to_string()))
+                .unwrap();
             tx.commit().unwrap();
         }
         Backend::Postgres(url) => {
@@ -300,7 +314,11 @@ async fn the_migration_backfills_last_use(backend: &Backend) {
     };
     for (room, expected) in [(1, message_at), (2, empty_at)] {
         let (sqlite, postgres) = last_use(room);
-        assert_eq!(backend.query(&sqlite, &postgres).await, Some(expected), "room {room}");
+        assert_eq!(
+            backend.query(&sqlite, &postgres).await,
+            Some(expected),
+            "room {room}"
+        );
     }
     // Unused since long before now: both go at the first sweep.
     let report = store.sweep_unused_rooms(now_millis(), 10).await.unwrap();
@@ -340,7 +358,10 @@ async fn postgres_a_commit_waiting_on_a_tombstone_fails() {
     assert!(!committing.is_finished(), "the commit waits for the row");
     tx.commit().await.unwrap();
     let committed = committing.await.unwrap();
-    assert!(matches!(committed, Err(StoreError::NoSuchRoom(gone)) if gone == id), "{committed:?}");
+    assert!(
+        matches!(committed, Err(StoreError::NoSuchRoom(gone)) if gone == id),
+        "{committed:?}"
+    );
     assert_eq!(touching.await.unwrap().unwrap(), [id]);
     assert_eq!(backend.messages_of(id).await, 0);
 }

@@ -70,7 +70,9 @@ impl RetentionOptions {
         chrono::Duration::from_std(self.retention)
             .ok()
             .and_then(|retention| now.checked_sub_signed(retention))
-            .map_or(DateTime::UNIX_EPOCH, |cutoff| cutoff.max(DateTime::UNIX_EPOCH))
+            .map_or(DateTime::UNIX_EPOCH, |cutoff| {
+                cutoff.max(DateTime::UNIX_EPOCH)
+            })
     }
 }
 
@@ -92,7 +94,11 @@ type Round = (
 
 impl Retention {
     /// The retention actor of a node whose live rooms are `rooms`.
-    pub fn new(store: Arc<dyn Store>, rooms: Arc<RoomDirectory>, options: RetentionOptions) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        rooms: Arc<RoomDirectory>,
+        options: RetentionOptions,
+    ) -> Self {
         Retention {
             store,
             rooms,
@@ -129,7 +135,10 @@ impl Retention {
         match gone {
             Ok(gone) => {
                 if !gone.is_empty() {
-                    tracing::info!(rooms = gone.len(), "rooms with members here were deleted; stopping them");
+                    tracing::info!(
+                        rooms = gone.len(),
+                        "rooms with members here were deleted; stopping them"
+                    );
                 }
                 self.rooms.deleted(&gone);
             }
@@ -141,14 +150,17 @@ impl Retention {
                     .increment(1);
             }
             Ok(report) => {
-                metrics::counter!(metric_names::RETENTION_SWEEPS, "result" => "swept")
-                    .increment(1);
+                metrics::counter!(metric_names::RETENTION_SWEEPS, "result" => "swept").increment(1);
                 let rooms = report.rooms.len() as u64;
                 metrics::counter!(metric_names::RETENTION_ROOMS_DELETED).increment(rooms);
                 metrics::counter!(metric_names::RETENTION_MESSAGES_DELETED)
                     .increment(report.messages);
                 if rooms > 0 {
-                    tracing::info!(rooms, messages = report.messages, "retention deleted unused rooms");
+                    tracing::info!(
+                        rooms,
+                        messages = report.messages,
+                        "retention deleted unused rooms"
+                    );
                     let ids: Vec<RoomId> = report.rooms.iter().map(|(id, _)| *id).collect();
                     self.rooms.deleted(&ids);
                 }
@@ -177,13 +189,25 @@ mod tests {
     #[test]
     fn the_default_interval_is_a_quarter_of_the_retention_within_bounds() {
         let days = Duration::from_secs(30 * 24 * 3600);
-        assert_eq!(RetentionOptions::default_interval(days), MAX_DEFAULT_INTERVAL);
+        assert_eq!(
+            RetentionOptions::default_interval(days),
+            MAX_DEFAULT_INTERVAL
+        );
         let hour = Duration::from_secs(3600);
-        assert_eq!(RetentionOptions::default_interval(hour), Duration::from_secs(600));
+        assert_eq!(
+            RetentionOptions::default_interval(hour),
+            Duration::from_secs(600)
+        );
         let minutes = Duration::from_secs(20 * 60);
-        assert_eq!(RetentionOptions::default_interval(minutes), Duration::from_secs(300));
+        assert_eq!(
+            RetentionOptions::default_interval(minutes),
+            Duration::from_secs(300)
+        );
         let seconds = Duration::from_secs(3);
-        assert_eq!(RetentionOptions::default_interval(seconds), MIN_DEFAULT_INTERVAL);
+        assert_eq!(
+            RetentionOptions::default_interval(seconds),
+            MIN_DEFAULT_INTERVAL
+        );
     }
 
     #[test]

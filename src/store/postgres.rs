@@ -34,7 +34,9 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::tls;
 
-use super::{describe, migrate, retention, NewMessage, Outcome, Page, Store, StoreError, SweepReport};
+use super::{
+    describe, migrate, retention, NewMessage, Outcome, Page, Store, StoreError, SweepReport,
+};
 
 /// tokio-postgres's keepalive idle time when the URL sets none (two hours, as the kernel).
 const DEFAULT_KEEPALIVES_IDLE: Duration = Duration::from_secs(2 * 60 * 60);

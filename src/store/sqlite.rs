@@ -24,7 +24,9 @@ use rusqlite::{
 };
 use tokio::sync::{Mutex, Semaphore};
 
-use super::{describe, migrate, retention, NewMessage, Outcome, Page, Store, StoreError, SweepReport};
+use super::{
+    describe, migrate, retention, NewMessage, Outcome, Page, Store, StoreError, SweepReport,
+};
 
 /// How long a connection waits for a lock held by another connection (another node or
 /// process on the same file) before the call fails as unavailable.

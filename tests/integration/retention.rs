@@ -57,10 +57,18 @@ async fn answers_not_found_everywhere(api: &Api, code: &str) {
     assert_eq!(ack["ok"], false, "{ack}");
     assert_eq!(ack["error"]["code"], "not_found", "join: {ack}");
     let (status, body) = api.get(&format!("/api/messages?roomCode={code}")).await;
-    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")), "history: {body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found")),
+        "history: {body}"
+    );
     assert!(is_gone(api, code).await, "room details");
     let (status, body) = api.post_message(code, "hook", "anyone there?").await;
-    assert_eq!((status, body["error"]["code"].as_str()), (404, Some("not_found")), "REST post: {body}");
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (404, Some("not_found")),
+        "REST post: {body}"
+    );
 }
 
 /// Posts `count` messages over REST; answers the room's store id.
@@ -108,7 +116,11 @@ async fn postgres_session(url: &str) -> tokio_postgres::Client {
 
 /// One sample of `chat_retention_sweeps_total{result}`.
 async fn sweeps(api: &Api, result: &str) -> f64 {
-    metric(api, &format!("chat_retention_sweeps_total{{result=\"{result}\"}}")).await
+    metric(
+        api,
+        &format!("chat_retention_sweeps_total{{result=\"{result}\"}}"),
+    )
+    .await
 }
 
 /// Posts to `code` every 500 ms until dropped: a room that keeps being used.
@@ -247,8 +259,14 @@ async fn a_member_on_another_node_keeps_its_room() {
     answers_not_found_everywhere(&b, &idle_on_b).await;
     let swept_by_a = sweeps(&a, "swept").await;
     tokio::time::sleep(RETENTION + Duration::from_secs(1)).await;
-    assert!(sweeps(&a, "swept").await > swept_by_a, "node A swept meanwhile");
-    assert!(!is_gone(&a, &kept).await, "the room with a member on B was deleted");
+    assert!(
+        sweeps(&a, "swept").await > swept_by_a,
+        "node A swept meanwhile"
+    );
+    assert!(
+        !is_gone(&a, &kept).await,
+        "the room with a member on B was deleted"
+    );
     let (status, body) = a.post_message(&kept, "hook", "still here?").await;
     assert_eq!(status, 201, "{body}");
     answers_not_found_everywhere(&b, &unused).await;
@@ -277,10 +295,22 @@ async fn nodes_sweep_one_at_a_time() {
     let started = Instant::now();
     let code = a.create_room().await;
     tokio::time::sleep(RETENTION + Duration::from_secs(2)).await;
-    assert!(!is_gone(&a, &code).await, "a node swept while another held the lock");
-    assert_eq!((sweeps(&a, "swept").await, sweeps(&b, "swept").await), before);
-    assert!(sweeps(&a, "skipped").await > skipped.0, "node A skipped its rounds");
-    assert!(sweeps(&b, "skipped").await > skipped.1, "node B skipped its rounds");
+    assert!(
+        !is_gone(&a, &code).await,
+        "a node swept while another held the lock"
+    );
+    assert_eq!(
+        (sweeps(&a, "swept").await, sweeps(&b, "swept").await),
+        before
+    );
+    assert!(
+        sweeps(&a, "skipped").await > skipped.0,
+        "node A skipped its rounds"
+    );
+    assert!(
+        sweeps(&b, "skipped").await > skipped.1,
+        "node B skipped its rounds"
+    );
 
     sweeper
         .execute("SELECT pg_advisory_unlock($1)", &[&SWEEP_LOCK_KEY])
