@@ -7,6 +7,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chat_actors::guards::GuardLimits;
+use chat_actors::retention::RetentionOptions;
 use chat_actors::{Limits, SendRate};
 use clap::{Parser, ValueEnum};
 
@@ -268,6 +269,22 @@ pub struct Config {
     #[arg(long, env = "CHAT_TRUSTED_PROXIES", default_value = "")]
     pub trusted_proxies: TrustedProxies,
 
+    /// Delete rooms unused for this long (no member on any node, no message committed),
+    /// with their messages (e.g. `30d`); their codes then answer not_found everywhere.
+    /// `0` or `off`: keep every room forever.
+    #[arg(long, env = "CHAT_ROOM_RETENTION", default_value = "off")]
+    pub room_retention: RetentionArg,
+
+    /// With --room-retention: how often each node marks its rooms with members used and
+    /// sweeps unused rooms [default: a quarter of the retention, between 1s and 10min].
+    #[arg(long, env = "CHAT_RETENTION_INTERVAL", value_parser = humantime::parse_duration)]
+    pub retention_interval: Option<Duration>,
+
+    /// With --room-retention: messages deleted per transaction (and rooms tombstoned per
+    /// statement) by a sweep; small batches keep each transaction short.
+    #[arg(long, env = "CHAT_RETENTION_BATCH", default_value_t = 500, value_parser = clap::value_parser!(u32).range(1..))]
+    pub retention_batch: u32,
+
     /// Log format: `text` for people, `json` for log collectors. Levels come from RUST_LOG.
     #[arg(long, env = "CHAT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -313,6 +330,24 @@ impl FromStr for SendRateArg {
     }
 }
 
+/// A retention such as `30d` (humantime), or `0` / `off` for none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetentionArg(pub Option<Duration>);
+
+impl FromStr for RetentionArg {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let text = text.trim();
+        if text == "0" || text.eq_ignore_ascii_case("off") {
+            return Ok(RetentionArg(None));
+        }
+        let retention = humantime::parse_duration(text)
+            .map_err(|e| format!("expected a duration such as 30d, or off, got {text:?}: {e}"))?;
+        Ok(RetentionArg((!retention.is_zero()).then_some(retention)))
+    }
+}
+
 impl Config {
     /// A configuration with every default, for tests and embedding.
     pub fn defaults() -> Config {
@@ -346,6 +381,13 @@ impl Config {
             batch_max: self.batch_max.max(1),
             batch_delay: self.batch_delay,
         }
+    }
+
+    /// How room retention runs; `None` when it is off.
+    pub fn retention(&self) -> Option<RetentionOptions> {
+        self.room_retention.0.map(|retention| {
+            RetentionOptions::new(retention, self.retention_interval, self.retention_batch)
+        })
     }
 
     /// The abuse limits the actors enforce.
@@ -443,6 +485,34 @@ mod tests {
         assert!("20".parse::<SendRateArg>().is_err());
         assert!("x/10s".parse::<SendRateArg>().is_err());
         assert!("5/0s".parse::<SendRateArg>().is_err());
+    }
+
+    #[test]
+    fn retention_is_off_unless_set() {
+        assert_eq!(Config::defaults().retention(), None);
+        for off in ["0", "off", "OFF", "0s"] {
+            let config = Config::parse_from(["chat-node", "--room-retention", off]);
+            assert_eq!(config.retention(), None, "{off}");
+        }
+        let config = Config::parse_from(["chat-node", "--room-retention", "30d"]);
+        let retention = config.retention().unwrap();
+        assert_eq!(retention.retention, Duration::from_secs(30 * 24 * 3600));
+        assert_eq!(retention.interval, Duration::from_secs(600));
+        assert_eq!(retention.batch, 500);
+        let config = Config::parse_from([
+            "chat-node",
+            "--room-retention",
+            "3s",
+            "--retention-interval",
+            "500ms",
+            "--retention-batch",
+            "5",
+        ]);
+        let retention = config.retention().unwrap();
+        assert_eq!(retention.interval, Duration::from_millis(500));
+        assert_eq!(retention.batch, 5);
+        assert!("soon".parse::<RetentionArg>().is_err());
+        assert!(Config::try_parse_from(["chat-node", "--retention-batch", "0"]).is_err());
     }
 
     #[test]

@@ -122,6 +122,7 @@ pub async fn start(config: Config) -> Result<Node, StartError> {
         }),
         guards: config.guard_limits(),
         author_secret,
+        retention: config.retention(),
     })
     .map_err(|error| StartError::Config(format!("REDIS_URL: {error}")))?;
     if let Some(broker) = actors.hub().cluster.broker() {

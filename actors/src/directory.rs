@@ -13,8 +13,8 @@ use actix::prelude::*;
 use dashmap::DashMap;
 
 use crate::cluster::Event;
-use crate::ids::{Nickname, RoomCode};
-use crate::room::{Remote, RoomActor, Synced};
+use crate::ids::{Nickname, RoomCode, RoomId};
+use crate::room::{Remote, RoomActor, RoomDeleted, Synced};
 
 /// A live room in the directory.
 #[derive(Clone)]
@@ -23,6 +23,8 @@ pub struct RoomHandle {
     pub addr: Addr<RoomActor>,
     /// Its local member count, kept by the room actor, read for room listings.
     pub members: Arc<AtomicUsize>,
+    /// Its id in the store, by which retention marks it used (`retention.rs`).
+    pub room_id: RoomId,
 }
 
 /// Live rooms of this node.
@@ -72,6 +74,16 @@ impl RoomDirectory {
             })
             .collect()
     }
+
+    /// Store ids of the rooms with at least one member on this node: the rooms retention
+    /// must keep (`retention.rs` marks them used).
+    pub fn used_rooms(&self) -> Vec<RoomId> {
+        self.rooms
+            .iter()
+            .filter(|entry| entry.value().members.load(Ordering::Relaxed) > 0)
+            .map(|entry| entry.value().room_id)
+            .collect()
+    }
 }
 
 impl RoomDirectory {
@@ -79,6 +91,19 @@ impl RoomDirectory {
     pub fn deliver(&self, code: RoomCode, event: Event) {
         if let Some(room) = self.rooms.get(&code) {
             room.addr.do_send(Remote { event });
+        }
+    }
+
+    /// Tells the live actors of rooms the store no longer has (retention deleted them) to
+    /// stop for good, so that none hands out a room that is gone.
+    pub fn deleted(&self, ids: &[RoomId]) {
+        if ids.is_empty() {
+            return;
+        }
+        for entry in self.rooms.iter() {
+            if ids.contains(&entry.value().room_id) {
+                entry.value().addr.do_send(RoomDeleted);
+            }
         }
     }
 

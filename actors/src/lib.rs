@@ -16,6 +16,8 @@
 //! - [`room`]: one actor per live room; members, presence, typing, and pushes in id order
 //!   ([`room::order`]); its cross-node handlers are in `room/cluster.rs`.
 //! - [`persistence`]: group commit of messages into the [`store`].
+//! - [`retention`]: with `--room-retention`, marks the rooms with members used and deletes
+//!   unused rooms from the [`store`], every interval.
 //! - [`cluster`]: the link to other nodes, a no-op handle on one node; the Redis bridge
 //!   actor ([`cluster::bridge`]) and what nodes tell each other ([`cluster::broker`]).
 //!
@@ -44,6 +46,7 @@ pub mod persistence;
 pub mod protocol;
 pub mod rate_limit;
 pub mod registry;
+pub mod retention;
 pub mod room;
 pub mod session;
 pub mod spawn;

@@ -1,6 +1,7 @@
 //! Starting and stopping the node's actors: the persistence shards and room threads, the
-//! registry, the Redis bridge, the shared heartbeat timer, and the steps of a graceful
-//! shutdown (drain the sessions, flush persistence, leave the cluster, stop the threads).
+//! registry, the Redis bridge, the shared heartbeat timer, the retention actor (when
+//! retention is on), and the steps of a graceful shutdown (drain the sessions, flush
+//! persistence, leave the cluster, stop the threads).
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Weak};
@@ -20,6 +21,7 @@ use crate::node_events::NodeEvents;
 use crate::outbound::{Outbound, Outbox};
 use crate::persistence::PersistencePool;
 use crate::registry::Registry;
+use crate::retention::{Retention, RetentionOptions};
 use crate::room::RoomDeps;
 use crate::store::Store;
 
@@ -41,6 +43,8 @@ pub struct NodeOptions {
     pub guards: GuardLimits,
     /// The store's `author_id` secret, which keys author ids (`authors.rs`).
     pub author_secret: String,
+    /// Room retention; `None` keeps every room forever.
+    pub retention: Option<RetentionOptions>,
 }
 
 /// The node's running actors and the threads they run on.
@@ -51,8 +55,9 @@ pub struct NodeActors {
 }
 
 impl NodeActors {
-    /// Starts the persistence shards, the room threads, the registry and, with a broker,
-    /// the Redis bridge. Must be called inside an actix system.
+    /// Starts the persistence shards, the room threads, the registry, with a broker the
+    /// Redis bridge, and with retention the retention actor. Must be called inside an
+    /// actix system.
     pub fn start(options: NodeOptions) -> Result<NodeActors, redis::RedisError> {
         let room_threads = options.room_threads.max(1);
         let arbiters: Vec<Arbiter> = (0..room_threads + 1).map(|_| Arbiter::new()).collect();
@@ -82,6 +87,7 @@ impl NodeActors {
             &service,
         );
         let room_arbiters = arbiters[1..].iter().map(Arbiter::handle).collect();
+        let retention = options.retention.is_some();
         let registry = Registry::create(|ctx| {
             let deps = Arc::new(RoomDeps {
                 store: Arc::clone(&options.store),
@@ -90,9 +96,15 @@ impl NodeActors {
                 guards: Arc::clone(&guards),
                 cluster: cluster.clone(),
                 supervisor: ctx.address().recipient(),
+                retention,
             });
             Registry::new(Arc::clone(&rooms), deps, room_arbiters)
         });
+        if let Some(retention) = options.retention {
+            let store = Arc::clone(&options.store);
+            let rooms = Arc::clone(&rooms);
+            Retention::start_in_arbiter(&service, move |_| Retention::new(store, rooms, retention));
+        }
         let hub = Arc::new(Hub {
             store: options.store,
             persistence,

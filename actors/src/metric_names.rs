@@ -34,3 +34,10 @@ pub const BROKER_REJECTED: &str = "chat_broker_rejected_total";
 pub const ADDRESS_TABLE_ENTRIES: &str = "chat_address_table_entries";
 /// Counter, label `limit`: requests refused by an abuse limit.
 pub const LIMIT_REJECTIONS: &str = "chat_limit_rejections_total";
+/// Counter: rooms deleted by retention (`retention.rs`) on this node's sweeps.
+pub const RETENTION_ROOMS_DELETED: &str = "chat_retention_rooms_deleted_total";
+/// Counter: messages deleted with those rooms.
+pub const RETENTION_MESSAGES_DELETED: &str = "chat_retention_messages_deleted_total";
+/// Counter, label `result`: retention rounds of this node: `swept` (it held the sweep
+/// lock), `skipped` (another node was sweeping), `failed` (the store did not answer).
+pub const RETENTION_SWEEPS: &str = "chat_retention_sweeps_total";

@@ -85,7 +85,7 @@ impl Persistence {
         let commit = async move {
             let result = store.commit_batch(&messages).await;
             match result {
-                Err(StoreError::Rejected(_)) if messages.len() > 1 => {
+                Err(StoreError::Rejected(_) | StoreError::NoSuchRoom(_)) if messages.len() > 1 => {
                     one_by_one(store.as_ref(), &messages).await
                 }
                 other => vec![other],
@@ -102,15 +102,16 @@ impl Persistence {
     }
 }
 
-/// A batch the store refused for some message's data, committed again one message at a
-/// time and in order, so that only the culprit fails (each result is a batch of one).
+/// A batch the store refused for some message's data, or for a room it no longer has
+/// (retention deleted it), committed again one message at a time and in order, so that
+/// only the culprits fail (each result is a batch of one).
 async fn one_by_one(
     store: &dyn Store,
     messages: &[Write],
 ) -> Vec<Result<Vec<Outcome>, StoreError>> {
     tracing::warn!(
         size = messages.len(),
-        "the store refused a batch's data; committing its messages one by one"
+        "the store refused a batch (data, or a deleted room); committing its messages one by one"
     );
     let mut results = Vec::with_capacity(messages.len());
     for message in messages {
@@ -166,6 +167,7 @@ fn answer(waiters: Vec<Waiter>, result: Result<Vec<Outcome>, StoreError>) {
             let reply = match error {
                 StoreError::Unavailable(_) => ChatError::unavailable(),
                 StoreError::Rejected(_) => ChatError::unstorable(),
+                StoreError::NoSuchRoom(_) => ChatError::room_not_found(),
                 other => ChatError::internal(other.to_string()),
             };
             for waiter in waiters {

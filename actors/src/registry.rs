@@ -96,13 +96,14 @@ impl Registry {
         let members = Arc::new(AtomicUsize::new(0));
         let deps = Arc::clone(&self.deps);
         let counter = Arc::clone(&members);
-        let code = record.room.code;
+        let (code, room_id) = (record.room.code, record.room.id);
         let addr = start_on(arbiter, ROOM_MAILBOX, move || {
             RoomActor::new(record, counter, deps)
         });
         let handle = RoomHandle {
             addr: addr.clone(),
             members,
+            room_id,
         };
         self.directory.insert(code, handle);
         addr

@@ -133,6 +133,18 @@ pub struct Page {
     pub has_more: bool,
 }
 
+/// What one retention sweep did ([`Store::sweep_unused_rooms`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SweepReport {
+    /// Another node was sweeping (it holds the sweep lock): this one did nothing.
+    pub skipped: bool,
+    /// The rooms deleted completely by this sweep (tombstoned by it, or by an earlier
+    /// sweep that stopped half way), so that the node can stop their live actors.
+    pub rooms: Vec<(RoomId, RoomCode)>,
+    /// The messages deleted with them.
+    pub messages: u64,
+}
+
 /// A message store. Implementations must be safe to call from many actors at once.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -214,4 +226,23 @@ pub trait Store: Send + Sync + 'static {
 
     /// Answers when the store is reachable; for readiness probes.
     async fn ping(&self) -> Result<(), StoreError>;
+
+    /// Marks `rooms` as used now (retention: nodes call it periodically, in one statement,
+    /// for their rooms with members). Answers those of `rooms` that are gone (deleted, or
+    /// tombstoned by a sweep), whose live actors must stop.
+    async fn touch_rooms(&self, rooms: &[RoomId]) -> Result<Vec<RoomId>, StoreError>;
+
+    /// Deletes the rooms unused since before `unused_before`, with their messages: first
+    /// tombstones them in one short transaction (re-checking under the row lock that
+    /// nothing used them meanwhile; from then on commits into them fail with
+    /// [`StoreError::NoSuchRoom`], so nothing acked is deleted afterwards), then deletes
+    /// their messages `batch` at a time, each batch its own short transaction, then the
+    /// rooms. Finishes rooms an earlier sweep tombstoned but did not delete. With several
+    /// nodes on one store, one sweeps at a time; the others answer
+    /// [`SweepReport::skipped`].
+    async fn sweep_unused_rooms(
+        &self,
+        unused_before: DateTime<Utc>,
+        batch: u32,
+    ) -> Result<SweepReport, StoreError>;
 }

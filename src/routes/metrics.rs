@@ -85,6 +85,8 @@ fn register_series() {
         names::SLOW_CONSUMERS,
         names::BROKER_PUBLISHED,
         names::BROKER_RECEIVED,
+        names::RETENTION_ROOMS_DELETED,
+        names::RETENTION_MESSAGES_DELETED,
         crate::security::ORIGIN_REJECTED_METRIC,
     ] {
         metrics::counter!(counter).increment(0);
@@ -99,6 +101,9 @@ fn register_series() {
         metrics::counter!(names::LIMIT_REJECTIONS, "limit" => limit).increment(0);
     }
     metrics::counter!(names::BROKER_REJECTED, "reason" => "malformed").increment(0);
+    for result in ["swept", "skipped", "failed"] {
+        metrics::counter!(names::RETENTION_SWEEPS, "result" => result).increment(0);
+    }
     for table in ["room_create", "failed_lookup", "rest_send"] {
         metrics::gauge!(names::ADDRESS_TABLE_ENTRIES, "table" => table).set(0.0);
     }

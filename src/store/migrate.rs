@@ -34,6 +34,7 @@ macro_rules! migrations {
             2 => "0002_bot.sql",
             3 => "0003_authors_owners_replies.sql",
             4 => "0004_message_changes.sql",
+            5 => "0005_retention.sql",
         )
     };
 }

@@ -4,7 +4,8 @@
 //!
 //! Layout: `migrate.rs` applies the numbered files of `sql/<dialect>/`; `sqlite.rs` and
 //! `postgres.rs` each implement the whole trait, with the same semantics, which
-//! `tests/store.rs` checks against both.
+//! `tests/store.rs` checks against both; `retention.rs` holds what their retention sweeps
+//! share.
 
 /// The columns every message query selects, in the order the dialects' row readers
 /// (`postgres::message_from`, `sqlite::message_at`) read them; shared so they cannot drift.
@@ -22,6 +23,7 @@ macro_rules! message_query {
 pub mod migrate;
 pub mod postgres;
 mod postgres_changes;
+mod retention;
 pub mod sqlite;
 pub mod tls;
 
@@ -29,7 +31,7 @@ use std::error::Error;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use chat_actors::store::{NewMessage, Outcome, Page, Store, StoreError, Write};
+pub use chat_actors::store::{NewMessage, Outcome, Page, Store, StoreError, SweepReport, Write};
 
 pub use postgres::{PostgresStore, PostgresTimeouts};
 pub use sqlite::SqliteStore;

@@ -38,7 +38,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use super::tls;
 
 use super::postgres_changes::{ChangeColumns, ChangeKeys, Changes, Reactor};
-use super::{describe, migrate, Outcome, Page, Store, StoreError, Write};
+use super::{describe, migrate, retention, Outcome, Page, Store, StoreError, SweepReport, Write};
 
 /// tokio-postgres's keepalive idle time when the URL sets none (two hours, as the kernel).
 const DEFAULT_KEEPALIVES_IDLE: Duration = Duration::from_secs(2 * 60 * 60);
@@ -88,6 +88,10 @@ struct PgConnection {
     /// A call on it overran its bound: whatever it was waiting for may still arrive, so
     /// the pool must not hand it out again.
     abandoned: bool,
+    /// It may hold the session-level sweep lock (retention). A sweep dropped or failed half
+    /// way leaves this set, and the pool closes the connection, which releases the lock,
+    /// rather than hand out a connection that keeps every node from sweeping.
+    sweep_lock: bool,
 }
 
 impl PgConnection {
@@ -108,9 +112,12 @@ impl PgConnection {
 }
 
 /// Locks a batch's rooms and reads their last ids. `ORDER BY id` takes the row locks in id
-/// order, so two batches that share rooms never deadlock.
+/// order, so two batches that share rooms never deadlock. A tombstoned room is not locked
+/// (the condition is checked again once a sweep that held the row lets go), so its
+/// writes fail with `NoSuchRoom` rather than land in a room being deleted.
 const LOCK_ROOMS: &str = "SELECT id, last_message_id, last_seq FROM rooms \
-                          WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE";
+                          WHERE id = ANY($1::bigint[]) AND deleted_at IS NULL \
+                          ORDER BY id FOR UPDATE";
 
 /// The stored originals of a batch's (room, clientId) pairs, as [`message_query!`] rows, in
 /// one statement whatever the batch's size.
@@ -123,7 +130,8 @@ const FIND_ORIGINALS: &str = "SELECT m.id, m.room_id, r.code, m.sender, m.conten
      WHERE m.client_id IS NOT NULL";
 
 /// Inserts a batch's new messages and advances their rooms' `last_message_id` and
-/// `last_seq`. One statement, so that nothing can advance a room without its messages.
+/// `last_seq` (and marks them used, for retention). One statement, so that nothing can
+/// advance a room without its messages.
 const INSERT_AND_ADVANCE: &str = "WITH inserted AS ( \
          INSERT INTO messages \
              (id, room_id, sender, content, client_id, created_at, prev_id, bot, \
@@ -132,11 +140,13 @@ const INSERT_AND_ADVANCE: &str = "WITH inserted AS ( \
                               $4::text[], $5::text[], $6::timestamptz[], \
                               $7::bigint[], $8::boolean[], $9::text[], $10::bigint[], \
                               $11::bigint[]) \
-         RETURNING room_id, id, seq) \
+         RETURNING room_id, id, seq, created_at) \
      UPDATE rooms SET last_message_id = v.last_id, \
-                      last_seq = GREATEST(rooms.last_seq, v.last_seq) \
-     FROM (SELECT room_id, max(id) AS last_id, max(seq) AS last_seq FROM inserted \
-           GROUP BY room_id) AS v \
+                      last_seq = GREATEST(rooms.last_seq, v.last_seq), \
+                      last_active_at = GREATEST(rooms.last_active_at, v.last_at) \
+     FROM (SELECT room_id, max(id) AS last_id, max(seq) AS last_seq, \
+                  max(created_at) AS last_at \
+           FROM inserted GROUP BY room_id) AS v \
      WHERE rooms.id = v.room_id";
 
 /// The messages a batch changes, as [`message_query!`] rows.
@@ -163,8 +173,10 @@ const REMOVE_REACTORS: &str = "DELETE FROM reactions r \
 const ADD_REACTORS: &str = "INSERT INTO reactions (message_id, emoji, reactor) \
      SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[])";
 
-/// Advances the rooms a batch's changes moved (after its inserts advanced theirs).
-const ADVANCE_SEQ: &str = "UPDATE rooms SET last_seq = GREATEST(rooms.last_seq, v.seq) \
+/// Advances the rooms a batch's changes moved (after its inserts advanced theirs), and
+/// marks them used (a change is a use, for retention).
+const ADVANCE_SEQ: &str = "UPDATE rooms SET last_seq = GREATEST(rooms.last_seq, v.seq), \
+         last_active_at = GREATEST(rooms.last_active_at, $3) \
      FROM UNNEST($1::bigint[], $2::bigint[]) AS v (id, seq) WHERE rooms.id = v.id";
 
 /// The store's statements, prepared once per connection so the hot path never parses
@@ -219,14 +231,14 @@ impl Statements {
             advance_seq: client.prepare(ADVANCE_SEQ).await?,
             create_room: client
                 .prepare(
-                    "INSERT INTO rooms (code, created_at, owner_key_hash) VALUES ($1, $2, $3) \
-                     RETURNING id",
+                    "INSERT INTO rooms (code, created_at, owner_key_hash, last_active_at) \
+                     VALUES ($1, $2, $3, $2) RETURNING id",
                 )
                 .await?,
             find_room: client
                 .prepare(
                     "SELECT id, code, created_at, last_message_id, owner_key_hash, last_seq \
-                     FROM rooms WHERE code = $1",
+                     FROM rooms WHERE code = $1 AND deleted_at IS NULL",
                 )
                 .await?,
             find_by_client_id: client
@@ -287,13 +299,14 @@ impl ManageConnection for Manager {
             statements,
             in_transaction: false,
             abandoned: false,
+            sweep_lock: false,
         })
     }
 
     /// Checked on every checkout, so it must not cost a round trip: a connection that
     /// the server closed is noticed locally by its I/O task.
     async fn is_valid(&self, conn: &mut PgConnection) -> Result<(), ConnectionError> {
-        if conn.client.is_closed() || conn.in_transaction {
+        if conn.client.is_closed() || conn.in_transaction || conn.sweep_lock {
             Err(ConnectionError::Closed)
         } else {
             Ok(())
@@ -301,7 +314,7 @@ impl ManageConnection for Manager {
     }
 
     fn has_broken(&self, conn: &mut PgConnection) -> bool {
-        conn.abandoned || conn.in_transaction || conn.client.is_closed()
+        conn.abandoned || conn.in_transaction || conn.sweep_lock || conn.client.is_closed()
     }
 }
 
@@ -610,6 +623,8 @@ struct Decided {
     changes: ChangeColumns,
     /// The rooms whose changes moved them, and their last position.
     advanced: (Vec<RoomId>, Vec<Seq>),
+    /// When the batch was decided: its messages' time, and its rooms' last use.
+    now: DateTime<Utc>,
 }
 
 /// The body of [`Store::commit_batch`], on one connection, in one transaction of two
@@ -812,7 +827,10 @@ async fn write_and_commit(conn: &mut PgConnection, decided: &Decided) -> Result<
         ),
         unless_empty!(
             advanced.0.is_empty(),
-            client.execute(&statements.advance_seq, &[&advanced.0, &advanced.1])
+            client.execute(
+                &statements.advance_seq,
+                &[&advanced.0, &advanced.1, &decided.now]
+            )
         ),
         client.execute(&statements.commit, &[]),
     );
@@ -954,6 +972,7 @@ fn decide(batch: &[Write], room_ids: &[RoomId], looked: &Looked) -> Result<Decid
         created,
         changes: changes.columns(),
         advanced,
+        now,
     })
 }
 
@@ -1245,5 +1264,206 @@ impl Store for PostgresStore {
                 .map_err(unavailable)
         })
         .await
+    }
+
+    async fn touch_rooms(&self, rooms: &[RoomId]) -> Result<Vec<RoomId>, StoreError> {
+        if rooms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = now_millis();
+        self.call(async |conn| {
+            let rows = conn
+                .client
+                .query(TOUCH_ROOMS, &[&rooms, &now])
+                .await
+                .map_err(unavailable)?;
+            let touched = rows
+                .iter()
+                .map(|row| row.try_get(0).map_err(unavailable))
+                .collect::<Result<Vec<RoomId>, _>>()?;
+            Ok(retention::gone(rooms, &touched))
+        })
+        .await
+    }
+
+    /// One node at a time: the sweep holds a session-level advisory lock on its connection
+    /// from start to end, and a node that cannot take it skips this round. Every step is
+    /// bounded by the call timeout, as any call is.
+    async fn sweep_unused_rooms(
+        &self,
+        unused_before: DateTime<Utc>,
+        batch: u32,
+    ) -> Result<SweepReport, StoreError> {
+        let batch = i64::from(batch.max(1));
+        let limit = self.call_timeout;
+        let mut conn = self.pool.get().await.map_err(no_connection)?;
+        let locked = bounded(&mut conn, limit, async |conn| {
+            // Set before the lock is asked for: a call dropped on the way may have taken it.
+            conn.sweep_lock = true;
+            conn.client
+                .query_one("SELECT pg_try_advisory_lock($1)", &[&SWEEP_LOCK_KEY])
+                .await
+                .and_then(|row| row.try_get::<_, bool>(0))
+                .map_err(unavailable)
+        })
+        .await?;
+        if !locked {
+            conn.sweep_lock = false;
+            return Ok(SweepReport {
+                skipped: true,
+                ..SweepReport::default()
+            });
+        }
+        let swept = sweep_on(&mut conn, limit, unused_before, batch).await;
+        let unlocked = bounded(&mut conn, limit, async |conn| {
+            conn.client
+                .query_one("SELECT pg_advisory_unlock($1)", &[&SWEEP_LOCK_KEY])
+                .await
+                .map(|_| ())
+                .map_err(unavailable)
+        })
+        .await;
+        // Should the unlock fail, the flag stays set and the pool closes the connection,
+        // which releases the lock as well.
+        if unlocked.is_ok() {
+            conn.sweep_lock = false;
+        }
+        swept
+    }
+}
+
+/// Key of the session-level advisory lock that lets one node at a time sweep unused rooms
+/// ("chatswep" in ASCII).
+const SWEEP_LOCK_KEY: i64 = 0x6368_6174_7377_6570;
+
+/// Marks rooms used, locking their rows in id order (as commits do, so the two never
+/// deadlock); answers the ids it updated. A tombstoned room is skipped, also one a sweep
+/// tombstones while the touch waits for its row.
+const TOUCH_ROOMS: &str = "UPDATE rooms SET last_active_at = GREATEST(rooms.last_active_at, $2) \
+     FROM (SELECT id FROM rooms WHERE id = ANY($1::bigint[]) AND deleted_at IS NULL \
+           ORDER BY id FOR UPDATE) AS used \
+     WHERE rooms.id = used.id RETURNING rooms.id";
+
+/// Tombstones up to `$2` rooms unused since before `$1`, at `$3`, in id order. Rows that a
+/// commit or a touch holds are skipped (they are being used); the others are locked, and
+/// the conditions are checked again on the newest version of each row, so a room used
+/// since this statement's snapshot is kept.
+const TOMBSTONE: &str = "UPDATE rooms SET deleted_at = $3 \
+     FROM (SELECT id FROM rooms WHERE deleted_at IS NULL AND last_active_at < $1 \
+           ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) AS unused \
+     WHERE rooms.id = unused.id AND rooms.deleted_at IS NULL AND rooms.last_active_at < $1";
+
+/// Runs one step of a sweep within `limit`; one that overran answers unavailable and
+/// leaves the connection for the pool to drop.
+async fn bounded<T>(
+    conn: &mut PgConnection,
+    limit: Duration,
+    work: impl AsyncFnOnce(&mut PgConnection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    let result = tokio::time::timeout(limit, work(&mut *conn)).await;
+    conn.settle(result, limit)
+}
+
+/// The body of [`Store::sweep_unused_rooms`], under the sweep lock: tombstones the unused
+/// rooms (`batch` per statement, each its own short transaction), then deletes every
+/// tombstoned room, this sweep's and any an earlier one left, in id order.
+async fn sweep_on(
+    conn: &mut PgConnection,
+    limit: Duration,
+    unused_before: DateTime<Utc>,
+    batch: i64,
+) -> Result<SweepReport, StoreError> {
+    loop {
+        let now = now_millis();
+        let tombstoned = bounded(conn, limit, async |conn| {
+            conn.client
+                .execute(TOMBSTONE, &[&unused_before, &batch, &now])
+                .await
+                .map_err(unavailable)
+        })
+        .await?;
+        if i64::try_from(tombstoned).unwrap_or(i64::MAX) < batch {
+            break;
+        }
+    }
+    let mut report = SweepReport::default();
+    let mut after: RoomId = 0;
+    loop {
+        let rooms = bounded(conn, limit, async |conn| {
+            let rows = conn
+                .client
+                .query(
+                    "SELECT id, code FROM rooms WHERE deleted_at IS NOT NULL AND id > $1 \
+                     ORDER BY id LIMIT $2",
+                    &[&after, &batch],
+                )
+                .await
+                .map_err(unavailable)?;
+            rows.iter()
+                .map(|row| Ok((row.try_get(0).map_err(unavailable)?, code_at(row, 1)?)))
+                .collect::<Result<Vec<(RoomId, RoomCode)>, StoreError>>()
+        })
+        .await?;
+        let Some(&(last, _)) = rooms.last() else {
+            return Ok(report);
+        };
+        after = last;
+        for (room_id, code) in rooms {
+            report.messages += delete_messages_of(conn, limit, room_id, batch).await?;
+            bounded(conn, limit, async |conn| {
+                conn.client
+                    .execute(
+                        "DELETE FROM rooms WHERE id = $1 AND deleted_at IS NOT NULL \
+                         AND NOT EXISTS (SELECT 1 FROM messages WHERE room_id = $1)",
+                        &[&room_id],
+                    )
+                    .await
+                    .map_err(unavailable)
+            })
+            .await?;
+            report.rooms.push((room_id, code));
+        }
+    }
+}
+
+/// Deletes every message of a tombstoned room, `batch` at a time (oldest first), each batch
+/// its own statement and so its own short transaction; answers how many. A tombstoned room
+/// takes no new messages, so the range up to the batch's newest id is exactly the batch.
+async fn delete_messages_of(
+    conn: &mut PgConnection,
+    limit: Duration,
+    room_id: RoomId,
+    batch: i64,
+) -> Result<u64, StoreError> {
+    let mut deleted = 0;
+    loop {
+        let removed = bounded(conn, limit, async |conn| {
+            let up_to: Option<MessageId> = conn
+                .client
+                .query_one(
+                    "SELECT max(id) FROM (SELECT id FROM messages WHERE room_id = $1 \
+                     ORDER BY id LIMIT $2) AS batch",
+                    &[&room_id, &batch],
+                )
+                .await
+                .and_then(|row| row.try_get(0))
+                .map_err(unavailable)?;
+            let Some(up_to) = up_to else {
+                return Ok(0);
+            };
+            // The messages' reactors go with them (ON DELETE CASCADE, migration 0004).
+            conn.client
+                .execute(
+                    "DELETE FROM messages WHERE room_id = $1 AND id <= $2",
+                    &[&room_id, &up_to],
+                )
+                .await
+                .map_err(unavailable)
+        })
+        .await?;
+        deleted += removed;
+        if i64::try_from(removed).unwrap_or(i64::MAX) < batch {
+            return Ok(deleted);
+        }
     }
 }

@@ -25,7 +25,9 @@ use rusqlite::{
 };
 use tokio::sync::{Mutex, Semaphore};
 
-use super::{describe, migrate, NewMessage, Outcome, Page, Store, StoreError, Write};
+use super::{
+    describe, migrate, retention, NewMessage, Outcome, Page, Store, StoreError, SweepReport, Write,
+};
 
 /// How long a connection waits for a lock held by another connection (another node or
 /// process on the same file) before the call fails as unavailable.
@@ -277,16 +279,19 @@ fn commit_in(conn: &mut Connection, batch: &[Write]) -> Result<Vec<Outcome>, Sto
     let now = now_millis();
     let mut rooms = cursors(&tx, batch)?;
     let outcomes = resolve_each(&tx, batch, now, &mut rooms)?;
-    advance_rooms(&tx, &rooms)?;
+    advance_rooms(&tx, &rooms, now)?;
     tx.commit().map_err(unavailable)?;
     Ok(outcomes)
 }
 
-/// Reads each room's cursor once, before any write. A missing room fails the whole batch.
+/// Reads each room's cursor once, before any write. A missing (or deleted) room fails the
+/// whole batch.
 fn cursors(tx: &Transaction<'_>, batch: &[Write]) -> Result<Cursors, StoreError> {
     let mut rooms = Cursors::new();
     let mut cursor_of = tx
-        .prepare_cached("SELECT last_message_id, last_seq FROM rooms WHERE id = ?1")
+        .prepare_cached(
+            "SELECT last_message_id, last_seq FROM rooms WHERE id = ?1 AND deleted_at IS NULL",
+        )
         .map_err(unavailable)?;
     for write in batch {
         let room_id = write.room_id();
@@ -531,15 +536,23 @@ fn insert_chained(
 }
 
 /// Writes each room's new cursor, once per room and only for rooms the batch wrote to (a
-/// batch of duplicates writes no room row).
-fn advance_rooms(tx: &Transaction<'_>, rooms: &Cursors) -> Result<(), StoreError> {
+/// batch of duplicates writes no room row), and marks those rooms used at `now`
+/// (retention).
+fn advance_rooms(
+    tx: &Transaction<'_>,
+    rooms: &Cursors,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
     let mut advance = tx
-        .prepare_cached("UPDATE rooms SET last_message_id = ?2, last_seq = ?3 WHERE id = ?1")
+        .prepare_cached(
+            "UPDATE rooms SET last_message_id = ?2, last_seq = ?3, \
+             last_active_at = max(last_active_at, ?4) WHERE id = ?1",
+        )
         .map_err(unavailable)?;
     for (room_id, cursor) in rooms {
         if cursor.seq != cursor.seq_before || cursor.last_id != cursor.last_id_before {
             advance
-                .execute((room_id, cursor.last_id, cursor.seq))
+                .execute((room_id, cursor.last_id, cursor.seq, now.timestamp_millis()))
                 .map_err(unavailable)?;
         }
     }
@@ -577,7 +590,8 @@ impl Store for SqliteStore {
         self.write(move |conn| {
             let created_at = now_millis();
             match conn.execute(
-                "INSERT INTO rooms (code, created_at, owner_key_hash) VALUES (?1, ?2, ?3)",
+                "INSERT INTO rooms (code, created_at, owner_key_hash, last_active_at) \
+                 VALUES (?1, ?2, ?3, ?2)",
                 (
                     code.as_str(),
                     created_at.timestamp_millis(),
@@ -605,7 +619,7 @@ impl Store for SqliteStore {
         self.read(move |conn| {
             conn.prepare_cached(
                 "SELECT id, code, created_at, last_message_id, owner_key_hash, last_seq \
-                 FROM rooms WHERE code = ?1",
+                 FROM rooms WHERE code = ?1 AND deleted_at IS NULL",
             )
             .and_then(|mut statement| statement.query_row([code.as_str()], room_at).optional())
             .map_err(unavailable)
@@ -751,4 +765,137 @@ impl Store for SqliteStore {
         })
         .await
     }
+
+    async fn touch_rooms(&self, rooms: &[RoomId]) -> Result<Vec<RoomId>, StoreError> {
+        if rooms.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rooms = rooms.to_vec();
+        self.write(move |conn| {
+            let now = now_millis().timestamp_millis();
+            let touched = conn
+                .prepare_cached(
+                    "UPDATE rooms SET last_active_at = max(last_active_at, ?2) \
+                     WHERE id IN (SELECT value FROM json_each(?1)) AND deleted_at IS NULL \
+                     RETURNING id",
+                )
+                .and_then(|mut statement| {
+                    statement
+                        .query_map((id_list(&rooms), now), |row| row.get(0))?
+                        .collect::<Result<Vec<RoomId>, _>>()
+                })
+                .map_err(unavailable)?;
+            Ok(retention::gone(&rooms, &touched))
+        })
+        .await
+    }
+
+    /// SQLite has one writer at a time, so there is one sweeper by construction, and a
+    /// statement that tombstones reads the newest `last_active_at` of every room: a commit
+    /// that used a room either came first (the room is not picked) or comes after (and finds
+    /// the tombstone). Each step is its own call on the writer, so that commits run between
+    /// the batches.
+    async fn sweep_unused_rooms(
+        &self,
+        unused_before: DateTime<Utc>,
+        batch: u32,
+    ) -> Result<SweepReport, StoreError> {
+        let batch = i64::from(batch.max(1));
+        let cutoff = unused_before.timestamp_millis();
+        loop {
+            let tombstoned = self
+                .write(move |conn| {
+                    conn.prepare_cached(
+                        "UPDATE rooms SET deleted_at = ?3 WHERE id IN ( \
+                             SELECT id FROM rooms WHERE deleted_at IS NULL \
+                             AND last_active_at < ?1 ORDER BY id LIMIT ?2)",
+                    )
+                    .and_then(|mut statement| {
+                        statement.execute((cutoff, batch, now_millis().timestamp_millis()))
+                    })
+                    .map_err(unavailable)
+                })
+                .await?;
+            if i64::try_from(tombstoned).unwrap_or(i64::MAX) < batch {
+                break;
+            }
+        }
+        let mut report = SweepReport::default();
+        let mut after: RoomId = 0;
+        loop {
+            let rooms = self
+                .read(move |conn| {
+                    conn.prepare_cached(
+                        "SELECT id, code FROM rooms WHERE deleted_at IS NOT NULL AND id > ?1 \
+                         ORDER BY id LIMIT ?2",
+                    )
+                    .and_then(|mut statement| {
+                        statement
+                            .query_map((after, batch), |row| Ok((row.get(0)?, code_at(row, 1)?)))?
+                            .collect::<Result<Vec<(RoomId, RoomCode)>, _>>()
+                    })
+                    .map_err(unavailable)
+                })
+                .await?;
+            let Some(&(last, _)) = rooms.last() else {
+                return Ok(report);
+            };
+            after = last;
+            for (room_id, code) in rooms {
+                report.messages += self.delete_messages_of(room_id, batch).await?;
+                self.write(move |conn| {
+                    conn.prepare_cached(
+                        "DELETE FROM rooms WHERE id = ?1 AND deleted_at IS NOT NULL \
+                         AND NOT EXISTS (SELECT 1 FROM messages WHERE room_id = ?1)",
+                    )
+                    .and_then(|mut statement| statement.execute([room_id]))
+                    .map_err(unavailable)
+                })
+                .await?;
+                report.rooms.push((room_id, code));
+            }
+        }
+    }
+}
+
+impl SqliteStore {
+    /// Deletes every message of a tombstoned room, `batch` at a time (oldest first), each
+    /// batch its own statement on the writer; answers how many. A tombstoned room takes no
+    /// new messages, so the range up to the batch's newest id is exactly the batch.
+    async fn delete_messages_of(&self, room_id: RoomId, batch: i64) -> Result<u64, StoreError> {
+        let mut deleted = 0;
+        loop {
+            let removed = self
+                .write(move |conn| {
+                    let up_to: Option<MessageId> = conn
+                        .prepare_cached(
+                            "SELECT max(id) FROM (SELECT id FROM messages WHERE room_id = ?1 \
+                             ORDER BY id LIMIT ?2)",
+                        )
+                        .and_then(|mut statement| {
+                            statement.query_row((room_id, batch), |row| row.get(0))
+                        })
+                        .map_err(unavailable)?;
+                    let Some(up_to) = up_to else {
+                        return Ok(0);
+                    };
+                    // The messages' reactors go with them (ON DELETE CASCADE, migration 0004).
+                    conn.prepare_cached("DELETE FROM messages WHERE room_id = ?1 AND id <= ?2")
+                        .and_then(|mut statement| statement.execute((room_id, up_to)))
+                        .map_err(unavailable)
+                })
+                .await?;
+            deleted += removed as u64;
+            if i64::try_from(removed).unwrap_or(i64::MAX) < batch {
+                return Ok(deleted);
+            }
+        }
+    }
+}
+
+/// A list of ids as the JSON array `json_each` reads, so that one statement takes any
+/// number of them.
+fn id_list(ids: &[RoomId]) -> String {
+    let items: Vec<String> = ids.iter().map(RoomId::to_string).collect();
+    format!("[{}]", items.join(","))
 }

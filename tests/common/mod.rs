@@ -51,3 +51,28 @@ pub fn postgres_url() -> Option<String> {
         }
     }
 }
+
+/// A new, empty database on the PostgreSQL server of `url`, as a URL: for tests whose
+/// store-wide work (a retention sweep deletes every unused room) must not reach the rooms
+/// of other tests sharing `url`'s database. Left behind on the throwaway test server.
+#[allow(dead_code)]
+pub async fn fresh_postgres_database(url: &str) -> String {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let name = format!(
+        "chat_test_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    );
+    client
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let (server, _) = url.rsplit_once('/').unwrap();
+    format!("{server}/{name}")
+}

@@ -59,6 +59,7 @@ mod ordering;
 mod poison;
 mod replies;
 mod rest;
+mod retention;
 mod rooms;
 mod security;
 mod tls;

@@ -49,6 +49,32 @@ impl Backend {
     }
 }
 
+impl Backend {
+    /// This backend with a database of the test's own: for PostgreSQL a new database on the
+    /// same server (an SQLite store is per [`NodeSpec`] already). For tests whose work
+    /// reaches the whole store: a retention sweep deletes every unused room of its
+    /// database, which must not be the one the other tests share.
+    pub async fn own_database(&self) -> Backend {
+        let Backend::Postgres(url) = self else {
+            return self.clone();
+        };
+        let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .expect("connect to the test PostgreSQL");
+        tokio::spawn(connection);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.subsec_nanos());
+        let name = format!("chat_test_{}_{}_{nanos}", std::process::id(), free_port());
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .expect("create a database");
+        let (server, _) = url.rsplit_once('/').expect("a database in the URL");
+        Backend::Postgres(format!("{server}/{name}"))
+    }
+}
+
 /// Node settings for one test: the store plus any extra flags.
 pub struct NodeSpec {
     /// Store to use.

@@ -159,6 +159,13 @@ pub struct Remote {
     pub event: Event,
 }
 
+/// The room was deleted from the store (retention): the actor tells its members to
+/// reconnect (their rejoin then answers `not_found`) and stops for good, so that it does
+/// not keep a room alive that is gone.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RoomDeleted;
+
 /// The bridge (re)subscribed to this room: here are the members on every live node.
 /// The room re-announces its own members and catches up from the store.
 #[derive(Message)]

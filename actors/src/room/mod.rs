@@ -64,6 +64,9 @@ pub struct RoomDeps {
     pub cluster: Cluster,
     /// Told when a room actor stops.
     pub supervisor: Recipient<RoomStopped>,
+    /// Room retention is on (`retention.rs`): a room's first local member marks it used in
+    /// the store at once.
+    pub retention: bool,
 }
 
 /// The room's outbox: it stopped. Its supervisor forgets it if it is still the registered
@@ -275,10 +278,24 @@ impl RoomActor {
     /// store. The supervision of rooms is this: let it fail, start clean.
     fn fail(&mut self, ctx: &mut Context<Self>, why: &str) {
         tracing::error!(room = %self.room.code, why, "room actor failed; restarting");
+        self.dismiss(ctx, "room restarted", true);
+    }
+
+    /// The room is gone from the store (retention deleted it): members are told to
+    /// reconnect (a rejoin answers `not_found`), and the actor stops without a restart.
+    fn deleted(&mut self, ctx: &mut Context<Self>) {
+        if self.closed {
+            return;
+        }
+        tracing::info!(room = %self.room.code, "room deleted from the store; stopping its actor");
+        self.dismiss(ctx, "room deleted", false);
+    }
+
+    /// Tells every member to reconnect for `reason`, takes them out of the cluster's
+    /// presence, and stops (`failed`: the supervisor starts a fresh actor).
+    fn dismiss(&mut self, ctx: &mut Context<Self>, reason: &'static str, failed: bool) {
         for member in self.members.values() {
-            member.addr.do_send(Outbound::Reconnect {
-                reason: "room restarted",
-            });
+            member.addr.do_send(Outbound::Reconnect { reason });
         }
         let code = self.room.code;
         for (session, member) in self.members.drain() {
@@ -288,7 +305,7 @@ impl RoomActor {
         }
         self.deps.cluster.unsubscribe(code);
         self.member_count.store(0, Ordering::Relaxed);
-        self.stop(ctx, true);
+        self.stop(ctx, failed);
     }
 
     /// Stops the actor and tells the supervisor.
@@ -406,5 +423,13 @@ impl Actor for RoomActor {
 
     fn stopped(&mut self, _: &mut Self::Context) {
         metrics::gauge!(metric_names::ROOMS_ACTIVE).decrement(1.0);
+    }
+}
+
+impl Handler<RoomDeleted> for RoomActor {
+    type Result = ();
+
+    fn handle(&mut self, _: RoomDeleted, ctx: &mut Self::Context) {
+        self.deleted(ctx);
     }
 }

@@ -24,13 +24,14 @@ use super::typing::Relay;
 use super::RoomActor;
 
 /// What a join reads before the member is added: the missed messages and changes, the
-/// position they are complete up to, and the members on other nodes when this is the
-/// room's first local member.
+/// position they are complete up to, the members on other nodes when this is the room's
+/// first local member, and whether the store said the room is gone (retention).
 struct JoinReads {
     missed: Result<Option<Page>, StoreError>,
     changes: Result<Option<Page>, StoreError>,
     seq: Seq,
     roster: Option<HashMap<String, Nickname>>,
+    gone: bool,
 }
 
 type Reply<T> = ResponseActFuture<RoomActor, Result<T, RoomError>>;
@@ -69,7 +70,26 @@ impl RoomActor {
             self.deps.cluster.subscribe(self.room.code);
             self.deps.cluster.remote_roster(self.room.code)
         });
+        // With retention on, the first local member marks the room used in the store at once
+        // (a member is a use), which also tells whether a sweep deleted the room while this
+        // actor sat idle: then the join answers `not_found` instead of joining a room that is
+        // gone. If the store does not answer, the join goes ahead; the periodic mark follows.
+        let touch = (self.deps.retention && self.members.is_empty()).then(|| {
+            let store = Arc::clone(&self.deps.store);
+            let room_id = self.room.id;
+            async move { store.touch_rooms(&[room_id]).await }
+        });
         async move {
+            let gone = match touch {
+                Some(touch) => match touch.await {
+                    Ok(gone) => !gone.is_empty(),
+                    Err(error) => {
+                        tracing::warn!(%error, "marking a joined room used failed");
+                        false
+                    }
+                },
+                None => false,
+            };
             let (missed, changes, roster) = futures_util::join!(
                 async {
                     match missed {
@@ -95,14 +115,26 @@ impl RoomActor {
                 changes,
                 seq,
                 roster,
+                gone,
             }
         }
     }
 
     /// Adds the member once its reads are done, and answers its ack. A first member that
-    /// could not join takes back the subscription its reads asked for.
-    fn finish_join(&mut self, join: Join, reads: JoinReads) -> Result<Joined, RoomError> {
-        let joined = self.add_joined(join, reads);
+    /// could not join takes back the subscription its reads asked for. A room the store no
+    /// longer has stops this actor; the join is resolved again, and answers `not_found`.
+    fn finish_join(
+        &mut self,
+        join: Join,
+        reads: JoinReads,
+        ctx: &mut Context<Self>,
+    ) -> Result<Joined, RoomError> {
+        let joined = if reads.gone {
+            self.deleted(ctx);
+            Err(RoomError::Gone)
+        } else {
+            self.add_joined(join, reads)
+        };
         if joined.is_err() && self.members.is_empty() {
             self.deps.cluster.unsubscribe(self.room.code);
         }
@@ -118,6 +150,7 @@ impl RoomActor {
             changes,
             seq,
             roster,
+            ..
         } = reads;
         let read_failed = |error: StoreError| {
             tracing::warn!(%error, "reading missed messages failed");
@@ -204,7 +237,14 @@ impl RoomActor {
             act.sends_in_flight -= 1;
             match result {
                 Ok(Ok(outcome)) => act.on_stored(outcome, ctx),
-                Ok(Err(error)) => Err(RoomError::Chat(error)),
+                Ok(Err(error)) => {
+                    // The one `not_found` a commit answers: the room is gone from the store
+                    // (retention deleted it), so this actor must not keep it alive.
+                    if error.code == ErrorCode::NotFound {
+                        act.deleted(ctx);
+                    }
+                    Err(RoomError::Chat(error))
+                }
                 Err(_) => Err(RoomError::Chat(ChatError::internal(
                     "persistence is not running",
                 ))),
@@ -280,7 +320,7 @@ impl Handler<Join> for RoomActor {
         let atomic = fut::ready(()).then(move |(), act: &mut Self, _| {
             act.join_reads(msg.since_id, msg.since_change)
                 .into_actor(act)
-                .map(move |reads, act, _| act.finish_join(msg, reads))
+                .map(move |reads, act, ctx| act.finish_join(msg, reads, ctx))
         });
         AtomicResponse::new(Box::pin(atomic))
     }
