@@ -32,6 +32,7 @@ use chat_actors::ids::{ClientId, MessageId, RoomCode, RoomId};
 use chat_actors::model::{now_millis, Committed, Message, Room, RoomRecord, Seq};
 use chrono::{DateTime, Utc};
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Config, Row, Statement};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
@@ -523,6 +524,26 @@ impl PostgresStore {
     /// Runs `work` on a pooled connection within the call bound (the checkout has its own,
     /// the pool's). A call that overran answers unavailable and leaves its connection for
     /// the pool to drop.
+    /// Runs a page query of [`message_query!`] rows whose last parameter asks for
+    /// `limit + 1` of them, and keeps at most `limit`, with `has_more` telling whether the
+    /// extra one was there.
+    async fn page(
+        &self,
+        statement: fn(&Statements) -> &Statement,
+        params: &[&(dyn ToSql + Sync)],
+        limit: u32,
+    ) -> Result<Page, StoreError> {
+        self.call(async |conn| {
+            let rows = conn
+                .client
+                .query(statement(&conn.statements), params)
+                .await
+                .map_err(unavailable)?;
+            Ok(page_of(messages_from(&rows)?, limit))
+        })
+        .await
+    }
+
     async fn call<T>(
         &self,
         work: impl AsyncFnOnce(&mut PgConnection) -> Result<T, StoreError>,
@@ -1175,18 +1196,9 @@ impl Store for PostgresStore {
         limit: u32,
     ) -> Result<Page, StoreError> {
         let before = before_id.unwrap_or(MessageId::MAX);
-        self.call(async |conn| {
-            let rows = conn
-                .client
-                .query(
-                    &conn.statements.history,
-                    &[&room_id, &before, &(i64::from(limit) + 1)],
-                )
-                .await
-                .map_err(unavailable)?;
-            Ok(page_of(messages_from(&rows)?, limit))
-        })
-        .await
+        let rows = i64::from(limit) + 1;
+        self.page(|s| &s.history, &[&room_id, &before, &rows], limit)
+            .await
     }
 
     async fn range(
@@ -1196,21 +1208,17 @@ impl Store for PostgresStore {
         up_to_id: MessageId,
         limit: u32,
     ) -> Result<Page, StoreError> {
-        self.call(async |conn| {
-            // Newest first so that LIMIT keeps the newest; reversed to ascending below.
-            let rows = conn
-                .client
-                .query(
-                    &conn.statements.range,
-                    &[&room_id, &after_id, &up_to_id, &(i64::from(limit) + 1)],
-                )
-                .await
-                .map_err(unavailable)?;
-            let mut page = page_of(messages_from(&rows)?, limit);
-            page.messages.reverse();
-            Ok(page)
-        })
-        .await
+        let rows = i64::from(limit) + 1;
+        // Newest first so that LIMIT keeps the newest; reversed to ascending below.
+        let mut page = self
+            .page(
+                |s| &s.range,
+                &[&room_id, &after_id, &up_to_id, &rows],
+                limit,
+            )
+            .await?;
+        page.messages.reverse();
+        Ok(page)
     }
 
     async fn since(
@@ -1220,17 +1228,12 @@ impl Store for PostgresStore {
         after_seq: Seq,
         limit: u32,
     ) -> Result<Page, StoreError> {
-        self.call(async |conn| {
-            let rows = conn
-                .client
-                .query(
-                    &conn.statements.since,
-                    &[&room_id, &after_id, &after_seq, &(i64::from(limit) + 1)],
-                )
-                .await
-                .map_err(unavailable)?;
-            Ok(page_of(messages_from(&rows)?, limit))
-        })
+        let rows = i64::from(limit) + 1;
+        self.page(
+            |s| &s.since,
+            &[&room_id, &after_id, &after_seq, &rows],
+            limit,
+        )
         .await
     }
 
@@ -1241,17 +1244,12 @@ impl Store for PostgresStore {
         after_seq: Seq,
         limit: u32,
     ) -> Result<Page, StoreError> {
-        self.call(async |conn| {
-            let rows = conn
-                .client
-                .query(
-                    &conn.statements.changed_since,
-                    &[&room_id, &after_seq, &up_to_id, &(i64::from(limit) + 1)],
-                )
-                .await
-                .map_err(unavailable)?;
-            Ok(page_of(messages_from(&rows)?, limit))
-        })
+        let rows = i64::from(limit) + 1;
+        self.page(
+            |s| &s.changed_since,
+            &[&room_id, &after_seq, &up_to_id, &rows],
+            limit,
+        )
         .await
     }
 
