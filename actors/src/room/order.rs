@@ -164,16 +164,8 @@ impl Order {
         let before = (self.last_id, self.last_seq);
         let mut pushes = Vec::new();
         if let Some(messages) = found {
-            let mut newest_seq = self.last_seq;
-            for message in messages {
-                newest_seq = newest_seq.max(message.seq);
-                if self.last_id.is_none_or(|last| message.id > last) {
-                    self.last_id = Some(message.id);
-                    pushes.push(Push::Message(message));
-                } else if message.seq > self.last_seq {
-                    pushes.push(Push::Update(message));
-                }
-            }
+            let newest_seq = messages.iter().map(|m| m.seq).fold(self.last_seq, Seq::max);
+            pushes = self.read_pushes(messages);
             self.last_seq = newest_seq;
             self.release_waiting(&mut pushes);
         }
@@ -190,6 +182,31 @@ impl Order {
             }
         };
         (pushes, next)
+    }
+
+    /// The pushes of what a read found (messages as they are now, ascending by id): new
+    /// messages in id order, as every member expects them, and changed ones in position
+    /// order, merged so that whatever prefix of them reaches a member is complete up to
+    /// its greatest position for the messages it holds. A new message goes at the greatest
+    /// position among itself and the new messages before it, a change at its own: so a
+    /// change is pushed only after every state of a lower position, and a new message
+    /// created before a later change of an older one may come after that change, with a
+    /// lower position (which resumes still cover: it is a message the member did not hold).
+    fn read_pushes(&mut self, messages: Vec<Message>) -> Vec<Push> {
+        let mut keyed: Vec<(Seq, Push)> = Vec::with_capacity(messages.len());
+        let mut newest_new = 0;
+        for message in messages {
+            if self.last_id.is_none_or(|last| message.id > last) {
+                self.last_id = Some(message.id);
+                newest_new = newest_new.max(message.seq);
+                keyed.push((newest_new, Push::Message(message)));
+            } else if message.seq > self.last_seq {
+                keyed.push((message.seq, Push::Update(message)));
+            }
+        }
+        // Stable: new messages with equal keys keep their id order.
+        keyed.sort_by_key(|(key, _)| *key);
+        keyed.into_iter().map(|(_, push)| push).collect()
     }
 
     fn read(&self) -> Read {
@@ -352,6 +369,43 @@ mod tests {
             [],
             "an overtaken change is dropped"
         );
+    }
+
+    #[test]
+    fn a_read_pushes_new_messages_in_id_order_and_changes_in_position_order() {
+        let mut order = Order::new(Some(10), 20);
+        order.begin_catch_up().unwrap();
+        // Found, by id: 5 changed at 24, 8 changed at 22, 11 new and edited at 25, 12 new
+        // at 23, 13 new at 26.
+        let found = vec![
+            message(5, 24),
+            message(8, 22),
+            message(11, 25),
+            message(12, 23),
+            message(13, 26),
+        ];
+        let (pushes, _) = order.finish_read(Some(found));
+        assert_eq!(
+            shown(&pushes),
+            [('u', 8, 22), ('u', 5, 24), ('m', 11, 25), ('m', 12, 23), ('m', 13, 26)]
+        );
+        // Whatever prefix a member got, the messages it holds are complete up to the
+        // greatest position it saw: a change is never behind a higher position.
+        for end in 1..=pushes.len() {
+            let prefix = &pushes[..end];
+            let greatest = prefix.iter().map(|p| p.message().seq).max().unwrap();
+            for push in prefix {
+                if matches!(push, Push::Update(_)) {
+                    let before = prefix.iter().take_while(|p| *p != push);
+                    assert!(before.map(|p| p.message().seq).all(|s| s < push.message().seq));
+                }
+            }
+            for (id, seq) in [(8, 22), (5, 24)] {
+                let got = prefix.iter().any(|p| p.message().id == id);
+                assert!(got || seq > greatest, "prefix {end}: change of {id} at {seq} missing");
+            }
+        }
+        assert_eq!((order.last_pushed(), order.last_seq()), (Some(13), 26));
     }
 
     #[test]
