@@ -20,6 +20,7 @@ pub mod error;
 pub mod http;
 pub mod loss;
 pub mod mix;
+pub mod ops;
 pub mod outcome;
 pub mod procfs;
 pub mod report;

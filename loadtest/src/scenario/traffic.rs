@@ -430,7 +430,7 @@ async fn member_task(
     let nickname = format!("m{}-{}", spec.room, spec.member);
     let connected = {
         let _permit = permits.acquire().await;
-        client::connect_and_join(&spec.node, spec.source, &spec.code, &nickname).await
+        client::connect_and_join(&spec.node, spec.source, &spec.code, &nickname, None).await
     };
     let mut ws = match connected {
         Ok(ws) => ws,
