@@ -14,9 +14,11 @@
 //!
 //! The scenarios are library functions so tests can run them against a node they start.
 
+pub mod changes;
 pub mod cli;
 pub mod client;
 pub mod error;
+pub mod history;
 pub mod http;
 pub mod loss;
 pub mod mix;
