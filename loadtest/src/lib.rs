@@ -8,7 +8,10 @@
 //!   client; [`http`]: room creation and health.
 //! - [`scenario`]: `connections`, and `fanout` / `burst` / `soak` on one message engine
 //!   ([`scenario::traffic`]).
+//! - [`mix`]: `--mix` ratios and operation kinds; [`rng`]: the seeded choices;
+//!   [`ops`]: what a mixed member does next ([`scenario::mixed`] runs it).
 //! - [`stats`]: HdrHistogram latency and per-interval throughput; [`loss`]: the loss audit;
+//!   [`changes`]: the change audit and per-kind rows; [`history`]: the final-state check;
 //!   [`procfs`]: server RSS and CPU.
 //! - [`outcome`]: the result and its verdict; [`report`]: summary, JSON and HTML.
 //!
