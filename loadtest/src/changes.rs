@@ -31,8 +31,10 @@ use crate::mix::OpKind;
 use crate::ops::OpRecord;
 use crate::stats::{new_histogram, LatencySummary, Window};
 
-/// How many violations are described in the result as examples.
+/// How many violations are described in the result as examples, in all and per category
+/// (so that a flood of one kind does not hide the others).
 const EXAMPLES: usize = 20;
+const EXAMPLES_PER_CATEGORY: usize = 4;
 
 /// One push as a member received it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,9 +114,15 @@ impl ChangeReport {
             + self.history.mismatches
     }
 
-    fn example(&mut self, text: impl FnOnce() -> String) {
-        if self.examples.len() < EXAMPLES {
-            self.examples.push(text());
+    /// Describes a violation of `category` unless enough are described already.
+    fn example(&mut self, category: &str, text: impl FnOnce() -> String) {
+        let same = self
+            .examples
+            .iter()
+            .filter(|e| e.split(':').next() == Some(category))
+            .count();
+        if self.examples.len() < EXAMPLES && same < EXAMPLES_PER_CATEGORY {
+            self.examples.push(format!("{category}: {}", text()));
         }
     }
 }
@@ -158,7 +166,7 @@ pub fn audit(ops_by_room: &[Vec<RoomOp>], logs: &[PushLog]) -> (ChangeReport, De
             if let Some(&first) = index.get(&op.record.seq) {
                 report.duplicate_seqs += 1;
                 let earlier: &RoomOp = &ops[first];
-                report.example(|| {
+                report.example("duplicate seq", || {
                     format!(
                         "room {room}: seq {} acked twice ({} of {} by member {}, {} of {} by member {})",
                         op.record.seq,
@@ -198,7 +206,7 @@ fn audit_member(
     for e in &log.entries {
         if previous.is_some_and(|p| e.seq <= p) {
             report.seq_out_of_order += 1;
-            report.example(|| {
+            report.example("seq out of order", || {
                 format!(
                     "room {room} member {member}: seq {} after {}",
                     e.seq,
@@ -210,7 +218,7 @@ fn audit_member(
         if e.update {
             if !seen_messages.contains(&e.id) {
                 report.update_before_message += 1;
-                report.example(|| {
+                report.example("update before message", || {
                     format!(
                         "room {room} member {member}: update of {} before the message",
                         e.id
@@ -225,7 +233,7 @@ fn audit_member(
         };
         if op.record.id != e.id || op.record.kind.is_change() != e.update {
             report.wrong_pushes += 1;
-            report.example(|| {
+            report.example("wrong push", || {
                 format!(
                     "room {room} member {member}: push of {} (update: {}) carries seq {} of the {} of {}",
                     e.id,
@@ -252,7 +260,7 @@ fn audit_member(
         let gaps = (hi - lo + 1) - seqs.len() as u64;
         if gaps > 0 {
             report.seq_gaps += gaps;
-            report.example(|| {
+            report.example("seq gap", || {
                 format!("room {room} member {member}: {gaps} seq missing in {lo}..={hi}")
             });
         }
@@ -262,7 +270,7 @@ fn audit_member(
         report.expected_update_deliveries += 1;
         if seqs.binary_search(&op.record.seq).is_err() {
             lost_here += 1;
-            report.example(|| {
+            report.example("update lost", || {
                 format!(
                     "room {room} member {member}: {} of {} (seq {}) never pushed",
                     op.record.kind.name(),
@@ -409,6 +417,29 @@ mod tests {
         let (r, _) = audit(&room(), &[log(1, wrong)]);
         assert_eq!(r.wrong_pushes, 2);
         assert_eq!(r.updates_lost, 0, "the seqs did arrive");
+    }
+
+    #[test]
+    fn examples_are_capped_per_category() {
+        // Ten changes nobody received, and a reordering: both categories get described.
+        let mut ops = vec![op(0, OpKind::Send, 10, 1)];
+        ops.extend((2..12).map(|seq| op(0, OpKind::Edit, 10, seq)));
+        let pushes = vec![push(10, 1, false), push(10, 0, false)];
+        let (r, _) = audit(&[ops], &[log(1, pushes)]);
+        assert_eq!(r.updates_lost, 10);
+        let lost = r
+            .examples
+            .iter()
+            .filter(|e| e.starts_with("update lost:"))
+            .count();
+        assert_eq!(lost, EXAMPLES_PER_CATEGORY);
+        assert!(
+            r.examples
+                .iter()
+                .any(|e| e.starts_with("seq out of order:")),
+            "{:?}",
+            r.examples
+        );
     }
 
     #[test]

@@ -135,7 +135,7 @@ impl MixedMember {
                     self.mismatches += 1;
                     if self.mismatch_examples.len() < MISMATCH_EXAMPLES {
                         self.mismatch_examples.push(format!(
-                            "room {} member {}: the ack of a {} (ref {reference}) carries message {} seq {}",
+                            "ack mismatch: room {} member {}: the ack of a {} (ref {reference}) carries message {} seq {}",
                             self.room, self.member, record.kind.name(), record.id, record.seq
                         ));
                     }
