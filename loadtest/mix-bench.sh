@@ -78,13 +78,14 @@ for round in $(seq "$ROUNDS"); do
         read -r name args <<<"$s"
         for v in "${variants[@]}"; do
             json="$OUT/$name-$v-$round.json"
+            load1=$(cut -d' ' -f1 /proc/loadavg) # before the run: what else the machine had to do
             case $v in
                 before) run "$BEFORE_BIN" "$json" $args ;;
                 plain) run "$NODE" "$json" $args ;;
                 mixed) run "$NODE" "$json" $args --mix "$MIX" ;;
             esac
             if [[ -s $json ]]; then
-                line "$name" "$v" "$round" "$json" | tee -a "$OUT/runs"
+                echo "$(line "$name" "$v" "$round" "$json") load1=$load1" | tee -a "$OUT/runs"
                 [[ $v == mixed ]] && kinds "$name" "$round" "$json" >>"$OUT/kinds"
             else
                 echo "$name $v round=$round FAILED (see $json.txt)" | tee -a "$OUT/runs"
@@ -94,7 +95,7 @@ for round in $(seq "$ROUNDS"); do
 done
 
 median() { # field name-variant-prefix file
-    grep "^$2 " "$3" | tr ' ' '\n' | sed -n "s/^$1=//p" | sort -g | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "n/a"}'
+    grep "^$2 " "$3" | tr ' ' '\n' | sed -n "s|^$1=||p" | sort -g | awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]; else print "n/a"}'
 }
 
 echo
