@@ -122,6 +122,17 @@ impl ApiKeys {
         if self.is_empty() {
             return Ok(());
         }
+        self.require(req)
+    }
+
+    /// Lets the request through only when it carries one of the keys: for what no open
+    /// node may allow anyone, such as acting as every room's owner.
+    pub fn require(&self, req: &HttpRequest) -> Result<(), ChatError> {
+        if self.is_empty() {
+            return Err(unauthorized(
+                "this needs an API key, and this node has none configured (--api-keys)",
+            ));
+        }
         let presented = req
             .headers()
             .get(actix_web::http::header::AUTHORIZATION)
@@ -168,6 +179,23 @@ impl FromRequest for Authorized {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let checked = match req.app_data::<web::Data<AppState>>() {
             Some(state) => state.keys.check(req).map(|()| Authorized),
+            None => Err(ChatError::internal("the node's state is missing")),
+        };
+        std::future::ready(checked.map_err(ApiError))
+    }
+}
+
+/// A handler argument that admits only requests with a valid key, also on a node without
+/// keys (which then refuses them all): REST callers that act as every room's owner.
+pub struct Moderator;
+
+impl FromRequest for Moderator {
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let checked = match req.app_data::<web::Data<AppState>>() {
+            Some(state) => state.keys.require(req).map(|()| Moderator),
             None => Err(ChatError::internal("the node's state is missing")),
         };
         std::future::ready(checked.map_err(ApiError))

@@ -65,7 +65,7 @@ async fn concurrent_sends_share_commits_and_keep_room_order() {
         .map(|i| {
             let room = &rooms[i % 2];
             pool.shard(room.id).send(Persist {
-                message: message(room.id, room.code, i),
+                write: message(room.id, room.code, i).into(),
             })
         })
         .collect();

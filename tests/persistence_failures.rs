@@ -42,11 +42,13 @@ async fn a_failed_batch_fails_every_sender_and_stores_nothing() {
     doomed.room_id = 999_999;
     let sends = vec![
         pool.shard(0).send(Persist {
-            message: message(room.id, room.code, 1),
+            write: message(room.id, room.code, 1).into(),
         }),
-        pool.shard(0).send(Persist { message: doomed }),
         pool.shard(0).send(Persist {
-            message: message(room.id, room.code, 2),
+            write: doomed.into(),
+        }),
+        pool.shard(0).send(Persist {
+            write: message(room.id, room.code, 2).into(),
         }),
     ];
     for outcome in futures_util::future::join_all(sends).await {
@@ -66,7 +68,7 @@ async fn a_failed_batch_fails_every_sender_and_stores_nothing() {
     let sends: Vec<_> = (3..6)
         .map(|i| {
             pool.shard(0).send(Persist {
-                message: message(room.id, room.code, i),
+                write: message(room.id, room.code, i).into(),
             })
         })
         .collect();
@@ -86,7 +88,7 @@ async fn a_failed_batch_fails_every_sender_and_stores_nothing() {
     let retry = pool
         .shard(0)
         .send(Persist {
-            message: message(room.id, room.code, 3),
+            write: message(room.id, room.code, 3).into(),
         })
         .await;
     assert!(matches!(retry.unwrap().unwrap(), Outcome::Created(_)));
@@ -132,9 +134,11 @@ async fn a_value_the_store_cannot_hold_fails_only_its_own_message() {
     poison.content = "nul \0 inside".into();
     let mut messages: Vec<_> = (0..5).map(|i| message(room.id, room.code, i)).collect();
     messages[2] = poison;
-    let sends = messages
-        .into_iter()
-        .map(|message| pool.shard(0).send(Persist { message }));
+    let sends = messages.into_iter().map(|message| {
+        pool.shard(0).send(Persist {
+            write: message.into(),
+        })
+    });
     let outcomes = futures_util::future::join_all(sends).await;
     let mut stored = Vec::new();
     for (i, outcome) in outcomes.into_iter().enumerate() {

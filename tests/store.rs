@@ -16,9 +16,11 @@ mod common;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 
-use chat_actors::ids::{ClientId, MessageId, RoomCode, RoomId};
+use chat_actors::changes::{ChangeKind, ChangedBy, NewChange, Refusal, REACTIONS_MAX};
+use chat_actors::ids::{ClientId, Content, Emoji, MessageId, RoomCode, RoomId};
 use chat_actors::model::{Committed, Message, RoomRecord};
-use chat_node::store::{self, NewMessage, Outcome, Page, Store, StoreError};
+use chat_node::store::{self, NewMessage, Outcome, Page, Store, StoreError, Write};
+use common::CommitSends;
 
 /// Where a test's stores live.
 enum Backend {
@@ -91,6 +93,10 @@ conformance!(
     data_survives_reopening,
     concurrent_writers_keep_each_room_a_chain,
     an_abandoned_commit_is_all_or_nothing,
+    changes_follow_the_rules_and_keep_the_current_state,
+    reactions_count_each_reactor_once,
+    every_write_takes_the_rooms_next_position,
+    concurrent_reactions_from_several_nodes_add_up,
 );
 
 /// Messages posted by integrations keep their mark through a commit, a history read and a
@@ -105,7 +111,7 @@ async fn the_bot_mark_is_kept(backend: &Backend) {
         },
         message(&room, "from a member", Some("m")),
     ];
-    let outcomes = store.commit_batch(&batch).await.unwrap();
+    let outcomes = store.commit_sends(&batch).await.unwrap();
     assert!(created(&outcomes[0]).message.bot);
     assert!(!created(&outcomes[1]).message.bot);
     let page = store.history(room.room.id, None, 10).await.unwrap();
@@ -122,7 +128,7 @@ async fn the_bot_mark_is_kept(backend: &Backend) {
         ]
     );
     let again = store
-        .commit_batch(&[NewMessage {
+        .commit_sends(&[NewMessage {
             bot: true,
             ..message(&room, "retried", Some("b"))
         }])
@@ -137,7 +143,7 @@ async fn authors_replies_and_the_shared_secret_are_kept(backend: &Backend) {
     let store = backend.open().await;
     let (room, other) = (new_room(&*store).await, new_room(&*store).await);
     let first = store
-        .commit_batch(&[NewMessage {
+        .commit_sends(&[NewMessage {
             author_id: Some("0123456789abcdef01234567".into()),
             ..message(&room, "first", Some("f"))
         }])
@@ -146,7 +152,7 @@ async fn authors_replies_and_the_shared_secret_are_kept(backend: &Backend) {
     let first = created(&first[0]).message.clone();
     assert_eq!(first.author_id.as_deref(), Some("0123456789abcdef01234567"));
     let reply = store
-        .commit_batch(&[NewMessage {
+        .commit_sends(&[NewMessage {
             reply_to: Some(first.id),
             ..message(&room, "a reply", None)
         }])
@@ -184,12 +190,12 @@ async fn a_reply_must_point_into_its_own_room(backend: &Backend) {
     let store = backend.open().await;
     let (room, other) = (new_room(&*store).await, new_room(&*store).await);
     let elsewhere = store
-        .commit_batch(&[message(&other, "in the other room", None)])
+        .commit_sends(&[message(&other, "in the other room", None)])
         .await
         .unwrap();
     let elsewhere = created(&elsewhere[0]).message.id;
     let outcomes = store
-        .commit_batch(&[
+        .commit_sends(&[
             message(&room, "first", None),
             NewMessage {
                 reply_to: Some(elsewhere),
@@ -220,7 +226,7 @@ async fn a_reply_must_point_into_its_own_room(backend: &Backend) {
     // A reply to a message earlier in the same batch, and a retry of the refused clientId
     // that now points into the room.
     let outcomes = store
-        .commit_batch(&[
+        .commit_sends(&[
             message(&room, "third", None),
             NewMessage {
                 reply_to: Some(first.message.id),
@@ -235,7 +241,7 @@ async fn a_reply_must_point_into_its_own_room(backend: &Backend) {
         Some(first.message.id)
     );
     let same_batch = store
-        .commit_batch(&[
+        .commit_sends(&[
             message(&room, "fourth", Some("4")),
             NewMessage {
                 reply_to: Some(third),
@@ -293,7 +299,7 @@ fn duplicate(outcome: &Outcome) -> &Message {
 async fn commit_all(store: &dyn Store, room: &RoomRecord, contents: &[&str]) -> Vec<Message> {
     let batch: Vec<NewMessage> = contents.iter().map(|c| message(room, c, None)).collect();
     store
-        .commit_batch(&batch)
+        .commit_sends(&batch)
         .await
         .unwrap()
         .iter()
@@ -335,7 +341,7 @@ async fn rooms_are_created_and_found(backend: &Backend) {
 
 async fn batches_chain_ids_per_room(backend: &Backend) {
     let store = backend.open().await;
-    assert!(store.commit_batch(&[]).await.unwrap().is_empty());
+    assert!(store.commit_sends(&[]).await.unwrap().is_empty());
     let (a, b, c) = (
         new_room(&*store).await,
         new_room(&*store).await,
@@ -343,7 +349,7 @@ async fn batches_chain_ids_per_room(backend: &Backend) {
     );
 
     let first = store
-        .commit_batch(&[
+        .commit_sends(&[
             message(&a, "a1", None),
             message(&b, "b1", None),
             message(&a, "a2", None),
@@ -364,7 +370,7 @@ async fn batches_chain_ids_per_room(backend: &Backend) {
     assert_eq!(a3.message.room_code, a.room.code);
 
     let second = store
-        .commit_batch(&[message(&b, "b2", None), message(&a, "a4", None)])
+        .commit_sends(&[message(&b, "b2", None), message(&a, "a4", None)])
         .await
         .unwrap();
     let (b2, a4) = (created(&second[0]), created(&second[1]));
@@ -400,14 +406,14 @@ async fn client_id_duplicates_resolve_to_the_original(backend: &Backend) {
     let (a, b) = (new_room(&*store).await, new_room(&*store).await);
 
     let stored = store
-        .commit_batch(&[message(&a, "first", Some("x"))])
+        .commit_sends(&[message(&a, "first", Some("x"))])
         .await
         .unwrap();
     let original = created(&stored[0]).message.clone();
     assert_eq!(original.client_id.as_deref(), Some("x"));
 
     let outcomes = store
-        .commit_batch(&[
+        .commit_sends(&[
             message(&a, "retry with other content", Some("x")),
             message(&a, "second", Some("y")),
             message(&a, "second again", Some("y")),
@@ -450,7 +456,7 @@ async fn client_id_duplicates_resolve_to_the_original(backend: &Backend) {
 
     // A batch made only of duplicates stores nothing and moves no cursor.
     let again = store
-        .commit_batch(&[message(&a, "x again", Some("x"))])
+        .commit_sends(&[message(&a, "x again", Some("x"))])
         .await
         .unwrap();
     assert_eq!(duplicate(&again[0]), &original);
@@ -480,7 +486,7 @@ async fn content_is_stored_byte_exact(backend: &Backend) {
         })
         .collect();
     let committed: Vec<Message> = store
-        .commit_batch(&batch)
+        .commit_sends(&batch)
         .await
         .unwrap()
         .iter()
@@ -615,9 +621,10 @@ async fn a_missing_room_fails_the_whole_batch(backend: &Backend) {
         },
         last_message_id: None,
         owner_key_hash: None,
+        last_seq: 0,
     };
     let result = store
-        .commit_batch(&[
+        .commit_sends(&[
             message(&room, "before", Some("k1")),
             message(&ghost, "nowhere", None),
             message(&room, "after", None),
@@ -639,7 +646,7 @@ async fn a_missing_room_fails_the_whole_batch(backend: &Backend) {
     assert_eq!(found.last_message_id, None);
 
     let retry = store
-        .commit_batch(&[message(&room, "before", Some("k1"))])
+        .commit_sends(&[message(&room, "before", Some("k1"))])
         .await
         .unwrap();
     assert_eq!(created(&retry[0]).prev_id, None);
@@ -659,12 +666,12 @@ async fn an_abandoned_commit_is_all_or_nothing(backend: &Backend) {
             .map(|key| message(&room, key, Some(key)))
             .collect();
         let give_up = std::time::Duration::from_micros(cut * 50);
-        let _ = tokio::time::timeout(give_up, store.commit_batch(&batch)).await;
+        let _ = tokio::time::timeout(give_up, store.commit_sends(&batch)).await;
 
         // The next batch of the room waits for whatever of the abandoned one is still
         // under way (the room's lock, the single writer), so after it the data is settled.
         let next = store
-            .commit_batch(&[message(&room, "after the cut", None)])
+            .commit_sends(&[message(&room, "after the cut", None)])
             .await
             .unwrap();
         let next = &created(&next[0]);
@@ -767,13 +774,13 @@ async fn concurrent_writers_keep_each_room_a_chain(backend: &Backend) {
                     duplicates += 1;
                 }
                 previous = Some(batch[0].clone());
-                let outcomes = store.commit_batch(&batch).await.unwrap();
+                let outcomes = store.commit_sends(&batch).await.unwrap();
                 assert_eq!(outcomes.len(), batch.len());
                 for outcome in outcomes {
                     match outcome {
                         Outcome::Created(c) => committed.push(c),
                         Outcome::Duplicate(_) => duplicates -= 1,
-                        Outcome::ReplyTargetMissing => panic!("no replies were sent"),
+                        other => panic!("only plain sends here: {other:?}"),
                     }
                 }
             }
@@ -907,4 +914,417 @@ async fn postgres_ends_a_transaction_its_node_abandoned() {
     );
     // The server ended the silent session.
     assert!(abandoned_io.await.unwrap().is_err() || abandoned.is_closed());
+}
+
+const ADA: &str = "0123456789abcdef0123ada0";
+const BOB: &str = "0123456789abcdef0123b0b0";
+
+/// A change of message `id` of `room` by an author (or, with `None`, a keyless session).
+fn change(room: &RoomRecord, id: MessageId, author: Option<&str>, kind: ChangeKind) -> Write {
+    Write::Change(NewChange {
+        room_id: room.room.id,
+        message_id: id,
+        by: ChangedBy {
+            author_id: author.map(str::to_owned),
+            reactor: author.unwrap_or("~keyless").to_owned(),
+            owner: false,
+        },
+        kind,
+    })
+}
+
+fn edit(text: &str) -> ChangeKind {
+    ChangeKind::Edit(Content::parse(text, 2000).unwrap())
+}
+
+fn react(emoji: &str, add: bool) -> ChangeKind {
+    ChangeKind::React {
+        emoji: Emoji::parse(emoji).unwrap(),
+        add,
+    }
+}
+
+fn changed(outcome: &Outcome) -> &Message {
+    match outcome {
+        Outcome::Changed(message) => message,
+        other => panic!("expected a change, got {other:?}"),
+    }
+}
+
+/// One write, committed alone.
+async fn commit_one(store: &dyn Store, write: Write) -> Outcome {
+    store.commit_batch(&[write]).await.unwrap().remove(0)
+}
+
+/// A message by `author` in `room`.
+async fn authored(
+    store: &dyn Store,
+    room: &RoomRecord,
+    author: Option<&str>,
+    text: &str,
+) -> Message {
+    let outcomes = store
+        .commit_sends(&[NewMessage {
+            author_id: author.map(str::to_owned),
+            ..message(room, text, None)
+        }])
+        .await
+        .unwrap();
+    created(&outcomes[0]).message.clone()
+}
+
+/// Only the author edits; the author or the owner deletes; a deleted message keeps its
+/// place and loses its text in the store; what changes nothing stores nothing.
+async fn changes_follow_the_rules_and_keep_the_current_state(backend: &Backend) {
+    let store = backend.open().await;
+    let (room, other) = (new_room(&*store).await, new_room(&*store).await);
+    let ada = authored(&*store, &room, Some(ADA), "hello").await;
+    let keyless = authored(&*store, &room, None, "no key").await;
+    let elsewhere = authored(&*store, &other, Some(ADA), "other room").await;
+
+    let edited = commit_one(
+        &*store,
+        change(&room, ada.id, Some(ADA), edit("hello, edited")),
+    )
+    .await;
+    let edited = changed(&edited).clone();
+    assert_eq!(edited.content, "hello, edited");
+    assert!(edited.edited_at.is_some());
+    assert_eq!(edited.seq, keyless.seq + 1, "the room's next position");
+    let refusals = [
+        (
+            change(&room, ada.id, Some(BOB), edit("bob was here")),
+            Refusal::Forbidden,
+        ),
+        (
+            change(&room, ada.id, None, edit("anonymous")),
+            Refusal::Forbidden,
+        ),
+        (
+            change(&room, keyless.id, None, edit("nobody edits this")),
+            Refusal::Forbidden,
+        ),
+        (
+            change(&room, ada.id, Some(BOB), ChangeKind::Delete),
+            Refusal::Forbidden,
+        ),
+        (
+            change(&room, elsewhere.id, Some(ADA), edit("wrong room")),
+            Refusal::NotFound,
+        ),
+        (
+            change(&room, elsewhere.id + 10_000, Some(ADA), ChangeKind::Delete),
+            Refusal::NotFound,
+        ),
+    ];
+    for (write, refusal) in refusals {
+        assert_eq!(commit_one(&*store, write).await, Outcome::Refused(refusal));
+    }
+    let same = commit_one(
+        &*store,
+        change(&room, ada.id, Some(ADA), edit("hello, edited")),
+    )
+    .await;
+    assert_eq!(
+        same,
+        Outcome::Unchanged(edited.clone()),
+        "the same text again changes nothing"
+    );
+
+    let Write::Change(mut by_owner) = change(&room, keyless.id, Some(BOB), ChangeKind::Delete)
+    else {
+        unreachable!()
+    };
+    by_owner.by.owner = true;
+    let deleted = changed(&commit_one(&*store, Write::Change(by_owner.clone())).await).clone();
+    assert!(deleted.deleted && deleted.content.is_empty() && deleted.reactions.is_empty());
+    assert_eq!(
+        deleted.seq,
+        edited.seq + 1,
+        "refusals and no-ops took no position"
+    );
+    assert_eq!(
+        commit_one(&*store, Write::Change(by_owner)).await,
+        Outcome::Unchanged(deleted.clone()),
+        "deleting twice changes nothing"
+    );
+    let own = changed(
+        &commit_one(
+            &*store,
+            change(&room, ada.id, Some(ADA), ChangeKind::Delete),
+        )
+        .await,
+    )
+    .clone();
+    assert!(own.deleted);
+    for kind in [edit("back from the dead"), react("👍", true)] {
+        assert_eq!(
+            commit_one(&*store, change(&room, ada.id, Some(ADA), kind)).await,
+            Outcome::Refused(Refusal::NotFound)
+        );
+    }
+    // Another instance (another node) reads the current states, text gone.
+    let again = backend.open().await;
+    let page = again.history(room.room.id, None, 10).await.unwrap();
+    assert_eq!(page.messages, [deleted.clone(), own.clone()]);
+    assert_eq!(
+        again
+            .find_room(room.room.code)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seq,
+        own.seq
+    );
+    let texts = stored_texts(backend, room.room.id).await;
+    assert!(
+        texts
+            .iter()
+            .all(|t| !t.contains("hello") && !t.contains("no key")),
+        "deleted text is gone from the store: {texts:?}"
+    );
+}
+
+/// Every content column of a room's messages, read past the store's own code.
+async fn stored_texts(backend: &Backend, room_id: RoomId) -> Vec<String> {
+    match backend {
+        Backend::Sqlite(dir) => {
+            let conn = rusqlite::Connection::open(dir.path().join(store::SQLITE_FILE)).unwrap();
+            let mut statement = conn
+                .prepare(
+                    "SELECT content || coalesce(reactions, '') FROM messages WHERE room_id = ?1",
+                )
+                .unwrap();
+            statement
+                .query_map([room_id], |row| row.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap()
+        }
+        Backend::Postgres(url) => {
+            let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            client
+                .query(
+                    "SELECT content || coalesce(reactions, '') FROM messages WHERE room_id = $1",
+                    &[&room_id],
+                )
+                .await
+                .unwrap()
+                .iter()
+                .map(|row| row.get(0))
+                .collect()
+        }
+    }
+}
+
+/// One reactor counts once per emoji; removing what is absent changes nothing; counts
+/// are ordered; a message holds at most 20 different emoji; all of it within one batch
+/// as across batches.
+async fn reactions_count_each_reactor_once(backend: &Backend) {
+    let store = backend.open().await;
+    let room = new_room(&*store).await;
+    let target = authored(&*store, &room, Some(ADA), "react to me").await;
+    let outcomes = store
+        .commit_batch(&[
+            change(&room, target.id, Some(ADA), react("👍", true)),
+            change(&room, target.id, Some(ADA), react("👍", true)),
+            change(&room, target.id, Some(BOB), react("👍", true)),
+            change(&room, target.id, None, react("🎉", true)),
+            change(&room, target.id, Some(BOB), react("🎉", false)),
+        ])
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcomes[1], Outcome::Unchanged(_)),
+        "{:?}",
+        outcomes[1]
+    );
+    assert!(
+        matches!(outcomes[4], Outcome::Unchanged(_)),
+        "{:?}",
+        outcomes[4]
+    );
+    let last = changed(&outcomes[3]).clone();
+    let counts = |m: &Message| -> Vec<(String, u32)> {
+        m.reactions
+            .iter()
+            .map(|r| (r.emoji.clone(), r.count))
+            .collect()
+    };
+    assert_eq!(counts(&last), [("👍".to_owned(), 2), ("🎉".to_owned(), 1)]);
+    assert_eq!(last.seq, target.seq + 3, "three changes, three positions");
+    // Across batches and instances: the reactors were stored.
+    let again = backend.open().await;
+    assert!(matches!(
+        commit_one(
+            &*again,
+            change(&room, target.id, Some(BOB), react("👍", true))
+        )
+        .await,
+        Outcome::Unchanged(_)
+    ));
+    let fewer = changed(
+        &commit_one(
+            &*again,
+            change(&room, target.id, Some(ADA), react("👍", false)),
+        )
+        .await,
+    )
+    .clone();
+    assert_eq!(counts(&fewer), [("🎉".to_owned(), 1), ("👍".to_owned(), 1)]);
+    // Up to 20 different emoji; a 21st is refused, one more of a known one is not.
+    let many: Vec<&str> = [
+        "😀", "😃", "😄", "😁", "😆", "😅", "🤣", "😂", "🙂", "🙃", "😉", "😊", "😇", "🥰", "😍",
+        "🤩", "😘", "😗",
+    ]
+    .to_vec();
+    assert_eq!(many.len() + 2, REACTIONS_MAX);
+    let writes: Vec<Write> = many
+        .iter()
+        .map(|e| change(&room, target.id, Some(BOB), react(e, true)))
+        .collect();
+    store.commit_batch(&writes).await.unwrap();
+    assert_eq!(
+        commit_one(
+            &*store,
+            change(&room, target.id, Some(BOB), react("🐙", true))
+        )
+        .await,
+        Outcome::Refused(Refusal::TooManyReactions)
+    );
+    let more =
+        changed(&commit_one(&*store, change(&room, target.id, None, react("👍", true))).await)
+            .clone();
+    assert_eq!(more.reactions.len(), REACTIONS_MAX);
+    assert_eq!(
+        more.reactions[0],
+        chat_actors::model::Reaction {
+            emoji: "👍".into(),
+            count: 2
+        }
+    );
+    let page = store.history(room.room.id, None, 1).await.unwrap();
+    assert_eq!(page.messages, [more]);
+}
+
+/// New messages and stored changes take the room's positions 1, 2, 3, ... in batch order;
+/// `since` finds what a room's pushes missed by id or position, `changed_since` what a
+/// resuming member holds in an older state.
+async fn every_write_takes_the_rooms_next_position(backend: &Backend) {
+    let store = backend.open().await;
+    let room = new_room(&*store).await;
+    assert_eq!(room.last_seq, 0);
+    let first = authored(&*store, &room, Some(ADA), "first").await;
+    assert_eq!(first.seq, 1);
+    let outcomes = store
+        .commit_batch(&[
+            Write::Send(message(&room, "second", None)),
+            change(&room, first.id, Some(ADA), edit("first, edited")),
+            Write::Send(message(&room, "third", None)),
+            change(&room, first.id, Some(BOB), edit("refused")),
+            change(&room, first.id, Some(BOB), react("👀", true)),
+        ])
+        .await
+        .unwrap();
+    let second = created(&outcomes[0]).message.clone();
+    let edited = changed(&outcomes[1]).clone();
+    let third = created(&outcomes[2]).message.clone();
+    let reacted = changed(&outcomes[4]).clone();
+    assert_eq!(
+        [second.seq, edited.seq, third.seq, reacted.seq],
+        [2, 3, 4, 5],
+        "batch order, no gap for the refusal"
+    );
+    assert_eq!(
+        store
+            .find_room(room.room.code)
+            .await
+            .unwrap()
+            .unwrap()
+            .last_seq,
+        5
+    );
+
+    let since = store.since(room.room.id, second.id, 2, 100).await.unwrap();
+    assert_eq!(
+        since.messages,
+        [reacted.clone(), third.clone()],
+        "an old message changed, a new one"
+    );
+    assert!(!since.has_more);
+    let by_id = store.since(room.room.id, 0, 0, 2).await.unwrap();
+    assert_eq!(
+        (ids(&by_id.messages), by_id.has_more),
+        (vec![first.id, second.id], true)
+    );
+    let held = store
+        .changed_since(room.room.id, second.id, 2, 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        held.messages,
+        [reacted.clone()],
+        "only what the member holds"
+    );
+    assert!(store
+        .changed_since(room.room.id, second.id, 5, 100)
+        .await
+        .unwrap()
+        .messages
+        .is_empty());
+    let none = store.since(room.room.id, third.id, 5, 100).await.unwrap();
+    assert!(none.messages.is_empty());
+}
+
+/// Reactions to one message from many nodes at once: each counts once, the positions
+/// stay dense, and every node reads the same counts.
+async fn concurrent_reactions_from_several_nodes_add_up(backend: &Backend) {
+    const NODES: usize = 3;
+    const REACTORS: usize = 12;
+    let nodes: Vec<Arc<dyn Store>> =
+        futures_util::future::join_all((0..NODES).map(|_| backend.open())).await;
+    let room = new_room(&*nodes[0]).await;
+    let target = authored(&*nodes[0], &room, Some(ADA), "popular").await;
+    let mut tasks = Vec::new();
+    for reactor in 0..REACTORS {
+        let store = Arc::clone(&nodes[reactor % NODES]);
+        let room = room.clone();
+        tasks.push(tokio::spawn(async move {
+            let who = format!("{reactor:024x}");
+            let mut seqs = Vec::new();
+            // Added twice (the second changes nothing), taken back, added again: three
+            // changes per reactor.
+            for kind in [
+                react("🔥", true),
+                react("🔥", true),
+                react("🔥", false),
+                react("🔥", true),
+            ] {
+                if let Outcome::Changed(m) =
+                    commit_one(&*store, change(&room, target.id, Some(&who), kind)).await
+                {
+                    seqs.push(m.seq);
+                }
+            }
+            seqs
+        }));
+    }
+    let mut seqs: Vec<i64> = Vec::new();
+    for task in tasks {
+        seqs.extend(task.await.unwrap());
+    }
+    seqs.sort_unstable();
+    let expected: Vec<i64> = (target.seq + 1..=target.seq + 3 * REACTORS as i64).collect();
+    assert_eq!(
+        seqs, expected,
+        "every stored change took the next position, none twice"
+    );
+    for node in &nodes {
+        let page = node.history(room.room.id, None, 1).await.unwrap();
+        assert_eq!(page.messages[0].reactions[0].count, REACTORS as u32);
+        assert_eq!(page.messages[0].seq, *expected.last().unwrap());
+    }
 }

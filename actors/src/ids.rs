@@ -238,6 +238,36 @@ impl Content {
     }
 }
 
+/// Most bytes of one reaction's emoji (PROTOCOL.md v2): the longest emoji sequences
+/// (families, flags of subdivisions) fit.
+pub const EMOJI_MAX_BYTES: usize = 32;
+
+/// One emoji, as a reaction names it: exactly one grapheme that is an emoji of the Unicode
+/// emoji list (with skin tones and the other sequences it names), at most
+/// [`EMOJI_MAX_BYTES`]. Anything else would let a reaction carry text.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Emoji(String);
+
+impl Emoji {
+    /// Validates a reaction's emoji.
+    pub fn parse(input: &str) -> Result<Emoji, ChatError> {
+        use unicode_segmentation::UnicodeSegmentation;
+        let refuse = || ChatError::bad_request("emoji must be one emoji");
+        if input.is_empty() || input.len() > EMOJI_MAX_BYTES {
+            return Err(refuse());
+        }
+        if input.graphemes(true).nth(1).is_some() || emojis::get(input).is_none() {
+            return Err(refuse());
+        }
+        Ok(Emoji(input.to_owned()))
+    }
+
+    /// The emoji as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// Maximum length of a `clientId`, in code points.
 pub const CLIENT_ID_MAX: usize = 64;
 
@@ -389,5 +419,20 @@ mod tests {
             ClientId::parse(&"c".repeat(65)).unwrap_err().code,
             ErrorCode::TooLarge
         );
+    }
+
+    #[test]
+    fn an_emoji_is_one_emoji_and_nothing_else() {
+        for good in ["👍", "❤️", "👍🏽", "👩‍💻", "🇫🇷", "1️⃣", "🏳️‍🌈", "👨‍👩‍👧‍👦"]
+        {
+            assert_eq!(Emoji::parse(good).unwrap().as_str(), good, "{good:?}");
+        }
+        for bad in [
+            "", "a", "👍👍", "👍 ", " 👍", "ok", "<b>", "\u{0}", "👍a", "🇫",
+        ] {
+            let error = Emoji::parse(bad).unwrap_err();
+            assert_eq!(error.code, ErrorCode::BadRequest, "{bad:?}");
+        }
+        assert!(Emoji::parse(&"👍".repeat(9)).is_err(), "over 32 bytes");
     }
 }

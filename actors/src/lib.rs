@@ -26,6 +26,7 @@ pub mod address_limit;
 pub mod address_table;
 pub mod authors;
 pub mod budget;
+pub mod changes;
 pub mod cluster;
 pub mod directory;
 pub mod error;

@@ -6,6 +6,8 @@ pub const SESSIONS: &str = "chat_sessions";
 pub const ROOMS_ACTIVE: &str = "chat_rooms_active";
 /// Counter: messages newly committed to the store by this node.
 pub const MESSAGES_COMMITTED: &str = "chat_messages_committed_total";
+/// Counter: edits, deletions and reactions committed to the store by this node.
+pub const CHANGES_COMMITTED: &str = "chat_changes_committed_total";
 /// Counter: client frames received (messages in).
 pub const FRAMES_IN: &str = "chat_frames_received_total";
 /// Counter: frames queued to sessions by room fan-out (messages out).

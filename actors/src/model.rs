@@ -13,6 +13,20 @@ pub fn serialize_timestamp<S: Serializer>(
     serializer.serialize_str(&at.to_rfc3339_opts(SecondsFormat::Millis, true))
 }
 
+/// Serializes an optional timestamp like [`serialize_timestamp`], `null` when absent.
+pub fn serialize_optional_timestamp<S: Serializer>(
+    at: &Option<DateTime<Utc>>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match at {
+        Some(at) => serialize_timestamp(at, serializer),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// A position in a room's change stream (see [`Message::seq`]).
+pub type Seq = i64;
+
 /// The current time, truncated to the milliseconds that the wire and the store keep, so
 /// that a value read back from the store equals the one pushed live.
 pub fn now_millis() -> DateTime<Utc> {
@@ -40,6 +54,8 @@ pub struct RoomRecord {
     pub room: Room,
     /// Id of the newest committed message, if any: where gap-free pushing starts.
     pub last_message_id: Option<MessageId>,
+    /// The room's newest position in its change stream (0 before the first).
+    pub last_seq: Seq,
     /// SHA-256 (hex) of the room's owner key; `None` for rooms made before owners existed.
     pub owner_key_hash: Option<String>,
 }
@@ -74,6 +90,31 @@ pub struct Message {
     /// The message of the same room this one replies to (Version 2), or null.
     #[serde(default)]
     pub reply_to: Option<MessageId>,
+    /// When the content was last edited (Version 2), or null.
+    #[serde(default, serialize_with = "serialize_optional_timestamp")]
+    pub edited_at: Option<DateTime<Utc>>,
+    /// Deleted (Version 2): the content is "" and the reactions are gone, from the store
+    /// too; the message keeps its id and place.
+    #[serde(default)]
+    pub deleted: bool,
+    /// The reactions, most counted first, then by emoji.
+    #[serde(default)]
+    pub reactions: Vec<Reaction>,
+    /// The position of this state of the message in its room's change stream: every new
+    /// message and every change of a room takes the room's next number, so pushes are
+    /// ordered and resumed by it. 0 for messages stored before it existed (and in events
+    /// from nodes that predate it).
+    #[serde(default)]
+    pub seq: Seq,
+}
+
+/// One emoji's count on a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Reaction {
+    /// The emoji.
+    pub emoji: String,
+    /// How many authors (or keyless sessions) reacted with it.
+    pub count: u32,
 }
 
 /// A committed message together with the id of its predecessor in the room, which the
@@ -110,6 +151,10 @@ mod tests {
             bot: false,
             author_id: None,
             reply_to: None,
+            edited_at: None,
+            deleted: false,
+            reactions: Vec::new(),
+            seq: 0,
         };
         let json = serde_json::to_value(&message).unwrap();
         assert_eq!(
@@ -117,7 +162,8 @@ mod tests {
             serde_json::json!({
                 "id": 7, "roomId": 3, "roomCode": "K7QX2M", "sender": "ada",
                 "content": "<b>hi</b>", "createdAt": "2026-11-27T10:00:00.123Z", "clientId": null,
-                "bot": false, "authorId": null, "replyTo": null
+                "bot": false, "authorId": null, "replyTo": null, "editedAt": null,
+                "deleted": false, "reactions": [], "seq": 0
             })
         );
         let from_an_older_node = serde_json::json!({
@@ -127,7 +173,7 @@ mod tests {
         let read: Message = serde_json::from_value(from_an_older_node).unwrap();
         assert_eq!(
             read, message,
-            "a relayed message without `bot` or `authorId` is a keyless member's"
+            "a relayed message without the Version 2 fields is a keyless member's, never changed"
         );
     }
 }

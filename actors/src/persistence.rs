@@ -1,6 +1,6 @@
-//! The persistence actor: group commit of chat messages.
+//! The persistence actor: group commit of chat messages and of their changes.
 //!
-//! Room actors hand it messages one by one; it gathers them for at most `batch_delay` or
+//! Room actors hand it writes (new messages, edits, deletions, reactions) one by one; it gathers them for at most `batch_delay` or
 //! until `batch_max` are waiting, and commits them in one store transaction. Only after the
 //! commit does any sender hear back, so an ack always means "durable". One batch is in
 //! flight per actor at a time: messages of one room always go to the same shard, so their
@@ -18,14 +18,14 @@ use crate::error::ChatError;
 use crate::ids::RoomId;
 use crate::metric_names;
 use crate::spawn::start_on;
-use crate::store::{NewMessage, Outcome, Store, StoreError};
+use crate::store::{Outcome, Store, StoreError, Write};
 
-/// Asks for one message to be committed. Answers once its batch committed (or failed).
+/// Asks for one write to be committed. Answers once its batch committed (or failed).
 #[derive(Message)]
 #[rtype(result = "Result<Outcome, ChatError>")]
 pub struct Persist {
-    /// The message to store.
-    pub message: NewMessage,
+    /// The message or change to store.
+    pub write: Write,
 }
 
 /// Commits everything waiting now, and answers when it is done; for shutdown.
@@ -43,7 +43,7 @@ pub struct Persistence {
     store: Arc<dyn Store>,
     batch_max: usize,
     batch_delay: Duration,
-    waiting: Vec<(NewMessage, Waiter)>,
+    waiting: Vec<(Write, Waiter)>,
     committing: bool,
     timer: Option<SpawnHandle>,
     flushed: Vec<oneshot::Sender<()>>,
@@ -78,8 +78,7 @@ impl Persistence {
             return;
         }
         let take = self.waiting.len().min(self.batch_max);
-        let (messages, waiters): (Vec<NewMessage>, Vec<Waiter>) =
-            self.waiting.drain(..take).unzip();
+        let (messages, waiters): (Vec<Write>, Vec<Waiter>) = self.waiting.drain(..take).unzip();
         self.committing = true;
         let store = Arc::clone(&self.store);
         let started = Instant::now();
@@ -107,7 +106,7 @@ impl Persistence {
 /// time and in order, so that only the culprit fails (each result is a batch of one).
 async fn one_by_one(
     store: &dyn Store,
-    messages: &[NewMessage],
+    messages: &[Write],
 ) -> Vec<Result<Vec<Outcome>, StoreError>> {
     tracing::warn!(
         size = messages.len(),
@@ -142,7 +141,12 @@ fn answer(waiters: Vec<Waiter>, result: Result<Vec<Outcome>, StoreError>) {
                 .iter()
                 .filter(|o| matches!(o, Outcome::Created(_)))
                 .count();
+            let changed = outcomes
+                .iter()
+                .filter(|o| matches!(o, Outcome::Changed(_)))
+                .count();
             metrics::counter!(metric_names::MESSAGES_COMMITTED).increment(created as u64);
+            metrics::counter!(metric_names::CHANGES_COMMITTED).increment(changed as u64);
             for (waiter, outcome) in waiters.into_iter().zip(outcomes) {
                 let _ = waiter.send(Ok(outcome));
             }
@@ -180,7 +184,7 @@ impl Handler<Persist> for Persistence {
 
     fn handle(&mut self, msg: Persist, ctx: &mut Self::Context) -> Self::Result {
         let (tx, rx) = oneshot::channel();
-        self.waiting.push((msg.message, tx));
+        self.waiting.push((msg.write, tx));
         if self.waiting.len() >= self.batch_max || self.batch_delay.is_zero() {
             self.commit_next(ctx);
         } else if self.timer.is_none() && !self.committing {

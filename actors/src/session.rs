@@ -32,8 +32,8 @@ use crate::ids::{RoomCode, SessionId};
 use crate::metric_names;
 use crate::outbound::Outbound;
 use crate::protocol::push::{self, CreatedRoom, Empty, Sent};
-use crate::protocol::{self, Command, JoinRoom, Ref, Request, SendChat};
-use crate::room::{Join, Leave, SendMessage, Sender, Typing};
+use crate::protocol::{self, ChangeRequest, Command, JoinRoom, Ref, Request, SendChat};
+use crate::room::{ChangeMessage, Changer, Join, Leave, SendMessage, Sender, Typing};
 
 static NEXT_SESSION_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -140,6 +140,7 @@ impl WsSession {
             Command::Leave(code) => self.leave(code, reference, ctx),
             Command::Send(send) => self.send(send, reference, ctx),
             Command::Typing { code, typing } => self.typing(code, typing, reference, ctx),
+            Command::Change(change) => self.change(change, reference, ctx),
         }
     }
 
@@ -187,6 +188,7 @@ impl WsSession {
             code,
             nickname,
             since_id,
+            since_change,
             author_key,
             owner_key,
         } = join;
@@ -223,6 +225,7 @@ impl WsSession {
             addr: addr.clone(),
             nickname: nickname.clone(),
             since_id,
+            since_change,
             author_id: author_id.clone(),
             owner_key: owner_key.clone(),
         });
@@ -290,6 +293,43 @@ impl WsSession {
                 message: &outcome.message,
             });
             act.respond(ctx, reference.as_ref(), sent.map_err(Clone::clone));
+        }));
+    }
+
+    /// An edit, deletion or reaction. It takes a slot of the send budget, kept only when
+    /// it changed something.
+    fn change(
+        &mut self,
+        change: ChangeRequest,
+        reference: Option<Ref>,
+        ctx: &mut ws::WebsocketContext<Self>,
+    ) {
+        let ChangeRequest {
+            code,
+            message_id,
+            kind,
+        } = change;
+        if !self.joined.contains(&code) {
+            return self.not_joined(ctx, reference);
+        }
+        let rate = self.hub.limits.send_rate;
+        if !self.limiter.try_acquire(rate, Instant::now()) {
+            let error = ChatError::send_rate_limited();
+            return self.respond::<Empty>(ctx, reference.as_ref(), Err(error));
+        }
+        let session = self.id;
+        let change = self.hub.ask_room(code, move || ChangeMessage {
+            from: Changer::Session(session),
+            message_id,
+            kind: kind.clone(),
+        });
+        ctx.spawn(change.into_actor(self).map(move |result, act, ctx| {
+            let changed = result.as_ref().is_ok_and(|outcome| outcome.changed);
+            act.limiter.release(rate, changed, Instant::now());
+            let answer = result.as_ref().map(|outcome| Sent {
+                message: &outcome.message,
+            });
+            act.respond(ctx, reference.as_ref(), answer.map_err(Clone::clone));
         }));
     }
 

@@ -4,8 +4,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::changes::{NewChange, Refusal};
 use crate::ids::{ClientId, MessageId, RoomCode, RoomId};
-use crate::model::{Committed, Message, RoomRecord};
+use crate::model::{Committed, Message, RoomRecord, Seq};
 
 /// Why the store did not do what was asked. Every variant means nothing was written.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +64,41 @@ impl NewMessage {
             bot: self.bot,
             author_id: self.author_id.clone(),
             reply_to: self.reply_to,
+            edited_at: None,
+            deleted: false,
+            reactions: Vec::new(),
+            seq: 0,
+        }
+    }
+}
+
+/// One write of a commit: a new message, or a change to a stored one.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// A new message.
+    Send(NewMessage),
+    /// An edit, deletion or reaction.
+    Change(NewChange),
+}
+
+impl From<NewMessage> for Write {
+    fn from(message: NewMessage) -> Write {
+        Write::Send(message)
+    }
+}
+
+impl From<NewChange> for Write {
+    fn from(change: NewChange) -> Write {
+        Write::Change(change)
+    }
+}
+
+impl Write {
+    /// The room the write belongs to, whose persistence shard commits it.
+    pub fn room_id(&self) -> RoomId {
+        match self {
+            Write::Send(message) => message.room_id,
+            Write::Change(change) => change.room_id,
         }
     }
 }
@@ -79,6 +115,13 @@ pub enum Outcome {
     /// batch): nothing was stored. Checked inside the commit, so that a reply keeps its
     /// place among the sender's other messages.
     ReplyTargetMissing,
+    /// A change was stored: the message's new state, whose `seq` is the change's.
+    Changed(Message),
+    /// A change that changes nothing (see [`crate::changes::Effect::Nothing`]): nothing was
+    /// stored; this is the message as it is.
+    Unchanged(Message),
+    /// A change that was not permitted or names no message of its room: nothing stored.
+    Refused(Refusal),
 }
 
 /// One page of a room's messages.
@@ -104,13 +147,16 @@ pub trait Store: Send + Sync + 'static {
     /// Finds a room by code.
     async fn find_room(&self, code: RoomCode) -> Result<Option<RoomRecord>, StoreError>;
 
-    /// Commits a batch in one transaction, all or nothing. Per room, messages get
+    /// Commits a batch in one transaction, all or nothing. Per room, new messages get
     /// increasing ids in batch order, and each records its predecessor; a message whose
     /// `(room, clientId)` is already stored resolves to the original instead, and one whose
     /// `reply_to` is not a message of its room stores nothing
-    /// ([`Outcome::ReplyTargetMissing`]). The result has one outcome per input, in input
+    /// ([`Outcome::ReplyTargetMissing`]). Changes are decided by [`crate::changes::decide`]
+    /// on the message as stored (after the batch's earlier changes) and applied with
+    /// [`crate::changes::apply`]. Every new message and every stored change takes the next
+    /// `seq` of its room, in batch order. The result has one outcome per input, in input
     /// order.
-    async fn commit_batch(&self, batch: &[NewMessage]) -> Result<Vec<Outcome>, StoreError>;
+    async fn commit_batch(&self, batch: &[Write]) -> Result<Vec<Outcome>, StoreError>;
 
     /// Finds the message a client id resolved to, if that id is stored in the room.
     async fn find_by_client_id(
@@ -135,6 +181,28 @@ pub trait Store: Send + Sync + 'static {
         room_id: RoomId,
         after_id: MessageId,
         up_to_id: MessageId,
+        limit: u32,
+    ) -> Result<Page, StoreError>;
+
+    /// What a room's pushes may have missed: the messages with `id > after_id` or
+    /// `seq > after_seq`, in their current state, ascending by id; at most `limit`, with
+    /// `has_more` set when more exist.
+    async fn since(
+        &self,
+        room_id: RoomId,
+        after_id: MessageId,
+        after_seq: Seq,
+        limit: u32,
+    ) -> Result<Page, StoreError>;
+
+    /// What a resuming member missed of older messages: those with `id <= up_to_id` and
+    /// `seq > after_seq`, in their current state, ascending by seq; at most `limit`, with
+    /// `has_more` set when more exist.
+    async fn changed_since(
+        &self,
+        room_id: RoomId,
+        up_to_id: MessageId,
+        after_seq: Seq,
         limit: u32,
     ) -> Result<Page, StoreError>;
 

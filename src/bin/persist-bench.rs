@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 
 use chat_actors::ids::{ClientId, RoomCode};
 use chat_actors::model::RoomRecord;
-use chat_node::store::{self, NewMessage, Store, StoreError};
+use chat_node::store::{self, NewMessage, Store, StoreError, Write};
 use clap::Parser;
 use tokio::task::JoinSet;
 
@@ -277,7 +277,7 @@ async fn write_share(
             let room = &rooms[(seed >> 33) as usize % rooms.len()];
             let client_id = ClientId::parse(&format!("w{writer}-{sent}"))
                 .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-            batch.push(NewMessage {
+            batch.push(Write::Send(NewMessage {
                 room_id: room.room.id,
                 room_code: room.room.code,
                 sender: format!("writer-{writer}"),
@@ -286,7 +286,7 @@ async fn write_share(
                 bot: false,
                 author_id: None,
                 reply_to: None,
-            });
+            }));
             sent += 1;
         }
         let started = Instant::now();

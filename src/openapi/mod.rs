@@ -11,7 +11,7 @@ use serde_json::Value;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{bodies, health, messages, metrics, rooms};
+use crate::routes::{bodies, health, messages, metrics, moderation, rooms};
 
 /// The document; the derive collects each operation from its handler.
 #[derive(OpenApi)]
@@ -31,11 +31,13 @@ use crate::routes::{bodies, health, messages, metrics, rooms};
         rooms::create,
         rooms::list,
         rooms::show,
+        moderation::delete,
         metrics::render,
     ),
     components(schemas(
         schemas::RoomSchema,
         schemas::MessageSchema,
+        schemas::ReactionSchema,
         schemas::MemberSchema,
         schemas::ErrorSchema,
         schemas::ErrorCodeSchema,

@@ -50,6 +50,29 @@ pub struct MessageSchema {
     pub author_id: Option<String>,
     /// The message of the same room this one replies to, or null.
     pub reply_to: Option<i64>,
+    /// When the content was last edited, or null.
+    #[schema(format = DateTime, example = json!(null))]
+    pub edited_at: Option<String>,
+    /// Deleted: the content is empty and the reactions are gone.
+    pub deleted: bool,
+    /// The reactions, most counted first, then by emoji.
+    pub reactions: Vec<ReactionSchema>,
+    /// The position of this state of the message in its room's change stream.
+    #[schema(minimum = 0)]
+    pub seq: i64,
+}
+
+/// One emoji's count on a message.
+#[derive(Debug, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(as = Reaction)]
+pub struct ReactionSchema {
+    /// One emoji.
+    #[schema(example = "👍")]
+    pub emoji: String,
+    /// How many authors reacted with it.
+    #[schema(minimum = 1)]
+    pub count: u32,
 }
 
 /// One entry of a member list.
@@ -146,6 +169,13 @@ mod tests {
                 bot,
                 author_id: (!bot).then(|| "0123456789abcdef01234567".to_owned()),
                 reply_to: None,
+                edited_at: bot.then_some(at),
+                deleted: false,
+                reactions: vec![chat_actors::model::Reaction {
+                    emoji: "👍".into(),
+                    count: 2,
+                }],
+                seq: 4,
             });
         }
         round_trips::<MemberSchema>(&Member {

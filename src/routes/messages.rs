@@ -114,7 +114,7 @@ pub async fn list(
         (status = 200, description = "A repeated `clientId`: the original message, nothing new stored.", body = MessageStored),
         (status = 400, description = "`bad_request` (malformed JSON, not `application/json`, missing or ill-typed field, blank content or sender) or `too_large` (content, sender, `clientId` or body over its limit).", body = ErrorBody),
         (status = 401, description = "`unauthorized`: the node has API keys and the request carries none of them.", body = ErrorBody),
-        (status = 404, description = "`not_found`: no such room.", body = ErrorBody),
+        (status = 404, description = "`not_found`: no such room, or `replyTo` is not a message of the room.", body = ErrorBody),
         (status = 429, description = "`rate_limited`: this address sent too many (only with `--rest-send-rate`).", body = ErrorBody),
         (status = 503, description = "`unavailable`: the store cannot take the write now; nothing was stored; retry with the same `clientId`.", body = ErrorBody),
         (status = 500, description = "`internal`.", body = ErrorBody),
@@ -133,7 +133,7 @@ pub async fn post(
             code,
             content,
             client_id,
-            ..
+            reply_to,
         },
     ) = body.validate(&state.hub.limits)?;
     let client = state.config.trusted_proxies.client_of(&req);
@@ -156,7 +156,7 @@ pub async fn post(
                 from: Sender::Integration(sender.clone()),
                 content: content.clone(),
                 client_id: client_id.clone(),
-                reply_to: None,
+                reply_to,
                 dedupe_only: !acquired,
             }
         })

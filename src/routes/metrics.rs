@@ -79,6 +79,7 @@ fn register_series() {
     metrics::gauge!(names::ROOMS_ACTIVE).increment(0.0);
     for counter in [
         names::MESSAGES_COMMITTED,
+        names::CHANGES_COMMITTED,
         names::FRAMES_IN,
         names::PUSHES,
         names::SLOW_CONSUMERS,

@@ -5,6 +5,7 @@ mod docs;
 pub(crate) mod health;
 pub(crate) mod messages;
 pub(crate) mod metrics;
+pub(crate) mod moderation;
 pub use metrics::install as install_metrics;
 pub(crate) mod rooms;
 mod static_files;
@@ -41,6 +42,10 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
                     .route(web::get().to(rooms::list)),
             )
             .service(resource("/rooms/{code}", "GET").route(web::get().to(rooms::show)))
+            .service(
+                resource("/rooms/{code}/messages/{id}", "DELETE")
+                    .route(web::delete().to(moderation::delete)),
+            )
             .service(resource("/openapi.json", "GET").route(web::get().to(docs::spec)))
             .service(resource("/docs", "GET").route(web::get().to(docs::page)))
             .default_service(web::to(not_found)),

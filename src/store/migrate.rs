@@ -33,6 +33,7 @@ macro_rules! migrations {
             1 => "0001_init.sql",
             2 => "0002_bot.sql",
             3 => "0003_authors_owners_replies.sql",
+            4 => "0004_message_changes.sql",
         )
     };
 }

@@ -12,7 +12,7 @@ macro_rules! message_query {
     ($tail:literal) => {
         concat!(
             "SELECT m.id, m.room_id, r.code, m.sender, m.content, m.client_id, m.created_at, \
-             m.bot, m.author_id, m.reply_to \
+             m.bot, m.author_id, m.reply_to, m.edited_at, m.deleted, m.reactions, m.seq \
              FROM messages m JOIN rooms r ON r.id = m.room_id ",
             $tail
         )
@@ -21,6 +21,7 @@ macro_rules! message_query {
 
 pub mod migrate;
 pub mod postgres;
+mod postgres_changes;
 pub mod sqlite;
 pub mod tls;
 
@@ -28,7 +29,7 @@ use std::error::Error;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use chat_actors::store::{NewMessage, Outcome, Page, Store, StoreError};
+pub use chat_actors::store::{NewMessage, Outcome, Page, Store, StoreError, Write};
 
 pub use postgres::{PostgresStore, PostgresTimeouts};
 pub use sqlite::SqliteStore;

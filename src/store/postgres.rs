@@ -4,7 +4,9 @@
 //! order, whichever node writes. A batch therefore locks its rooms' rows (in id order, so
 //! two batches never deadlock) *before* it takes ids from the sequence, and holds the
 //! locks until it commits: a later batch of the same room waits, then draws larger ids.
-//! The room row also carries `last_message_id`, which gives each message its `prev_id`.
+//! The room row also carries `last_message_id`, which gives each message its `prev_id`,
+//! and `last_seq`, the room's change-stream position, which every new message and change
+//! advances by one (see `postgres_changes.rs` for how a batch's changes are applied).
 //!
 //! A batch costs two round trips whatever its size, because the statements of each step
 //! are pipelined (sent together, answered in order): first `BEGIN`, lock the rooms, look
@@ -25,8 +27,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use bb8::{ManageConnection, Pool, RunError};
 use bb8_postgres::PostgresConnectionManager;
+use chat_actors::changes;
 use chat_actors::ids::{ClientId, MessageId, RoomCode, RoomId};
-use chat_actors::model::{now_millis, Committed, Message, Room, RoomRecord};
+use chat_actors::model::{now_millis, Committed, Message, Room, RoomRecord, Seq};
 use chrono::{DateTime, Utc};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, Row, Statement};
@@ -34,7 +37,8 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::tls;
 
-use super::{describe, migrate, NewMessage, Outcome, Page, Store, StoreError};
+use super::postgres_changes::{ChangeColumns, ChangeKeys, Changes, Reactor};
+use super::{describe, migrate, Outcome, Page, Store, StoreError, Write};
 
 /// tokio-postgres's keepalive idle time when the URL sets none (two hours, as the kernel).
 const DEFAULT_KEEPALIVES_IDLE: Duration = Duration::from_secs(2 * 60 * 60);
@@ -105,32 +109,63 @@ impl PgConnection {
 
 /// Locks a batch's rooms and reads their last ids. `ORDER BY id` takes the row locks in id
 /// order, so two batches that share rooms never deadlock.
-const LOCK_ROOMS: &str = "SELECT id, last_message_id FROM rooms WHERE id = ANY($1::bigint[]) \
-                          ORDER BY id FOR UPDATE";
+const LOCK_ROOMS: &str = "SELECT id, last_message_id, last_seq FROM rooms \
+                          WHERE id = ANY($1::bigint[]) ORDER BY id FOR UPDATE";
 
 /// The stored originals of a batch's (room, clientId) pairs, as [`message_query!`] rows, in
 /// one statement whatever the batch's size.
 const FIND_ORIGINALS: &str = "SELECT m.id, m.room_id, r.code, m.sender, m.content, m.client_id, \
-            m.created_at, m.bot, m.author_id, m.reply_to \
+            m.created_at, m.bot, m.author_id, m.reply_to, m.edited_at, m.deleted, m.reactions, \
+            m.seq \
      FROM UNNEST($1::bigint[], $2::text[]) AS k (room_id, client_id) \
      JOIN messages m ON m.room_id = k.room_id AND m.client_id = k.client_id \
      JOIN rooms r ON r.id = m.room_id \
      WHERE m.client_id IS NOT NULL";
 
-/// Inserts a batch's new messages and advances their rooms' `last_message_id`. One
-/// statement, so that nothing can advance a room without its messages.
+/// Inserts a batch's new messages and advances their rooms' `last_message_id` and
+/// `last_seq`. One statement, so that nothing can advance a room without its messages.
 const INSERT_AND_ADVANCE: &str = "WITH inserted AS ( \
          INSERT INTO messages \
              (id, room_id, sender, content, client_id, created_at, prev_id, bot, \
-              author_id, reply_to) \
+              author_id, reply_to, seq) \
          SELECT * FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], \
                               $4::text[], $5::text[], $6::timestamptz[], \
-                              $7::bigint[], $8::boolean[], $9::text[], $10::bigint[]) \
-         RETURNING room_id, id) \
-     UPDATE rooms SET last_message_id = v.last_id \
-     FROM (SELECT room_id, max(id) AS last_id FROM inserted GROUP BY room_id) \
-          AS v \
+                              $7::bigint[], $8::boolean[], $9::text[], $10::bigint[], \
+                              $11::bigint[]) \
+         RETURNING room_id, id, seq) \
+     UPDATE rooms SET last_message_id = v.last_id, \
+                      last_seq = GREATEST(rooms.last_seq, v.last_seq) \
+     FROM (SELECT room_id, max(id) AS last_id, max(seq) AS last_seq FROM inserted \
+           GROUP BY room_id) AS v \
      WHERE rooms.id = v.room_id";
+
+/// The messages a batch changes, as [`message_query!`] rows.
+const FIND_CHANGED: &str = message_query!("WHERE m.id = ANY($1::bigint[])");
+
+/// Which of the reactors a batch touches are stored.
+const FIND_REACTORS: &str = "SELECT r.message_id, r.emoji, r.reactor FROM reactions r \
+     JOIN UNNEST($1::bigint[], $2::text[], $3::text[]) AS k (message_id, emoji, reactor) \
+       ON r.message_id = k.message_id AND r.emoji = k.emoji AND r.reactor = k.reactor";
+
+/// Writes the final state of every message a batch changed.
+const UPDATE_CHANGED: &str = "UPDATE messages m SET content = v.content, \
+         edited_at = v.edited_at, deleted = v.deleted, reactions = v.reactions, seq = v.seq \
+     FROM UNNEST($1::bigint[], $2::text[], $3::timestamptz[], $4::boolean[], $5::text[], \
+                 $6::bigint[]) AS v (id, content, edited_at, deleted, reactions, seq) \
+     WHERE m.id = v.id";
+
+/// Removes reactors that took their reaction back.
+const REMOVE_REACTORS: &str = "DELETE FROM reactions r \
+     USING UNNEST($1::bigint[], $2::text[], $3::text[]) AS k (message_id, emoji, reactor) \
+     WHERE r.message_id = k.message_id AND r.emoji = k.emoji AND r.reactor = k.reactor";
+
+/// Adds the reactors of new reactions.
+const ADD_REACTORS: &str = "INSERT INTO reactions (message_id, emoji, reactor) \
+     SELECT * FROM UNNEST($1::bigint[], $2::text[], $3::text[])";
+
+/// Advances the rooms a batch's changes moved (after its inserts advanced theirs).
+const ADVANCE_SEQ: &str = "UPDATE rooms SET last_seq = GREATEST(rooms.last_seq, v.seq) \
+     FROM UNNEST($1::bigint[], $2::bigint[]) AS v (id, seq) WHERE rooms.id = v.id";
 
 /// The store's statements, prepared once per connection so the hot path never parses
 /// or plans SQL text.
@@ -142,11 +177,20 @@ struct Statements {
     find_reply_targets: Statement,
     next_ids: Statement,
     insert_and_advance: Statement,
+    find_changed: Statement,
+    find_reactors: Statement,
+    update_changed: Statement,
+    remove_reactors: Statement,
+    clear_reactors: Statement,
+    add_reactors: Statement,
+    advance_seq: Statement,
     create_room: Statement,
     find_room: Statement,
     find_by_client_id: Statement,
     history: Statement,
     range: Statement,
+    since: Statement,
+    changed_since: Statement,
 }
 
 impl Statements {
@@ -164,6 +208,15 @@ impl Statements {
                 .prepare("SELECT nextval('messages_id_seq') FROM generate_series(1, $1::bigint)")
                 .await?,
             insert_and_advance: client.prepare(INSERT_AND_ADVANCE).await?,
+            find_changed: client.prepare(FIND_CHANGED).await?,
+            find_reactors: client.prepare(FIND_REACTORS).await?,
+            update_changed: client.prepare(UPDATE_CHANGED).await?,
+            remove_reactors: client.prepare(REMOVE_REACTORS).await?,
+            clear_reactors: client
+                .prepare("DELETE FROM reactions WHERE message_id = ANY($1::bigint[])")
+                .await?,
+            add_reactors: client.prepare(ADD_REACTORS).await?,
+            advance_seq: client.prepare(ADVANCE_SEQ).await?,
             create_room: client
                 .prepare(
                     "INSERT INTO rooms (code, created_at, owner_key_hash) VALUES ($1, $2, $3) \
@@ -172,8 +225,8 @@ impl Statements {
                 .await?,
             find_room: client
                 .prepare(
-                    "SELECT id, code, created_at, last_message_id, owner_key_hash FROM rooms \
-                     WHERE code = $1",
+                    "SELECT id, code, created_at, last_message_id, owner_key_hash, last_seq \
+                     FROM rooms WHERE code = $1",
                 )
                 .await?,
             find_by_client_id: client
@@ -188,6 +241,16 @@ impl Statements {
                 .prepare(message_query!(
                     "WHERE m.room_id = $1 AND m.id > $2 AND m.id <= $3 \
                      ORDER BY m.id DESC LIMIT $4"
+                ))
+                .await?,
+            since: client
+                .prepare(message_query!(
+                    "WHERE m.room_id = $1 AND (m.id > $2 OR m.seq > $3) ORDER BY m.id LIMIT $4"
+                ))
+                .await?,
+            changed_since: client
+                .prepare(message_query!(
+                    "WHERE m.room_id = $1 AND m.seq > $2 AND m.id <= $3 ORDER BY m.seq LIMIT $4"
                 ))
                 .await?,
         })
@@ -307,6 +370,11 @@ fn message_from(row: &Row) -> Result<Message, StoreError> {
         bot: row.try_get(7).map_err(unavailable)?,
         author_id: row.try_get(8).map_err(unavailable)?,
         reply_to: row.try_get(9).map_err(unavailable)?,
+        edited_at: row.try_get(10).map_err(unavailable)?,
+        deleted: row.try_get(11).map_err(unavailable)?,
+        reactions: changes::reactions_from_text(row.try_get(12).map_err(unavailable)?)
+            .map_err(corrupt)?,
+        seq: row.try_get(13).map_err(unavailable)?,
     })
 }
 
@@ -325,6 +393,7 @@ fn room_from(row: &Row) -> Result<RoomRecord, StoreError> {
         },
         last_message_id: row.try_get(3).map_err(unavailable)?,
         owner_key_hash: row.try_get(4).map_err(unavailable)?,
+        last_seq: row.try_get(5).map_err(unavailable)?,
     })
 }
 
@@ -346,6 +415,8 @@ enum Plan {
     Repeat(usize),
     /// It replies to a message that is not one of its room's.
     NoReplyTarget,
+    /// A change, decided as the batch went.
+    Decided(Outcome),
 }
 
 /// Sets the client side of `timeouts` on `config`, where the URL does not set its own.
@@ -449,6 +520,21 @@ impl PostgresStore {
     }
 }
 
+/// A statement of a pipelined round trip that is sent only when it has work: when
+/// `$skip`, it answers the empty default (no rows, no rows affected) without a word to the
+/// server.
+macro_rules! unless_empty {
+    ($skip:expr, $statement:expr $(,)?) => {
+        async {
+            if $skip {
+                Ok(Default::default())
+            } else {
+                $statement.await
+            }
+        }
+    };
+}
+
 /// What a commit looks up in its first round trip, taken from the batch before anything
 /// is sent.
 struct Keys<'a> {
@@ -460,66 +546,79 @@ struct Keys<'a> {
     key_ids: Vec<&'a str>,
     /// The messages replied to, once each, to look up with their rooms.
     reply_targets: Vec<MessageId>,
-    /// How many ids to draw: one per message. The ones that turn out to be duplicates
+    /// How many ids to draw: one per new message. The ones that turn out to be duplicates
     /// leave gaps in the sequence, which is cheaper than a third round trip.
     count: i64,
+    /// The messages and reactors the batch's changes touch.
+    changes: ChangeKeys,
 }
 
 impl<'a> Keys<'a> {
     /// The keys of `batch`.
-    fn of(batch: &'a [NewMessage]) -> Keys<'a> {
-        let mut room_ids: Vec<RoomId> = batch.iter().map(|m| m.room_id).collect();
+    fn of(batch: &'a [Write]) -> Keys<'a> {
+        let mut room_ids: Vec<RoomId> = batch.iter().map(Write::room_id).collect();
         room_ids.sort_unstable();
         room_ids.dedup();
-        let (key_rooms, key_ids): (Vec<RoomId>, Vec<&str>) = batch
-            .iter()
+        let sends = || {
+            batch.iter().filter_map(|write| match write {
+                Write::Send(message) => Some(message),
+                Write::Change(_) => None,
+            })
+        };
+        let (key_rooms, key_ids): (Vec<RoomId>, Vec<&str>) = sends()
             .filter_map(|m| m.client_id.as_ref().map(|id| (m.room_id, id.as_str())))
             .unzip();
-        let mut reply_targets: Vec<MessageId> = batch.iter().filter_map(|m| m.reply_to).collect();
+        let mut reply_targets: Vec<MessageId> = sends().filter_map(|m| m.reply_to).collect();
         reply_targets.sort_unstable();
         reply_targets.dedup();
-        let count = i64::try_from(batch.len()).unwrap_or(i64::MAX);
+        let count = i64::try_from(sends().count()).unwrap_or(i64::MAX);
         Keys {
             room_ids,
             key_rooms,
             key_ids,
             reply_targets,
             count,
+            changes: ChangeKeys::of(batch),
         }
     }
 }
 
 /// The rows the first round trip of a commit answered with.
 struct Looked {
-    /// The locked rooms, as `id, last_message_id`.
+    /// The locked rooms, as `id, last_message_id, last_seq`.
     locked: Vec<Row>,
     /// The stored originals of the batch's clientIds, as [`message_query!`] rows.
     originals: Vec<Row>,
-    /// The drawn ids, one per message, in no particular order.
+    /// The drawn ids, one per new message, in no particular order.
     drawn: Vec<Row>,
     /// The stored messages replied to, as `id, room_id`.
     targets: Vec<Row>,
+    /// The messages the batch changes, as [`message_query!`] rows.
+    changed: Vec<Row>,
+    /// The stored reactors of the ones the batch touches, as `message_id, emoji, reactor`.
+    reactors: Vec<Row>,
 }
 
-/// What the first round trip of a commit decided: each message's fate, and the rows of
-/// the new ones.
+/// What the first round trip of a commit decided: each write's fate, the rows of the new
+/// messages, the net result of the changes, and where each room ends.
 struct Decided {
-    /// One per input message, in input order.
+    /// One per input write, in input order.
     plans: Vec<Plan>,
     /// The new messages, with their ids and `prev_id`s, ascending.
     created: Vec<Committed>,
+    /// What the changes write.
+    changes: ChangeColumns,
+    /// The rooms whose changes moved them, and their last position.
+    advanced: (Vec<RoomId>, Vec<Seq>),
 }
 
 /// The body of [`Store::commit_batch`], on one connection, in one transaction of two
 /// pipelined round trips.
-async fn commit_on(
-    conn: &mut PgConnection,
-    batch: &[NewMessage],
-) -> Result<Vec<Outcome>, StoreError> {
+async fn commit_on(conn: &mut PgConnection, batch: &[Write]) -> Result<Vec<Outcome>, StoreError> {
     let keys = Keys::of(batch);
-    let Decided { plans, created } = lock_and_decide(conn, batch, &keys).await?;
-    insert_and_commit(conn, &created).await?;
-    Ok(outcomes(plans, &created))
+    let decided = lock_and_decide(conn, batch, &keys).await?;
+    write_and_commit(conn, &decided).await?;
+    Ok(outcomes(decided.plans, &decided.created))
 }
 
 /// The first round trip and what follows from it. The connection counts as in a
@@ -527,7 +626,7 @@ async fn commit_on(
 /// for the pool to close; a failure here rolls the transaction back before it returns.
 async fn lock_and_decide(
     conn: &mut PgConnection,
-    batch: &[NewMessage],
+    batch: &[Write],
     keys: &Keys<'_>,
 ) -> Result<Decided, StoreError> {
     conn.in_transaction = true;
@@ -541,10 +640,10 @@ async fn lock_and_decide(
 }
 
 /// Round trip 1, pipelined: `BEGIN`; lock the rooms in id order (the statement sorts) and
-/// learn their last ids; find clientIds already stored (no other batch can store one of
+/// learn their cursors; find clientIds already stored (no other batch can store one of
 /// them now: the rooms are locked); draw ids, after the lock, so they come after every id
-/// already committed in these rooms. Waits for all four answers, then reports the first
-/// failure in statement order.
+/// already committed in these rooms; read what replies point to and what changes change.
+/// Waits for every answer, then reports the first failure in statement order.
 async fn begin_and_look_up(
     client: &Client,
     statements: &Statements,
@@ -556,29 +655,35 @@ async fn begin_and_look_up(
         key_ids,
         reply_targets,
         count,
+        changes,
     } = keys;
-    let (begun, locked, originals, drawn, targets) = futures_util::join!(
+    let (begun, locked, originals, drawn, targets, changed, reactors) = futures_util::join!(
         client.execute(&statements.begin, &[]),
         async { client.query(&statements.lock_rooms, &[room_ids]).await },
-        async {
-            if key_rooms.is_empty() {
-                Ok(Vec::new())
-            } else {
-                client
-                    .query(&statements.find_originals, &[key_rooms, key_ids])
-                    .await
-            }
-        },
-        async { client.query(&statements.next_ids, &[count]).await },
-        async {
-            if reply_targets.is_empty() {
-                Ok(Vec::new())
-            } else {
-                client
-                    .query(&statements.find_reply_targets, &[reply_targets])
-                    .await
-            }
-        },
+        unless_empty!(
+            key_rooms.is_empty(),
+            client.query(&statements.find_originals, &[key_rooms, key_ids])
+        ),
+        unless_empty!(*count == 0, client.query(&statements.next_ids, &[count])),
+        unless_empty!(
+            reply_targets.is_empty(),
+            client.query(&statements.find_reply_targets, &[reply_targets])
+        ),
+        unless_empty!(
+            changes.is_empty(),
+            client.query(&statements.find_changed, &[&changes.targets])
+        ),
+        unless_empty!(
+            changes.reactor_messages.is_empty(),
+            client.query(
+                &statements.find_reactors,
+                &[
+                    &changes.reactor_messages,
+                    &changes.reactor_emoji,
+                    &changes.reactor_names
+                ]
+            )
+        ),
     );
     begun.map_err(unavailable)?;
     Ok(Looked {
@@ -586,6 +691,8 @@ async fn begin_and_look_up(
         originals: originals.map_err(unavailable)?,
         drawn: drawn.map_err(unavailable)?,
         targets: targets.map_err(unavailable)?,
+        changed: changed.map_err(unavailable)?,
+        reactors: reactors.map_err(unavailable)?,
     })
 }
 
@@ -602,6 +709,7 @@ struct Columns<'a> {
     bots: Vec<bool>,
     authors: Vec<Option<&'a str>>,
     replies: Vec<Option<MessageId>>,
+    seqs: Vec<Seq>,
 }
 
 impl<'a> Columns<'a> {
@@ -624,52 +732,99 @@ impl<'a> Columns<'a> {
                 .map(|c| c.message.author_id.as_deref())
                 .collect(),
             replies: created.iter().map(|c| c.message.reply_to).collect(),
+            seqs: created.iter().map(|c| c.message.seq).collect(),
         }
     }
 }
 
 /// Round trip 2, pipelined: insert the new messages and advance their rooms (one
-/// statement), and `COMMIT`. Should the insert fail, the server answers the `COMMIT`
-/// behind it with a rollback.
-async fn insert_and_commit(
-    conn: &mut PgConnection,
-    created: &[Committed],
-) -> Result<(), StoreError> {
+/// statement), write the changes (only the statements the batch needs), and `COMMIT`.
+/// Should a statement fail, the server answers the `COMMIT` behind it with a rollback.
+async fn write_and_commit(conn: &mut PgConnection, decided: &Decided) -> Result<(), StoreError> {
+    let Decided {
+        created,
+        changes,
+        advanced,
+        ..
+    } = decided;
     let columns = Columns::of(created);
     let client = &conn.client;
     let statements = &conn.statements;
-    let (inserted, committed) = futures_util::join!(
-        async {
-            if created.is_empty() {
-                Ok(0)
-            } else {
-                client
-                    .execute(
-                        &statements.insert_and_advance,
-                        &[
-                            &columns.ids,
-                            &columns.rooms,
-                            &columns.senders,
-                            &columns.contents,
-                            &columns.client_ids,
-                            &columns.times,
-                            &columns.prevs,
-                            &columns.bots,
-                            &columns.authors,
-                            &columns.replies,
-                        ],
-                    )
-                    .await
-            }
-        },
+    let (inserted, updated, removed, cleared, added, moved, committed) = futures_util::join!(
+        unless_empty!(
+            created.is_empty(),
+            client.execute(
+                &statements.insert_and_advance,
+                &[
+                    &columns.ids,
+                    &columns.rooms,
+                    &columns.senders,
+                    &columns.contents,
+                    &columns.client_ids,
+                    &columns.times,
+                    &columns.prevs,
+                    &columns.bots,
+                    &columns.authors,
+                    &columns.replies,
+                    &columns.seqs,
+                ],
+            )
+        ),
+        unless_empty!(
+            changes.ids.is_empty(),
+            client.execute(
+                &statements.update_changed,
+                &[
+                    &changes.ids,
+                    &changes.contents,
+                    &changes.edited_at,
+                    &changes.deleted,
+                    &changes.reactions,
+                    &changes.seqs,
+                ],
+            )
+        ),
+        unless_empty!(
+            changes.gone.is_empty(),
+            client.execute(
+                &statements.remove_reactors,
+                &[
+                    &changes.gone.messages,
+                    &changes.gone.emoji,
+                    &changes.gone.names
+                ],
+            )
+        ),
+        unless_empty!(
+            changes.cleared.is_empty(),
+            client.execute(&statements.clear_reactors, &[&changes.cleared])
+        ),
+        unless_empty!(
+            changes.came.is_empty(),
+            client.execute(
+                &statements.add_reactors,
+                &[
+                    &changes.came.messages,
+                    &changes.came.emoji,
+                    &changes.came.names
+                ],
+            )
+        ),
+        unless_empty!(
+            advanced.0.is_empty(),
+            client.execute(&statements.advance_seq, &[&advanced.0, &advanced.1])
+        ),
         client.execute(&statements.commit, &[]),
     );
-    // Both were answered: the transaction is over, one way or the other (a connection
+    // Every answer is in: the transaction is over, one way or the other (a connection
     // that broke instead is dropped by the pool as closed).
     conn.in_transaction = false;
-    let advanced = inserted.map_err(unavailable)?;
+    let advanced_rooms = inserted.map_err(unavailable)?;
+    for result in [updated, removed, cleared, added, moved] {
+        result.map_err(unavailable)?;
+    }
     committed.map_err(unavailable)?;
-    expect_advanced(advanced, columns.rooms)
+    expect_advanced(advanced_rooms, columns.rooms)
 }
 
 /// Checks that the insert advanced each room of `rooms` (one entry per new message).
@@ -687,7 +842,7 @@ fn expect_advanced(advanced: u64, mut rooms: Vec<RoomId>) -> Result<(), StoreErr
     Ok(())
 }
 
-/// One outcome per input message, in input order.
+/// One outcome per input write, in input order.
 fn outcomes(plans: Vec<Plan>, created: &[Committed]) -> Vec<Outcome> {
     plans
         .into_iter()
@@ -698,28 +853,55 @@ fn outcomes(plans: Vec<Plan>, created: &[Committed]) -> Vec<Outcome> {
                 .get(index)
                 .map(|first| Outcome::Duplicate(first.message.clone())),
             Plan::NoReplyTarget => Some(Outcome::ReplyTargetMissing),
+            Plan::Decided(outcome) => Some(outcome),
         })
         .collect()
 }
 
-/// Decides each message's fate from the first round trip's answers: duplicates point at
-/// their originals, new messages take ids in input order and chain onto their room.
-fn decide(
-    batch: &[NewMessage],
-    room_ids: &[RoomId],
-    looked: &Looked,
-) -> Result<Decided, StoreError> {
-    let mut last_ids = last_ids_of(&looked.locked, room_ids)?;
+/// Where a locked room stands: its last message id, and its position.
+#[derive(Debug, Clone, Copy)]
+struct Cursor {
+    last_id: Option<MessageId>,
+    seq: Seq,
+    /// A change of the batch moved it.
+    changed: bool,
+}
+
+/// Decides each write's fate from the first round trip's answers, in batch order:
+/// duplicates point at their originals, new messages take ids and positions and chain
+/// onto their room, changes are decided on the message as the batch left it so far.
+fn decide(batch: &[Write], room_ids: &[RoomId], looked: &Looked) -> Result<Decided, StoreError> {
+    let mut rooms = cursors_of(&looked.locked, room_ids)?;
     let stored = originals_by_key(&looked.originals)?;
-    let mut ids = drawn_ids(&looked.drawn, batch.len())?.into_iter();
+    let sends = batch.iter().filter(|w| matches!(w, Write::Send(_))).count();
+    let mut ids = drawn_ids(&looked.drawn, sends)?.into_iter();
     // Messages a reply may point to: stored ones, and the batch's own as they are decided.
     let mut targets = targets_of(&looked.targets)?;
+    let mut changes = Changes::found(
+        messages_from(&looked.changed)?,
+        reactors_of(&looked.reactors)?,
+    );
 
-    let created_at: DateTime<Utc> = now_millis();
+    let now: DateTime<Utc> = now_millis();
     let mut plans = Vec::with_capacity(batch.len());
     let mut created: Vec<Committed> = Vec::with_capacity(batch.len());
     let mut first_of: HashMap<(RoomId, &str), usize> = HashMap::new();
-    for message in batch {
+    for write in batch {
+        let message = match write {
+            Write::Send(message) => message,
+            Write::Change(change) => {
+                let cursor = rooms
+                    .get_mut(&change.room_id)
+                    .ok_or(StoreError::NoSuchRoom(change.room_id))?;
+                let next_seq = || {
+                    cursor.seq += 1;
+                    cursor.changed = true;
+                    Ok(cursor.seq)
+                };
+                plans.push(Plan::Decided(changes.apply(change, now, next_seq)?));
+                continue;
+            }
+        };
         let key = message
             .client_id
             .as_ref()
@@ -748,16 +930,31 @@ fn decide(
                 "postgres: the sequence returned too few ids".into(),
             ));
         };
-        let last = last_ids.entry(message.room_id).or_insert(None);
-        let prev_id = last.replace(id);
+        let cursor = rooms
+            .get_mut(&message.room_id)
+            .ok_or(StoreError::NoSuchRoom(message.room_id))?;
+        let prev_id = cursor.last_id.replace(id);
+        cursor.seq += 1;
         targets.insert((id, message.room_id));
         plans.push(Plan::New(created.len()));
+        let mut stored = message.stored_as(id, now);
+        stored.seq = cursor.seq;
         created.push(Committed {
-            message: message.stored_as(id, created_at),
+            message: stored,
             prev_id,
         });
     }
-    Ok(Decided { plans, created })
+    let advanced = rooms
+        .iter()
+        .filter(|(_, cursor)| cursor.changed)
+        .map(|(id, cursor)| (*id, cursor.seq))
+        .unzip();
+    Ok(Decided {
+        plans,
+        created,
+        changes: changes.columns(),
+        advanced,
+    })
 }
 
 /// The stored messages replies point to, as (id, room).
@@ -772,23 +969,37 @@ fn targets_of(rows: &[Row]) -> Result<HashSet<(MessageId, RoomId)>, StoreError> 
         .collect()
 }
 
-/// Each locked room's last message id, which the batch's first new message in it chains
-/// onto. A room of the batch that was not locked does not exist, and fails the batch.
-fn last_ids_of(
-    locked: &[Row],
-    room_ids: &[RoomId],
-) -> Result<HashMap<RoomId, Option<MessageId>>, StoreError> {
-    let mut last_ids: HashMap<RoomId, Option<MessageId>> = HashMap::with_capacity(locked.len());
+/// The stored reactors a batch touches.
+fn reactors_of(rows: &[Row]) -> Result<Vec<Reactor>, StoreError> {
+    rows.iter()
+        .map(|row| {
+            Ok((
+                row.try_get(0).map_err(unavailable)?,
+                row.try_get(1).map_err(unavailable)?,
+                row.try_get(2).map_err(unavailable)?,
+            ))
+        })
+        .collect()
+}
+
+/// Each locked room's cursor, which the batch's writes in it continue. A room of the
+/// batch that was not locked does not exist, and fails the batch.
+fn cursors_of(locked: &[Row], room_ids: &[RoomId]) -> Result<HashMap<RoomId, Cursor>, StoreError> {
+    let mut rooms: HashMap<RoomId, Cursor> = HashMap::with_capacity(locked.len());
     for row in locked {
-        last_ids.insert(
+        rooms.insert(
             row.try_get(0).map_err(unavailable)?,
-            row.try_get(1).map_err(unavailable)?,
+            Cursor {
+                last_id: row.try_get(1).map_err(unavailable)?,
+                seq: row.try_get(2).map_err(unavailable)?,
+                changed: false,
+            },
         );
     }
-    if let Some(missing) = room_ids.iter().find(|id| !last_ids.contains_key(id)) {
+    if let Some(missing) = room_ids.iter().find(|id| !rooms.contains_key(id)) {
         return Err(StoreError::NoSuchRoom(*missing));
     }
-    Ok(last_ids)
+    Ok(rooms)
 }
 
 /// The stored originals by room, then clientId, so that a message can find its own
@@ -809,7 +1020,7 @@ fn originals_by_key(
 }
 
 /// The drawn ids, ascending, so that new messages take them in input order; exactly one
-/// per message of a batch of `expected`, or the sequence misbehaved.
+/// per new message of a batch with `expected` of them, or the sequence misbehaved.
 fn drawn_ids(drawn: &[Row], expected: usize) -> Result<Vec<MessageId>, StoreError> {
     let mut ids = drawn
         .iter()
@@ -858,6 +1069,7 @@ impl Store for PostgresStore {
                     },
                     last_message_id: None,
                     owner_key_hash: Some(owner_key_hash.to_owned()),
+                    last_seq: 0,
                 }),
                 Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
                     Err(StoreError::CodeTaken)
@@ -884,7 +1096,7 @@ impl Store for PostgresStore {
     /// A commit that overran its bound is ambiguous: it may have committed after all. The
     /// senders are told `unavailable` (never a false ack), and their retries with the same
     /// clientIds are answered with the originals if it did.
-    async fn commit_batch(&self, batch: &[NewMessage]) -> Result<Vec<Outcome>, StoreError> {
+    async fn commit_batch(&self, batch: &[Write]) -> Result<Vec<Outcome>, StoreError> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
@@ -978,6 +1190,48 @@ impl Store for PostgresStore {
             let mut page = page_of(messages_from(&rows)?, limit);
             page.messages.reverse();
             Ok(page)
+        })
+        .await
+    }
+
+    async fn since(
+        &self,
+        room_id: RoomId,
+        after_id: MessageId,
+        after_seq: Seq,
+        limit: u32,
+    ) -> Result<Page, StoreError> {
+        self.call(async |conn| {
+            let rows = conn
+                .client
+                .query(
+                    &conn.statements.since,
+                    &[&room_id, &after_id, &after_seq, &(i64::from(limit) + 1)],
+                )
+                .await
+                .map_err(unavailable)?;
+            Ok(page_of(messages_from(&rows)?, limit))
+        })
+        .await
+    }
+
+    async fn changed_since(
+        &self,
+        room_id: RoomId,
+        up_to_id: MessageId,
+        after_seq: Seq,
+        limit: u32,
+    ) -> Result<Page, StoreError> {
+        self.call(async |conn| {
+            let rows = conn
+                .client
+                .query(
+                    &conn.statements.changed_since,
+                    &[&room_id, &after_seq, &up_to_id, &(i64::from(limit) + 1)],
+                )
+                .await
+                .map_err(unavailable)?;
+            Ok(page_of(messages_from(&rows)?, limit))
         })
         .await
     }

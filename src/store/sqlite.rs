@@ -14,8 +14,9 @@ use std::sync::{Arc, Mutex as SyncMutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chat_actors::changes::{self, ChangeKind, Effect, NewChange, Refusal};
 use chat_actors::ids::{ClientId, MessageId, RoomCode, RoomId};
-use chat_actors::model::{now_millis, Committed, Message, Room, RoomRecord};
+use chat_actors::model::{now_millis, Committed, Message, Room, RoomRecord, Seq};
 use chrono::{DateTime, Utc};
 use rusqlite::types::Type;
 use rusqlite::{
@@ -24,7 +25,7 @@ use rusqlite::{
 };
 use tokio::sync::{Mutex, Semaphore};
 
-use super::{describe, migrate, NewMessage, Outcome, Page, Store, StoreError};
+use super::{describe, migrate, NewMessage, Outcome, Page, Store, StoreError, Write};
 
 /// How long a connection waits for a lock held by another connection (another node or
 /// process on the same file) before the call fails as unavailable.
@@ -209,10 +210,22 @@ fn message_at(row: &Row<'_>) -> rusqlite::Result<Message> {
         bot: row.get(7)?,
         author_id: row.get(8)?,
         reply_to: row.get(9)?,
+        edited_at: row
+            .get::<_, Option<i64>>(10)?
+            .map(|millis| {
+                DateTime::from_timestamp_millis(millis)
+                    .ok_or_else(|| corrupt(10, Type::Integer, format!("timestamp {millis}")))
+            })
+            .transpose()?,
+        deleted: row.get(11)?,
+        reactions: changes::reactions_from_text(row.get::<_, Option<String>>(12)?.as_deref())
+            .map_err(|what| corrupt(12, Type::Text, what))?,
+        seq: row.get(13)?,
     })
 }
 
-/// Reads a `rooms` row selected as `id, code, created_at, last_message_id`.
+/// Reads a `rooms` row selected as `id, code, created_at, last_message_id,
+/// owner_key_hash, last_seq`.
 fn room_at(row: &Row<'_>) -> rusqlite::Result<RoomRecord> {
     Ok(RoomRecord {
         room: Room {
@@ -222,6 +235,7 @@ fn room_at(row: &Row<'_>) -> rusqlite::Result<RoomRecord> {
         },
         last_message_id: row.get(3)?,
         owner_key_hash: row.get(4)?,
+        last_seq: row.get(5)?,
     })
 }
 
@@ -232,95 +246,230 @@ fn is_unique_violation(error: &rusqlite::Error) -> bool {
         .is_some_and(|e| e.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
 }
 
-/// Per room of a batch: its last message id when the batch started, and now.
-type LastIds = HashMap<RoomId, (Option<MessageId>, Option<MessageId>)>;
+/// Where a room of a batch stands: its last message id and change-stream position when the
+/// batch started, and now.
+#[derive(Debug, Clone, Copy)]
+struct Cursor {
+    last_id_before: Option<MessageId>,
+    last_id: Option<MessageId>,
+    seq_before: Seq,
+    seq: Seq,
+}
+
+impl Cursor {
+    /// The room's next position.
+    fn next_seq(&mut self) -> Seq {
+        self.seq += 1;
+        self.seq
+    }
+}
+
+/// The batch's rooms by id.
+type Cursors = HashMap<RoomId, Cursor>;
 
 /// The body of [`Store::commit_batch`], inside one `BEGIN IMMEDIATE` transaction: the
-/// write lock is taken before anything is read, so the rooms' `last_message_id` values
-/// read here are still the newest when the messages that chain onto them commit.
-fn commit_in(conn: &mut Connection, batch: &[NewMessage]) -> Result<Vec<Outcome>, StoreError> {
+/// write lock is taken before anything is read, so the rooms' cursors and the messages
+/// read here are still the newest when the writes that build on them commit.
+fn commit_in(conn: &mut Connection, batch: &[Write]) -> Result<Vec<Outcome>, StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(unavailable)?;
-    let created_at = now_millis();
-    let mut rooms = last_ids(&tx, batch)?;
-    let outcomes = resolve_each(&tx, batch, created_at, &mut rooms)?;
+    let now = now_millis();
+    let mut rooms = cursors(&tx, batch)?;
+    let outcomes = resolve_each(&tx, batch, now, &mut rooms)?;
     advance_rooms(&tx, &rooms)?;
     tx.commit().map_err(unavailable)?;
     Ok(outcomes)
 }
 
-/// Reads each room's last id once, before any insert, so that the batch's first new
-/// message in a room chains onto it. A missing room fails the whole batch.
-fn last_ids(tx: &Transaction<'_>, batch: &[NewMessage]) -> Result<LastIds, StoreError> {
-    let mut rooms = LastIds::new();
-    let mut last_of = tx
-        .prepare_cached("SELECT last_message_id FROM rooms WHERE id = ?1")
+/// Reads each room's cursor once, before any write. A missing room fails the whole batch.
+fn cursors(tx: &Transaction<'_>, batch: &[Write]) -> Result<Cursors, StoreError> {
+    let mut rooms = Cursors::new();
+    let mut cursor_of = tx
+        .prepare_cached("SELECT last_message_id, last_seq FROM rooms WHERE id = ?1")
         .map_err(unavailable)?;
-    for message in batch {
-        if rooms.contains_key(&message.room_id) {
+    for write in batch {
+        let room_id = write.room_id();
+        if rooms.contains_key(&room_id) {
             continue;
         }
-        let last: Option<MessageId> = last_of
-            .query_row([message.room_id], |row| row.get(0))
+        let (last_id, seq): (Option<MessageId>, Seq) = cursor_of
+            .query_row([room_id], |row| Ok((row.get(0)?, row.get(1)?)))
             .optional()
             .map_err(unavailable)?
-            .ok_or(StoreError::NoSuchRoom(message.room_id))?;
-        rooms.insert(message.room_id, (last, last));
+            .ok_or(StoreError::NoSuchRoom(room_id))?;
+        rooms.insert(
+            room_id,
+            Cursor {
+                last_id_before: last_id,
+                last_id,
+                seq_before: seq,
+                seq,
+            },
+        );
     }
     Ok(rooms)
 }
 
-/// One outcome per message, in input order: a message whose clientId was stored before,
-/// or came earlier in this batch, is a duplicate of that original; any other is inserted
-/// and moves its room's last id in `rooms`.
+/// The statements a batch runs per write, prepared once per batch.
+struct BatchStatements<'tx> {
+    find_original: CachedStatement<'tx>,
+    find_target: CachedStatement<'tx>,
+    insert: CachedStatement<'tx>,
+    find_message: CachedStatement<'tx>,
+    has_reacted: CachedStatement<'tx>,
+    add_reactor: CachedStatement<'tx>,
+    remove_reactor: CachedStatement<'tx>,
+    remove_reactors: CachedStatement<'tx>,
+    update: CachedStatement<'tx>,
+}
+
+impl<'tx> BatchStatements<'tx> {
+    fn prepare(tx: &'tx Transaction<'_>) -> Result<Self, StoreError> {
+        let prepare = |sql: &str| tx.prepare_cached(sql).map_err(unavailable);
+        Ok(BatchStatements {
+            find_original: prepare(message_query!("WHERE m.room_id = ?1 AND m.client_id = ?2"))?,
+            find_target: prepare("SELECT 1 FROM messages WHERE id = ?1 AND room_id = ?2")?,
+            insert: prepare(
+                "INSERT INTO messages (room_id, sender, content, client_id, created_at, prev_id, \
+                 bot, author_id, reply_to, seq) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?,
+            find_message: prepare(message_query!("WHERE m.id = ?1"))?,
+            has_reacted: prepare(
+                "SELECT 1 FROM reactions WHERE message_id = ?1 AND emoji = ?2 AND reactor = ?3",
+            )?,
+            add_reactor: prepare(
+                "INSERT INTO reactions (message_id, emoji, reactor) VALUES (?1, ?2, ?3)",
+            )?,
+            remove_reactor: prepare(
+                "DELETE FROM reactions WHERE message_id = ?1 AND emoji = ?2 AND reactor = ?3",
+            )?,
+            remove_reactors: prepare("DELETE FROM reactions WHERE message_id = ?1")?,
+            update: prepare(
+                "UPDATE messages SET content = ?2, edited_at = ?3, deleted = ?4, reactions = ?5, \
+                 seq = ?6 WHERE id = ?1",
+            )?,
+        })
+    }
+}
+
+/// One outcome per write, in input order: a message whose clientId was stored before, or
+/// came earlier in this batch, is a duplicate of that original; any other is inserted;
+/// a change is decided on the message as stored now and applied.
 fn resolve_each(
     tx: &Transaction<'_>,
-    batch: &[NewMessage],
-    created_at: DateTime<Utc>,
-    rooms: &mut LastIds,
+    batch: &[Write],
+    now: DateTime<Utc>,
+    rooms: &mut Cursors,
 ) -> Result<Vec<Outcome>, StoreError> {
-    let mut find_original = tx
-        .prepare_cached(message_query!("WHERE m.room_id = ?1 AND m.client_id = ?2"))
-        .map_err(unavailable)?;
-    let mut find_target = tx
-        .prepare_cached("SELECT 1 FROM messages WHERE id = ?1 AND room_id = ?2")
-        .map_err(unavailable)?;
-    let mut insert = tx
-        .prepare_cached(
-            "INSERT INTO messages (room_id, sender, content, client_id, created_at, prev_id, \
-             bot, author_id, reply_to) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        )
-        .map_err(unavailable)?;
+    let mut statements = BatchStatements::prepare(tx)?;
     // Originals by (room, clientId), stored before or earlier in this batch.
     let mut originals: HashMap<(RoomId, &str), Message> = HashMap::new();
     let mut outcomes = Vec::with_capacity(batch.len());
-    for message in batch {
-        let client_id = message.client_id.as_ref().map(ClientId::as_str);
-        if let Some(key) = client_id.map(|id| (message.room_id, id)) {
-            if let Some(original) = original_of(&mut find_original, &mut originals, key)? {
-                outcomes.push(Outcome::Duplicate(original));
-                continue;
-            }
-        }
-        if let Some(target) = message.reply_to {
-            // Inserted rows of this transaction count: a reply to a message earlier in the
-            // batch is found.
-            let found = find_target
-                .exists((target, message.room_id))
-                .map_err(unavailable)?;
-            if !found {
-                outcomes.push(Outcome::ReplyTargetMissing);
-                continue;
-            }
-        }
-        let committed = insert_chained(tx, &mut insert, message, created_at, rooms)?;
-        if let Some(id) = client_id {
-            originals.insert((message.room_id, id), committed.message.clone());
-        }
-        outcomes.push(Outcome::Created(committed));
+    for write in batch {
+        let outcome = match write {
+            Write::Send(message) => send(tx, &mut statements, &mut originals, message, now, rooms)?,
+            Write::Change(change) => apply_change(&mut statements, change, now, rooms)?,
+        };
+        outcomes.push(outcome);
     }
     Ok(outcomes)
+}
+
+/// What becomes of one new message of the batch.
+fn send<'a>(
+    tx: &Transaction<'_>,
+    statements: &mut BatchStatements<'_>,
+    originals: &mut HashMap<(RoomId, &'a str), Message>,
+    message: &'a NewMessage,
+    created_at: DateTime<Utc>,
+    rooms: &mut Cursors,
+) -> Result<Outcome, StoreError> {
+    let client_id = message.client_id.as_ref().map(ClientId::as_str);
+    if let Some(key) = client_id.map(|id| (message.room_id, id)) {
+        if let Some(original) = original_of(&mut statements.find_original, originals, key)? {
+            return Ok(Outcome::Duplicate(original));
+        }
+    }
+    if let Some(target) = message.reply_to {
+        // Inserted rows of this transaction count: a reply to a message earlier in the
+        // batch is found.
+        let found = statements
+            .find_target
+            .exists((target, message.room_id))
+            .map_err(unavailable)?;
+        if !found {
+            return Ok(Outcome::ReplyTargetMissing);
+        }
+    }
+    let committed = insert_chained(tx, &mut statements.insert, message, created_at, rooms)?;
+    if let Some(id) = client_id {
+        originals.insert((message.room_id, id), committed.message.clone());
+    }
+    Ok(Outcome::Created(committed))
+}
+
+/// Decides a change on the message as stored (earlier changes of the batch included) and,
+/// when it changes something, writes the message's new state and its reactors.
+fn apply_change(
+    statements: &mut BatchStatements<'_>,
+    change: &NewChange,
+    now: DateTime<Utc>,
+    rooms: &mut Cursors,
+) -> Result<Outcome, StoreError> {
+    let Some(mut message) = statements
+        .find_message
+        .query_row([change.message_id], message_at)
+        .optional()
+        .map_err(unavailable)?
+    else {
+        return Ok(Outcome::Refused(Refusal::NotFound));
+    };
+    let reactor = match &change.kind {
+        ChangeKind::React { emoji, .. } => Some((emoji.as_str(), change.by.reactor.as_str())),
+        _ => None,
+    };
+    let already_reacted = match reactor {
+        Some((emoji, reactor)) => statements
+            .has_reacted
+            .exists((message.id, emoji, reactor))
+            .map_err(unavailable)?,
+        None => false,
+    };
+    match changes::decide(change, &message, already_reacted) {
+        Err(refusal) => return Ok(Outcome::Refused(refusal)),
+        Ok(Effect::Nothing) => return Ok(Outcome::Unchanged(message)),
+        Ok(Effect::Change) => {}
+    }
+    let cursor = rooms
+        .get_mut(&change.room_id)
+        .ok_or(StoreError::NoSuchRoom(change.room_id))?;
+    changes::apply(&mut message, &change.kind, cursor.next_seq(), now);
+    match (&change.kind, reactor) {
+        (ChangeKind::React { add: true, .. }, Some((emoji, reactor))) => statements
+            .add_reactor
+            .execute((message.id, emoji, reactor))
+            .map(drop),
+        (ChangeKind::React { add: false, .. }, Some((emoji, reactor))) => statements
+            .remove_reactor
+            .execute((message.id, emoji, reactor))
+            .map(drop),
+        (ChangeKind::Delete, _) => statements.remove_reactors.execute([message.id]).map(drop),
+        _ => Ok(()),
+    }
+    .map_err(unavailable)?;
+    statements
+        .update
+        .execute((
+            message.id,
+            &message.content,
+            message.edited_at.map(|at| at.timestamp_millis()),
+            message.deleted,
+            changes::reactions_to_text(&message.reactions),
+            message.seq,
+        ))
+        .map_err(unavailable)?;
+    Ok(Outcome::Changed(message))
 }
 
 /// The original of a (room, clientId) key: one this batch already met, or else the stored
@@ -343,19 +492,20 @@ fn original_of<'a>(
     Ok(stored)
 }
 
-/// Inserts a new message with its room's last id as `prev_id`, and makes it that room's
-/// last id in `rooms`, so the next new message of the room chains onto it.
+/// Inserts a new message with its room's last id as `prev_id` and the room's next
+/// position, and moves the room's cursor past it.
 fn insert_chained(
     tx: &Transaction<'_>,
     insert: &mut CachedStatement<'_>,
     message: &NewMessage,
     created_at: DateTime<Utc>,
-    rooms: &mut LastIds,
+    rooms: &mut Cursors,
 ) -> Result<Committed, StoreError> {
-    let Some((_, last)) = rooms.get_mut(&message.room_id) else {
+    let Some(cursor) = rooms.get_mut(&message.room_id) else {
         return Err(StoreError::NoSuchRoom(message.room_id));
     };
-    let prev_id = *last;
+    let prev_id = cursor.last_id;
+    let seq = cursor.next_seq();
     insert
         .execute((
             message.room_id,
@@ -367,25 +517,30 @@ fn insert_chained(
             message.bot,
             message.author_id.as_deref(),
             message.reply_to,
+            seq,
         ))
         .map_err(unavailable)?;
     let id = tx.last_insert_rowid();
-    *last = Some(id);
+    cursor.last_id = Some(id);
+    let mut stored = message.stored_as(id, created_at);
+    stored.seq = seq;
     Ok(Committed {
-        message: message.stored_as(id, created_at),
+        message: stored,
         prev_id,
     })
 }
 
-/// Writes each room's new last id, once per room and only for rooms the batch inserted
-/// into (a batch of duplicates writes no room row).
-fn advance_rooms(tx: &Transaction<'_>, rooms: &LastIds) -> Result<(), StoreError> {
+/// Writes each room's new cursor, once per room and only for rooms the batch wrote to (a
+/// batch of duplicates writes no room row).
+fn advance_rooms(tx: &Transaction<'_>, rooms: &Cursors) -> Result<(), StoreError> {
     let mut advance = tx
-        .prepare_cached("UPDATE rooms SET last_message_id = ?2 WHERE id = ?1")
+        .prepare_cached("UPDATE rooms SET last_message_id = ?2, last_seq = ?3 WHERE id = ?1")
         .map_err(unavailable)?;
-    for (room_id, (before, now)) in rooms {
-        if before != now {
-            advance.execute((room_id, now)).map_err(unavailable)?;
+    for (room_id, cursor) in rooms {
+        if cursor.seq != cursor.seq_before || cursor.last_id != cursor.last_id_before {
+            advance
+                .execute((room_id, cursor.last_id, cursor.seq))
+                .map_err(unavailable)?;
         }
     }
     Ok(())
@@ -437,6 +592,7 @@ impl Store for SqliteStore {
                     },
                     last_message_id: None,
                     owner_key_hash: Some(owner_key_hash),
+                    last_seq: 0,
                 }),
                 Err(e) if is_unique_violation(&e) => Err(StoreError::CodeTaken),
                 Err(e) => Err(unavailable(e)),
@@ -448,8 +604,8 @@ impl Store for SqliteStore {
     async fn find_room(&self, code: RoomCode) -> Result<Option<RoomRecord>, StoreError> {
         self.read(move |conn| {
             conn.prepare_cached(
-                "SELECT id, code, created_at, last_message_id, owner_key_hash FROM rooms \
-                 WHERE code = ?1",
+                "SELECT id, code, created_at, last_message_id, owner_key_hash, last_seq \
+                 FROM rooms WHERE code = ?1",
             )
             .and_then(|mut statement| statement.query_row([code.as_str()], room_at).optional())
             .map_err(unavailable)
@@ -457,7 +613,7 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn commit_batch(&self, batch: &[NewMessage]) -> Result<Vec<Outcome>, StoreError> {
+    async fn commit_batch(&self, batch: &[Write]) -> Result<Vec<Outcome>, StoreError> {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
@@ -544,6 +700,46 @@ impl Store for SqliteStore {
             )?;
             page.messages.reverse();
             Ok(page)
+        })
+        .await
+    }
+
+    async fn since(
+        &self,
+        room_id: RoomId,
+        after_id: MessageId,
+        after_seq: Seq,
+        limit: u32,
+    ) -> Result<Page, StoreError> {
+        self.read(move |conn| {
+            page_of(
+                conn,
+                message_query!(
+                    "WHERE m.room_id = ?1 AND (m.id > ?2 OR m.seq > ?3) ORDER BY m.id LIMIT ?4"
+                ),
+                (room_id, after_id, after_seq, i64::from(limit) + 1),
+                limit,
+            )
+        })
+        .await
+    }
+
+    async fn changed_since(
+        &self,
+        room_id: RoomId,
+        up_to_id: MessageId,
+        after_seq: Seq,
+        limit: u32,
+    ) -> Result<Page, StoreError> {
+        self.read(move |conn| {
+            page_of(
+                conn,
+                message_query!(
+                    "WHERE m.room_id = ?1 AND m.seq > ?2 AND m.id <= ?3 ORDER BY m.seq LIMIT ?4"
+                ),
+                (room_id, after_seq, up_to_id, i64::from(limit) + 1),
+                limit,
+            )
         })
         .await
     }

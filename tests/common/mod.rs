@@ -1,7 +1,23 @@
 //! Helpers shared by the store and persistence tests (not every test binary uses each).
 
 use chat_actors::ids::{ClientId, RoomCode};
-use chat_actors::store::NewMessage;
+use chat_actors::store::{NewMessage, Outcome, Store, StoreError, Write};
+
+/// Commits batches of new messages only, for the tests of sends.
+#[allow(dead_code)]
+#[async_trait::async_trait]
+pub trait CommitSends {
+    /// [`Store::commit_batch`] of `batch`, every message a [`Write::Send`].
+    async fn commit_sends(&self, batch: &[NewMessage]) -> Result<Vec<Outcome>, StoreError>;
+}
+
+#[async_trait::async_trait]
+impl<S: Store + ?Sized> CommitSends for S {
+    async fn commit_sends(&self, batch: &[NewMessage]) -> Result<Vec<Outcome>, StoreError> {
+        let writes: Vec<Write> = batch.iter().cloned().map(Write::Send).collect();
+        self.commit_batch(&writes).await
+    }
+}
 
 /// Message `i` of a room, with client id `c{i}`.
 #[allow(dead_code)]

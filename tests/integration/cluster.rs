@@ -11,19 +11,19 @@ use crate::support::*;
 const PRESENCE_TTL: &str = "2s";
 
 /// Three (or `n`) nodes, one Redis, one PostgreSQL database.
-struct Cluster {
+pub(crate) struct Cluster {
     redis: RedisServer,
     specs: Vec<NodeSpec>,
     nodes: Vec<Option<ChildNode>>,
 }
 
 impl Cluster {
-    async fn start(n: usize) -> Option<Cluster> {
+    pub(crate) async fn start(n: usize) -> Option<Cluster> {
         Cluster::start_with(n, &[]).await
     }
 
     /// `n` nodes with `flags` added to the usual ones.
-    async fn start_with(n: usize, flags: &[(&str, &str)]) -> Option<Cluster> {
+    pub(crate) async fn start_with(n: usize, flags: &[(&str, &str)]) -> Option<Cluster> {
         let postgres = Backend::postgres()?;
         let redis = RedisServer::start().await?;
         let mut specs = Vec::new();
@@ -60,11 +60,11 @@ impl Cluster {
         Some(cluster)
     }
 
-    fn api(&self, i: usize) -> Api {
+    pub(crate) fn api(&self, i: usize) -> Api {
         self.nodes[i].as_ref().expect("node running").api()
     }
 
-    fn kill(&mut self, i: usize) {
+    pub(crate) fn kill(&mut self, i: usize) {
         if let Some(node) = self.nodes[i].take() {
             node.kill();
         }

@@ -45,7 +45,9 @@ macro_rules! on_both_stores {
 mod abuse;
 mod authors;
 mod bad_input;
+mod changes;
 mod cluster;
+mod cluster_changes;
 mod delivery;
 mod durability;
 mod faults;

@@ -1,13 +1,14 @@
 //! The ordering rule of the room actor: a commit made elsewhere (another node) that
-//! arrives out of order, late, twice, or not at all still reaches every member in id
-//! order, exactly once, with no gap.
+//! arrives out of order, late, twice, or not at all still reaches every member in the
+//! room's order, exactly once, with no gap.
 
 use std::time::Duration;
 
 use chat_actors::ids::RoomCode;
 use chat_actors::model::Committed;
+use chat_actors::room::order::Push;
 use chat_actors::room::Relay;
-use chat_actors::store::{NewMessage, Outcome};
+use chat_actors::store::{NewMessage, Outcome, Write};
 use serde_json::Value;
 
 use crate::support::*;
@@ -16,16 +17,18 @@ use crate::support::*;
 async fn commit_elsewhere(node: &TestNode, code: &str, count: usize) -> Vec<Committed> {
     let code = RoomCode::parse(code).unwrap();
     let room = node.hub.store.find_room(code).await.unwrap().unwrap().room;
-    let batch: Vec<NewMessage> = (0..count)
-        .map(|i| NewMessage {
-            room_id: room.id,
-            room_code: code,
-            sender: "elsewhere".into(),
-            content: format!("remote {i}"),
-            client_id: None,
-            bot: false,
-            author_id: None,
-            reply_to: None,
+    let batch: Vec<Write> = (0..count)
+        .map(|i| {
+            Write::Send(NewMessage {
+                room_id: room.id,
+                room_code: code,
+                sender: "elsewhere".into(),
+                content: format!("remote {i}"),
+                client_id: None,
+                bot: false,
+                author_id: None,
+                reply_to: None,
+            })
         })
         .collect();
     node.hub
@@ -45,7 +48,7 @@ fn relay(node: &TestNode, code: &str, committed: &Committed) {
     let code = RoomCode::parse(code).unwrap();
     let room = node.hub.rooms.get(&code).expect("live room").addr.clone();
     room.do_send(Relay {
-        committed: committed.clone(),
+        push: Push::Message(committed.message.clone()),
     });
 }
 
@@ -93,7 +96,7 @@ async fn a_room_whose_gap_never_closes_restarts_and_members_resume() {
     // its promise of gap-free order, so it fails and is started afresh.
     let mut phantom = real.clone();
     phantom.message.id += 1_000_000;
-    phantom.prev_id = Some(phantom.message.id - 1);
+    phantom.message.seq += 1_000_000;
     relay(&node, &code, &phantom);
     let reconnect = ada.next_event("reconnect").await;
     assert_eq!(reconnect["data"]["reason"], "room restarted");

@@ -42,8 +42,14 @@ pub enum Event {
     Message {
         /// The message.
         message: Message,
-        /// Its predecessor in the room.
+        /// Its predecessor in the room. Rooms order by the message's `seq` now; this is
+        /// kept for nodes that predate it, during a rolling upgrade.
         prev_id: Option<i64>,
+    },
+    /// A change (edit, deletion, reaction) was committed: the message's new state.
+    Update {
+        /// The message as it is now; its `seq` is the change's.
+        message: Message,
     },
     /// A member joined (or renamed itself, when `old` is set).
     Join {

@@ -7,7 +7,8 @@
 //! What they cannot catch is a well-formed lie from someone holding Redis credentials:
 //! that is what Redis AUTH, TLS and the network policy are for (docs/operations.md).
 
-use crate::ids::{ClientId, Content, Nickname, RoomCode};
+use crate::changes::REACTIONS_MAX;
+use crate::ids::{ClientId, Content, Emoji, Nickname, RoomCode};
 use crate::limits::Limits;
 use crate::model::Message;
 
@@ -36,6 +37,9 @@ impl EventRules {
     pub fn check(&self, code: RoomCode, event: &Event) -> Result<(), Refused> {
         match event {
             Event::Message { message, prev_id } => self.message(code, message, *prev_id),
+            // A change always has a position: only new messages of older nodes lack one.
+            Event::Update { message } if message.seq <= 0 => Err("seq"),
+            Event::Update { message } => self.message(code, message, None),
             Event::Join {
                 member,
                 nickname,
@@ -78,9 +82,27 @@ impl EventRules {
         if message.id <= 0 || prev_id.is_some_and(|prev| prev <= 0 || prev >= message.id) {
             return Err("message_id");
         }
-        match Content::check(&message.content, self.content_max) {
-            Ok(content) if content == message.content => {}
-            _ => return Err("content"),
+        if message.seq < 0 {
+            return Err("seq");
+        }
+        if message.deleted {
+            // A deleted message keeps nothing of what was said.
+            if !message.content.is_empty() || !message.reactions.is_empty() {
+                return Err("content");
+            }
+        } else {
+            match Content::check(&message.content, self.content_max) {
+                Ok(content) if content == message.content => {}
+                _ => return Err("content"),
+            }
+        }
+        let reactions_valid = message.reactions.len() <= REACTIONS_MAX
+            && message
+                .reactions
+                .iter()
+                .all(|r| r.count > 0 && Emoji::parse(&r.emoji).is_ok());
+        if !reactions_valid {
+            return Err("reactions");
         }
         self.sender(&message.sender)?;
         if let Some(client_id) = &message.client_id {
@@ -126,9 +148,22 @@ mod tests {
                 bot: false,
                 author_id: None,
                 reply_to: None,
+                edited_at: None,
+                deleted: false,
+                reactions: Vec::new(),
+                seq: 4,
             },
             prev_id: Some(6),
         }
+    }
+
+    /// The message of [`message`] as a change made it.
+    fn update(change: impl FnOnce(&mut Message)) -> Event {
+        let Event::Message { mut message, .. } = message("hi", "ada") else {
+            unreachable!()
+        };
+        change(&mut message);
+        Event::Update { message }
     }
 
     #[test]
@@ -184,5 +219,51 @@ mod tests {
             prev_id: Some(7),
         };
         assert_eq!(rules().check(code(), &looped), Err("message_id"));
+    }
+
+    #[test]
+    fn changes_keep_the_rules_of_what_they_change() {
+        let reaction = |emoji: &str, count| crate::model::Reaction {
+            emoji: emoji.into(),
+            count,
+        };
+        let fine = [
+            update(|m| m.content = "edited".into()),
+            update(|m| m.reactions = vec![reaction("👍", 2)]),
+            update(|m| {
+                m.deleted = true;
+                m.content.clear();
+            }),
+        ];
+        for event in fine {
+            assert_eq!(rules().check(code(), &event), Ok(()), "{event:?}");
+        }
+        let refused = [
+            (update(|m| m.seq = 0), "seq"),
+            (update(|m| m.deleted = true), "content"),
+            (
+                update(|m| {
+                    m.deleted = true;
+                    m.content.clear();
+                    m.reactions = vec![reaction("👍", 1)];
+                }),
+                "content",
+            ),
+            (
+                update(|m| m.reactions = vec![reaction("text", 1)]),
+                "reactions",
+            ),
+            (
+                update(|m| m.reactions = vec![reaction("👍", 0)]),
+                "reactions",
+            ),
+            (
+                update(|m| m.reactions = (0..21).map(|_| reaction("👍", 1)).collect()),
+                "reactions",
+            ),
+        ];
+        for (event, reason) in refused {
+            assert_eq!(rules().check(code(), &event), Err(reason), "{event:?}");
+        }
     }
 }

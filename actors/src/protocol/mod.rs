@@ -15,9 +15,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use crate::authors::{AuthorKey, OwnerKey};
+use crate::changes::ChangeKind;
 use crate::error::ChatError;
-use crate::ids::{ClientId, Content, MessageId, Nickname, RoomCode};
+use crate::ids::{ClientId, Content, Emoji, MessageId, Nickname, RoomCode};
 use crate::limits::Limits;
+use crate::model::Seq;
 
 /// Client event: create a room.
 pub const ROOM_CREATE: &str = "room:create";
@@ -29,6 +31,14 @@ pub const ROOM_LEAVE: &str = "room:leave";
 pub const CHAT_SEND: &str = "chat:send";
 /// Client event: typing state.
 pub const TYPING: &str = "typing";
+/// Client event: edit one's own message (Version 2).
+pub const CHAT_EDIT: &str = "chat:edit";
+/// Client event: delete a message, one's own or as the room's owner (Version 2).
+pub const CHAT_DELETE: &str = "chat:delete";
+/// Client event: react to a message (Version 2).
+pub const REACTION_ADD: &str = "reaction:add";
+/// Client event: take one's reaction back (Version 2).
+pub const REACTION_REMOVE: &str = "reaction:remove";
 
 /// A request's `ref`, echoed in its ack with the same JSON type.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -63,6 +73,17 @@ pub enum ClientEvent {
     Send(SendData),
     /// `typing`.
     Typing(TypingData),
+    /// `chat:edit`.
+    Edit(EditData),
+    /// `chat:delete`.
+    Delete(MessageRef),
+    /// `reaction:add` (`add`) or `reaction:remove`.
+    React {
+        /// The payload.
+        data: ReactData,
+        /// `reaction:add`.
+        add: bool,
+    },
 }
 
 /// Payload of `room:join`.
@@ -82,6 +103,9 @@ pub struct JoinData {
     /// The room's owner key (Version 2): this session owns the room.
     #[serde(default)]
     pub owner_key: Option<String>,
+    /// Resume point of the room's change stream (with `since_id`).
+    #[serde(default)]
+    pub since_change: Option<u64>,
 }
 
 /// Payload of `room:leave`.
@@ -115,6 +139,40 @@ pub struct TypingData {
     pub room_code: String,
     /// Whether the member is typing now.
     pub typing: bool,
+}
+
+/// Payload of `chat:delete`: which message.
+#[derive(Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageRef {
+    /// The room code, any case.
+    pub room_code: String,
+    /// The message's id.
+    pub id: u64,
+}
+
+/// Payload of `chat:edit`.
+#[derive(Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EditData {
+    /// The room code, any case.
+    pub room_code: String,
+    /// The message's id.
+    pub id: u64,
+    /// The new content.
+    pub content: String,
+}
+
+/// Payload of `reaction:add` and `reaction:remove`.
+#[derive(Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReactData {
+    /// The room code, any case.
+    pub room_code: String,
+    /// The message's id.
+    pub id: u64,
+    /// One emoji.
+    pub emoji: String,
 }
 
 /// A frame that could not be turned into a [`Request`].
@@ -208,6 +266,12 @@ pub fn decode(frame: &str) -> Result<Request, DecodeError> {
         ROOM_LEAVE => ClientEvent::LeaveRoom(parse_data(&event, envelope.data, &reference)?),
         CHAT_SEND => ClientEvent::Send(parse_data(&event, envelope.data, &reference)?),
         TYPING => ClientEvent::Typing(parse_data(&event, envelope.data, &reference)?),
+        CHAT_EDIT => ClientEvent::Edit(parse_data(&event, envelope.data, &reference)?),
+        CHAT_DELETE => ClientEvent::Delete(parse_data(&event, envelope.data, &reference)?),
+        REACTION_ADD | REACTION_REMOVE => ClientEvent::React {
+            data: parse_data(&event, envelope.data, &reference)?,
+            add: event == REACTION_ADD,
+        },
         other => {
             return Err(DecodeError {
                 reference,
@@ -236,6 +300,19 @@ pub enum Command {
         /// Whether the member is typing now.
         typing: bool,
     },
+    /// `chat:edit`, `chat:delete`, `reaction:add`, `reaction:remove`.
+    Change(ChangeRequest),
+}
+
+/// A valid change of a message: an edit, a deletion or a reaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeRequest {
+    /// The room.
+    pub code: RoomCode,
+    /// The message.
+    pub message_id: MessageId,
+    /// What to do.
+    pub kind: ChangeKind,
 }
 
 /// A valid `room:join`.
@@ -247,6 +324,8 @@ pub struct JoinRoom {
     pub nickname: Nickname,
     /// Resume point.
     pub since_id: Option<MessageId>,
+    /// Resume point of the change stream.
+    pub since_change: Option<Seq>,
     /// The author key, if the client sent one.
     pub author_key: Option<AuthorKey>,
     /// The owner key, if the client sent one.
@@ -298,8 +377,48 @@ impl ClientEvent {
                     typing: data.typing,
                 })
             }
+            ClientEvent::Edit(data) => {
+                let (code, message_id) = target(&data.room_code, data.id)?;
+                let content = Content::parse(&data.content, limits.content_max_chars)?;
+                Ok(Command::Change(ChangeRequest {
+                    code,
+                    message_id,
+                    kind: ChangeKind::Edit(content),
+                }))
+            }
+            ClientEvent::Delete(data) => {
+                let (code, message_id) = target(&data.room_code, data.id)?;
+                Ok(Command::Change(ChangeRequest {
+                    code,
+                    message_id,
+                    kind: ChangeKind::Delete,
+                }))
+            }
+            ClientEvent::React { data, add } => {
+                let (code, message_id) = target(&data.room_code, data.id)?;
+                let emoji = Emoji::parse(&data.emoji)?;
+                Ok(Command::Change(ChangeRequest {
+                    code,
+                    message_id,
+                    kind: ChangeKind::React { emoji, add },
+                }))
+            }
         }
     }
+}
+
+/// The room and the message a change names, in that order.
+fn target(room_code: &str, id: u64) -> Result<(RoomCode, MessageId), ChatError> {
+    let code = RoomCode::parse(room_code)?;
+    Ok((code, message_id(id, "id")?))
+}
+
+/// A message id as a client names one: a positive integer up to 2^63 - 1.
+pub fn message_id(id: u64, field: &str) -> Result<MessageId, ChatError> {
+    MessageId::try_from(id)
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| ChatError::bad_request(format!("{field} is not a message id")))
 }
 
 impl JoinData {
@@ -312,6 +431,11 @@ impl JoinData {
             .map(MessageId::try_from)
             .transpose()
             .map_err(|_| ChatError::bad_request("sinceId is too large"))?;
+        let since_change = self
+            .since_change
+            .map(Seq::try_from)
+            .transpose()
+            .map_err(|_| ChatError::bad_request("sinceChange is too large"))?;
         let author_key = self
             .author_key
             .as_deref()
@@ -322,6 +446,7 @@ impl JoinData {
             code,
             nickname,
             since_id,
+            since_change,
             author_key,
             owner_key,
         })
@@ -337,12 +462,7 @@ impl SendData {
             message_fields(&self.content, self.client_id.as_deref(), limits)?;
         let reply_to = self
             .reply_to
-            .map(|id| {
-                MessageId::try_from(id)
-                    .ok()
-                    .filter(|id| *id > 0)
-                    .ok_or_else(|| ChatError::bad_request("replyTo is not a message id"))
-            })
+            .map(|id| message_id(id, "replyTo"))
             .transpose()?;
         Ok(SendChat {
             code,
@@ -382,6 +502,7 @@ mod tests {
                 since_id: Some(3),
                 author_key: None,
                 owner_key: None,
+                since_change: None,
             })
         );
         assert_eq!(
@@ -495,6 +616,93 @@ mod tests {
         assert!(matches!(
             command(r#"{"event":"room:leave","data":{"code":"K7QX2M"}}"#),
             Ok(Command::Leave(_))
+        ));
+    }
+
+    #[test]
+    fn changes_check_the_room_then_the_id_then_their_value() {
+        let code = RoomCode::parse("K7QX2M").unwrap();
+        assert_eq!(
+            command(
+                r#"{"event":"chat:edit","data":{"roomCode":"k7qx2m","id":9,"content":" new "}}"#
+            )
+            .unwrap(),
+            Command::Change(ChangeRequest {
+                code,
+                message_id: 9,
+                kind: ChangeKind::Edit(Content::parse("new", 10).unwrap()),
+            })
+        );
+        assert!(matches!(
+            command(
+                r#"{"event":"reaction:remove","data":{"roomCode":"K7QX2M","id":9,"emoji":"👍"}}"#
+            ),
+            Ok(Command::Change(ChangeRequest {
+                kind: ChangeKind::React { add: false, .. },
+                ..
+            }))
+        ));
+        assert!(matches!(
+            command(r#"{"event":"chat:delete","data":{"roomCode":"K7QX2M","id":9}}"#),
+            Ok(Command::Change(ChangeRequest {
+                kind: ChangeKind::Delete,
+                ..
+            }))
+        ));
+        let refused = [
+            (
+                r#"{"event":"chat:delete","data":{"roomCode":"nope","id":0}}"#,
+                ErrorCode::NotFound,
+            ),
+            (
+                r#"{"event":"chat:delete","data":{"roomCode":"K7QX2M","id":0}}"#,
+                ErrorCode::BadRequest,
+            ),
+            (
+                r#"{"event":"chat:delete","data":{"roomCode":"K7QX2M","id":-3}}"#,
+                ErrorCode::BadRequest,
+            ),
+            (
+                r#"{"event":"chat:delete","data":{"roomCode":"K7QX2M","id":"9"}}"#,
+                ErrorCode::BadRequest,
+            ),
+            (
+                r#"{"event":"chat:delete","data":{"roomCode":"K7QX2M"}}"#,
+                ErrorCode::BadRequest,
+            ),
+            (
+                r#"{"event":"chat:edit","data":{"roomCode":"K7QX2M","id":9,"content":"  "}}"#,
+                ErrorCode::BadRequest,
+            ),
+            (
+                r#"{"event":"reaction:add","data":{"roomCode":"K7QX2M","id":9,"emoji":"lol"}}"#,
+                ErrorCode::BadRequest,
+            ),
+            (
+                r#"{"event":"reaction:add","data":{"roomCode":"K7QX2M","id":9,"emoji":"👍👍"}}"#,
+                ErrorCode::BadRequest,
+            ),
+        ];
+        for (frame, code) in refused {
+            let error = match decode(frame) {
+                Ok(request) => request.event.validate(&Limits::default()).unwrap_err(),
+                Err(fault) => fault.error,
+            };
+            assert_eq!(error.code, code, "{frame}");
+        }
+        let long = "x".repeat(2001);
+        let frame = format!(
+            r#"{{"event":"chat:edit","data":{{"roomCode":"K7QX2M","id":9,"content":"{long}"}}}}"#
+        );
+        assert_eq!(command(&frame).unwrap_err().code, ErrorCode::TooLarge);
+        let resume = r#"{"event":"room:join","data":{"code":"K7QX2M","nickname":"a","sinceId":4,"sinceChange":12}}"#;
+        assert!(matches!(
+            command(resume),
+            Ok(Command::Join(JoinRoom {
+                since_id: Some(4),
+                since_change: Some(12),
+                ..
+            }))
         ));
     }
 }

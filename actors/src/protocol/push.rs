@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use crate::error::ChatError;
 use crate::ids::{Nickname, RoomCode};
-use crate::model::{Member, Message, Room};
+use crate::model::{Member, Message, Room, Seq};
 
 use super::Ref;
 
@@ -16,6 +16,8 @@ use super::Ref;
 pub const ACK: &str = "ack";
 /// Push: a committed message.
 pub const CHAT_MESSAGE: &str = "chat:message";
+/// Push: a message's new state after an edit, deletion or reaction (Version 2).
+pub const CHAT_UPDATE: &str = "chat:update";
 /// Push: who is in a room, after a change.
 pub const PRESENCE: &str = "presence";
 /// Push: a member started or stopped typing.
@@ -98,6 +100,11 @@ pub fn message(message: &Message) -> ByteString {
     push(CHAT_MESSAGE, message)
 }
 
+/// Encodes the `chat:update` push of a changed message.
+pub fn update(message: &Message) -> ByteString {
+    push(CHAT_UPDATE, message)
+}
+
 /// `presence` push data.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -178,12 +185,20 @@ pub struct Joined {
     pub has_more: bool,
     /// Whether this session joined with the room's owner key.
     pub owner: bool,
+    /// The room's change-stream position this ack is complete up to: every later message
+    /// and change reaches the member as a push. The resume cursor starts here.
+    pub seq: Seq,
+    /// With `sinceId` and `sinceChange`: the current state of each message up to `sinceId`
+    /// changed after `sinceChange`, ascending by seq.
+    pub changes: Vec<Message>,
+    /// More changes qualified than `changes` holds: reload the room's history.
+    pub changes_has_more: bool,
 }
 
-/// Ack data of `chat:send`.
+/// Ack data of `chat:send`, `chat:edit`, `chat:delete` and the reactions.
 #[derive(Serialize)]
 pub struct Sent<'a> {
-    /// The committed (or original) message.
+    /// The committed (or original, or current) message.
     pub message: &'a Message,
 }
 

@@ -15,7 +15,7 @@ use crate::error::ChatError;
 use crate::ids::{MessageId, Nickname, RoomCode};
 use crate::limits::Limits;
 
-use super::{message_fields, nickname, SendChat};
+use super::{message_fields, message_id, nickname, SendChat};
 
 /// A request body that must be a JSON object. Serde's derived structs also accept their
 /// fields as an array, by position; the API documents objects, so anything else is a
@@ -92,20 +92,30 @@ pub struct PostMessage {
         )
     )]
     pub client_id: Option<String>,
+    /// The id of a message of the same room this one replies to (Version 2). Null means
+    /// absent.
+    #[serde(default)]
+    #[cfg_attr(feature = "openapi", schema(minimum = 1, example = json!(null)))]
+    pub reply_to: Option<u64>,
 }
 
 impl PostMessage {
-    /// The room code, the sender, the content, then the idempotency key.
+    /// The room code, the sender, the content, the idempotency key, then the message
+    /// replied to.
     pub fn validate(&self, limits: &Limits) -> Result<(Nickname, SendChat), ChatError> {
         let code = RoomCode::parse(&self.room_code)?;
         let sender = nickname(&self.sender, limits)?;
         let (content, client_id) =
             message_fields(&self.content, self.client_id.as_deref(), limits)?;
+        let reply_to = self
+            .reply_to
+            .map(|id| message_id(id, "replyTo"))
+            .transpose()?;
         let send = SendChat {
             code,
             content,
             client_id,
-            reply_to: None,
+            reply_to,
         };
         Ok((sender, send))
     }
@@ -261,6 +271,7 @@ mod tests {
             sender: " ".into(),
             content: String::new(),
             client_id: None,
+            reply_to: None,
         };
         // The sender is checked before the content.
         let error = blank_sender.validate(&Limits::default()).unwrap_err();

@@ -1,20 +1,20 @@
-//! What the room hears from the rest of the cluster: messages committed elsewhere,
+//! What the room hears from the rest of the cluster: messages and changes committed elsewhere,
 //! other nodes' presence and typing, and the bridge's roster after a (re)subscription.
 
 use actix::prelude::*;
 
 use crate::cluster::{broker, Event};
-use crate::model::Committed;
 use crate::protocol::push;
 
 use super::messages::{Relay, Remote, Synced};
+use super::order::Push;
 use super::RoomActor;
 
 impl Handler<Relay> for RoomActor {
     type Result = ();
 
     fn handle(&mut self, msg: Relay, ctx: &mut Self::Context) {
-        self.on_committed(msg.committed, ctx);
+        self.on_committed(msg.push, ctx);
     }
 }
 
@@ -26,9 +26,8 @@ impl Handler<Remote> for RoomActor {
             return;
         }
         match msg.event {
-            Event::Message { message, prev_id } => {
-                self.on_committed(Committed { message, prev_id }, ctx)
-            }
+            Event::Message { message, .. } => self.on_committed(Push::Message(message), ctx),
+            Event::Update { message } => self.on_committed(Push::Update(message), ctx),
             Event::Join {
                 member,
                 nickname,

@@ -7,12 +7,15 @@ use std::collections::HashMap;
 use actix::prelude::*;
 
 use crate::authors::OwnerKey;
+use crate::changes::ChangeKind;
 use crate::cluster::Event;
 use crate::error::ChatError;
 use crate::ids::{ClientId, Content, MessageId, Nickname, SessionId};
-use crate::model::{Committed, Member, Message};
+use crate::model::{Member, Message, Seq};
 use crate::outbound::Outbox;
 use crate::protocol::push::Joined;
+
+use super::order::Push;
 
 /// Why a room did not do what was asked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +53,9 @@ pub struct Join {
     pub nickname: Nickname,
     /// Resume point: messages after it are returned in `missed`.
     pub since_id: Option<MessageId>,
+    /// Resume point of the change stream: changes after it, to messages up to `since_id`,
+    /// are returned in `changes`.
+    pub since_change: Option<Seq>,
     /// The author id its messages carry, if it has one.
     pub author_id: Option<String>,
     /// The owner key it presented, if any: checked against the room's.
@@ -90,6 +96,37 @@ pub struct SendOutcome {
     pub created: bool,
 }
 
+/// Who asks for a change of a message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Changer {
+    /// A joined WebSocket session: its author id and owner key decide what it may do.
+    Session(SessionId),
+    /// A REST caller with an API key: the owner of every room (moderation bots).
+    Moderator,
+}
+
+/// Edits, deletes or reacts to a stored message of the room; pushed to the members as
+/// `chat:update` once committed.
+#[derive(Message)]
+#[rtype(result = "Result<ChangeOutcome, RoomError>")]
+pub struct ChangeMessage {
+    /// Who asks.
+    pub from: Changer,
+    /// The message to change.
+    pub message_id: MessageId,
+    /// What to do.
+    pub kind: ChangeKind,
+}
+
+/// The result of a change.
+#[derive(Debug, Clone)]
+pub struct ChangeOutcome {
+    /// The message as it is now.
+    pub message: Message,
+    /// Whether the change stored something (false when it would have changed nothing).
+    pub changed: bool,
+}
+
 /// Relays a member's typing state to the other members.
 #[derive(Message)]
 #[rtype(result = "()")]
@@ -105,13 +142,13 @@ pub struct Typing {
 #[rtype(result = "Vec<Member>")]
 pub struct ListMembers;
 
-/// A message committed elsewhere (another node, or a path that bypassed this actor);
-/// pushed in order like any other.
+/// A message or change committed elsewhere (another node, or a path that bypassed this
+/// actor); pushed in order like any other.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Relay {
-    /// The committed message and its predecessor's id.
-    pub committed: Committed,
+    /// The commit.
+    pub push: Push,
 }
 
 /// An event of this room from another node.

@@ -8,10 +8,12 @@
 //!   `RoomStopped`, what it tells its supervisor;
 //! - [`messages`]: what it is asked;
 //! - `requests.rs`: the handlers of sessions' and REST requests (join, leave, send, typing);
+//! - `changes.rs`: the handlers of edits, deletions and reactions;
 //! - `cluster.rs`: the handlers of what other nodes did (their messages, presence, typing).
 //!
 //! A room gets its dependencies ([`RoomDeps`]) passed in, not the node's whole state.
 
+mod changes;
 mod cluster;
 pub mod messages;
 pub mod order;
@@ -31,14 +33,14 @@ use crate::guards::Guards;
 use crate::ids::{Nickname, RoomCode, SessionId};
 use crate::limits::Limits;
 use crate::metric_names;
-use crate::model::{Committed, Member, Message, Room, RoomRecord};
+use crate::model::{Member, Room, RoomRecord};
 use crate::outbound::{Outbound, Outbox};
 use crate::persistence::PersistencePool;
 use crate::protocol::push::{self, Presence};
 use crate::store::Store;
 
 pub use messages::*;
-use order::{Accepted, NextRead, Order, Read};
+use order::{Accepted, NextRead, Order, Push, Read};
 use typing::TypingRelay;
 
 /// Most messages read to close one gap in a room's stream.
@@ -83,6 +85,10 @@ struct MemberEntry {
     typing: TypingRelay,
     /// The author id its messages carry.
     author_id: Option<String>,
+    /// It joined with the room's owner key.
+    owner: bool,
+    /// Who its reactions count as: its author id, or a token of its own when it has none.
+    reactor: String,
 }
 
 /// One live room on this node.
@@ -106,7 +112,7 @@ impl RoomActor {
     /// A room actor for the stored `record`, which starts pushing after its last message;
     /// it keeps `member_count` up to date for room listings.
     pub fn new(record: RoomRecord, member_count: Arc<AtomicUsize>, deps: Arc<RoomDeps>) -> Self {
-        let last_message_id = record.last_message_id;
+        let (last_message_id, last_seq) = (record.last_message_id, record.last_seq);
         RoomActor {
             room: record.room,
             owner_key_hash: record.owner_key_hash,
@@ -115,7 +121,7 @@ impl RoomActor {
             remote: HashMap::new(),
             member_count,
             last_catch_up: Instant::now(),
-            order: Order::new(last_message_id),
+            order: Order::new(last_message_id, last_seq),
             sends_in_flight: 0,
             idle_since: Instant::now(),
             closed: false,
@@ -197,19 +203,20 @@ impl RoomActor {
     }
 
     /// Adds a member, or renames it when the session is already one, and tells the others;
-    /// its messages carry `author_id` from now on.
+    /// its messages carry `author_id` from now on, and it owns the room if `owner`.
     fn add_member(
         &mut self,
         session: SessionId,
         addr: Outbox,
         nickname: Nickname,
         author_id: Option<String>,
+        owner: bool,
     ) {
         let code = self.room.code;
         match self.members.get_mut(&session) {
-            Some(entry) if entry.nickname == nickname => entry.author_id = author_id,
+            Some(entry) if entry.nickname == nickname => entry.identify(author_id, owner),
             Some(entry) => {
-                entry.author_id = author_id;
+                entry.identify(author_id, owner);
                 let old = std::mem::replace(&mut entry.nickname, nickname.clone());
                 let frame = self.presence_frame(Some(&nickname), Some(&old));
                 self.broadcast(&frame, Some(session));
@@ -219,12 +226,15 @@ impl RoomActor {
             }
             None => {
                 // Subscribed by the join's reads (see `join_reads`).
-                let entry = MemberEntry {
+                let mut entry = MemberEntry {
                     nickname: nickname.clone(),
                     addr,
                     typing: TypingRelay::default(),
-                    author_id,
+                    author_id: None,
+                    owner: false,
+                    reactor: String::new(),
                 };
+                entry.identify(author_id, owner);
                 self.members.insert(session, entry);
                 self.member_count
                     .store(self.members.len(), Ordering::Relaxed);
@@ -237,20 +247,26 @@ impl RoomActor {
         }
     }
 
-    fn push_messages(&mut self, messages: &[Message]) {
-        for message in messages {
-            let frame = push::message(message);
+    /// Pushes new messages as `chat:message` and changed ones as `chat:update`, each
+    /// encoded once for every member.
+    fn push_all(&mut self, pushes: &[Push]) {
+        for pushed in pushes {
+            let frame = match pushed {
+                Push::Message(message) => push::message(message),
+                Push::Update(message) => push::update(message),
+            };
             self.broadcast(&frame, None);
         }
     }
 
-    /// Applies the ordering rule to a committed message: push it (and whatever waited for
-    /// it), or wait and read the gap.
-    fn on_committed(&mut self, committed: Committed, ctx: &mut Context<Self>) {
-        match self.order.accept(committed) {
-            Accepted::Push(messages) => self.push_messages(&messages),
+    /// Applies the ordering rule to a commit: push it (and whatever waited for it), or
+    /// wait and read the gap.
+    fn on_committed(&mut self, commit: Push, ctx: &mut Context<Self>) {
+        match self.order.accept(commit) {
+            Accepted::Push(pushes) => self.push_all(&pushes),
             Accepted::Wait => self.read_gap(ctx),
-            Accepted::Overflow => self.fail(ctx, "too many messages waiting for a gap to close"),
+            Accepted::Unplaced => self.catch_up(ctx),
+            Accepted::Overflow => self.fail(ctx, "too many commits waiting for a gap to close"),
         }
     }
 
@@ -308,29 +324,29 @@ impl RoomActor {
     fn read_and_push(&mut self, read: Read, ctx: &mut Context<Self>) {
         let store = Arc::clone(&self.deps.store);
         let room_id = self.room.id;
-        let range = async move {
+        let since = async move {
             store
-                .range(room_id, read.after, read.up_to, GAP_FILL_MAX)
+                .since(room_id, read.after_id, read.after_seq, GAP_FILL_MAX)
                 .await
         };
-        ctx.spawn(range.into_actor(self).map(|result, act, ctx| {
+        ctx.spawn(since.into_actor(self).map(|result, act, ctx| {
             if act.closed {
                 return;
             }
             let found = match result {
-                Ok(page) => {
-                    if page.has_more {
-                        tracing::warn!(room = %act.room.code, "gap larger than {GAP_FILL_MAX} messages; members resume through sinceId");
-                    }
-                    Some(page.messages)
+                // Positions beyond the page may hide behind its last: the read cannot
+                // vouch for the order, and the members resume from the store instead.
+                Ok(page) if page.has_more => {
+                    return act.fail(ctx, "too much to catch up in one read");
                 }
+                Ok(page) => Some(page.messages),
                 Err(error) => {
                     tracing::warn!(room = %act.room.code, %error, "gap fill failed");
                     None
                 }
             };
             let (pushes, next) = act.order.finish_read(found);
-            act.push_messages(&pushes);
+            act.push_all(&pushes);
             match next {
                 NextRead::Idle => {}
                 NextRead::Now(read) => act.read_and_push(read, ctx),
@@ -359,6 +375,22 @@ impl RoomActor {
         if idle {
             self.stop(ctx, false);
         }
+    }
+}
+
+impl MemberEntry {
+    /// Sets who the member is: its author id (a rejoin may bring another key) and whether
+    /// it owns the room.
+    fn identify(&mut self, author_id: Option<String>, owner: bool) {
+        self.reactor = match &author_id {
+            Some(id) => id.clone(),
+            None if self.author_id.is_none() && !self.reactor.is_empty() => {
+                std::mem::take(&mut self.reactor)
+            }
+            None => format!("~{}", nanoid::nanoid!(16)),
+        };
+        self.author_id = author_id;
+        self.owner = owner;
     }
 }
 

@@ -11,33 +11,52 @@ use crate::authors;
 use crate::cluster::Event;
 use crate::error::{ChatError, ErrorCode};
 use crate::ids::{ClientId, MessageId, Nickname, SessionId};
+use crate::model::Seq;
 use crate::persistence::Persist;
 use crate::protocol::push::{self, Joined};
-use crate::store::{NewMessage, Outcome, Page, StoreError};
+use crate::store::{NewMessage, Outcome, Page, StoreError, Write};
 
 use super::messages::{
     Join, Leave, ListMembers, RoomError, SendMessage, SendOutcome, Sender, Typing,
 };
+use super::order::Push;
 use super::typing::Relay;
 use super::RoomActor;
 
-/// What a join reads before the member is added: the missed messages, and the members on
-/// other nodes when this is the room's first local member.
-type JoinReads = (
-    Result<Option<Page>, StoreError>,
-    Option<HashMap<String, Nickname>>,
-);
+/// What a join reads before the member is added: the missed messages and changes, the
+/// position they are complete up to, and the members on other nodes when this is the
+/// room's first local member.
+struct JoinReads {
+    missed: Result<Option<Page>, StoreError>,
+    changes: Result<Option<Page>, StoreError>,
+    seq: Seq,
+    roster: Option<HashMap<String, Nickname>>,
+}
 
 type Reply<T> = ResponseActFuture<RoomActor, Result<T, RoomError>>;
 
 impl RoomActor {
-    /// Starts the reads a join needs, up to the last message pushed now.
-    fn join_reads(&self, since_id: Option<MessageId>) -> impl Future<Output = JoinReads> + 'static {
+    /// Starts the reads a join needs, up to the last message and position pushed now.
+    fn join_reads(
+        &self,
+        since_id: Option<MessageId>,
+        since_change: Option<Seq>,
+    ) -> impl Future<Output = JoinReads> + 'static {
+        let (room_id, limit) = (self.room.id, self.deps.limits.missed_max);
+        let seq = self.order.last_seq();
         let missed = match (since_id, self.order.last_pushed()) {
             (Some(since), Some(last)) if last > since => {
                 let store = Arc::clone(&self.deps.store);
-                let (room_id, limit) = (self.room.id, self.deps.limits.missed_max);
                 Some(async move { store.range(room_id, since, last, limit).await })
+            }
+            _ => None,
+        };
+        // Changes to what the member holds; what it does not hold comes in `missed`, in
+        // its current state.
+        let changes = match (since_id, since_change) {
+            (Some(since), Some(after)) if after < seq => {
+                let store = Arc::clone(&self.deps.store);
+                Some(async move { store.changed_since(room_id, since, after, limit).await })
             }
             _ => None,
         };
@@ -51,15 +70,32 @@ impl RoomActor {
             self.deps.cluster.remote_roster(self.room.code)
         });
         async move {
-            let page = match missed {
-                Some(read) => read.await.map(Some),
-                None => Ok(None),
-            };
-            let roster = match roster {
-                Some(roster) => roster.await,
-                None => None,
-            };
-            (page, roster)
+            let (missed, changes, roster) = futures_util::join!(
+                async {
+                    match missed {
+                        Some(read) => read.await.map(Some),
+                        None => Ok(None),
+                    }
+                },
+                async {
+                    match changes {
+                        Some(read) => read.await.map(Some),
+                        None => Ok(None),
+                    }
+                },
+                async {
+                    match roster {
+                        Some(roster) => roster.await,
+                        None => None,
+                    }
+                }
+            );
+            JoinReads {
+                missed,
+                changes,
+                seq,
+                roster,
+            }
         }
     }
 
@@ -77,11 +113,18 @@ impl RoomActor {
         if self.closed {
             return Err(RoomError::Gone);
         }
-        let (page, roster) = reads;
-        let page = page.map_err(|error| {
+        let JoinReads {
+            missed,
+            changes,
+            seq,
+            roster,
+        } = reads;
+        let read_failed = |error: StoreError| {
             tracing::warn!(%error, "reading missed messages failed");
             RoomError::Chat(ChatError::unavailable())
-        })?;
+        };
+        let page = missed.map_err(read_failed)?;
+        let changes = changes.map_err(read_failed)?;
         if let Some(roster) = roster {
             self.remote = roster;
         }
@@ -90,14 +133,25 @@ impl RoomActor {
         }
         // A wrong owner key was refused before the reads (`handle`): one here is the room's.
         let owner = join.owner_key.is_some();
-        self.add_member(join.session, join.addr, join.nickname, join.author_id);
+        self.add_member(
+            join.session,
+            join.addr,
+            join.nickname,
+            join.author_id,
+            owner,
+        );
         let (missed, has_more) = page.map_or((Vec::new(), false), |p| (p.messages, p.has_more));
+        let (changes, changes_has_more) =
+            changes.map_or((Vec::new(), false), |p| (p.messages, p.has_more));
         Ok(Joined {
             room: self.room.clone(),
             members: self.member_list(),
             missed,
             has_more,
             owner,
+            seq,
+            changes,
+            changes_has_more,
         })
     }
 
@@ -143,7 +197,9 @@ impl RoomActor {
     fn persist(&mut self, message: NewMessage) -> Reply<SendOutcome> {
         self.sends_in_flight += 1;
         let shard = self.deps.persistence.shard(self.room.id);
-        let persist = shard.send(Persist { message });
+        let persist = shard.send(Persist {
+            write: Write::Send(message),
+        });
         Box::pin(persist.into_actor(self).map(|result, act, ctx| {
             act.sends_in_flight -= 1;
             match result {
@@ -171,7 +227,7 @@ impl RoomActor {
                         prev_id: committed.prev_id,
                     },
                 );
-                self.on_committed(committed, ctx);
+                self.on_committed(Push::Message(committed.message), ctx);
                 SendOutcome {
                     message,
                     created: true,
@@ -185,6 +241,11 @@ impl RoomActor {
                 return Err(RoomError::Chat(ChatError::new(
                     ErrorCode::NotFound,
                     "replyTo: no such message in this room",
+                )))
+            }
+            Outcome::Changed(_) | Outcome::Unchanged(_) | Outcome::Refused(_) => {
+                return Err(RoomError::Chat(ChatError::internal(
+                    "the store answered a send as a change",
                 )))
             }
         })
@@ -217,7 +278,7 @@ impl Handler<Join> for RoomActor {
             return AtomicResponse::new(Box::pin(fut::ready(Err(refused))));
         }
         let atomic = fut::ready(()).then(move |(), act: &mut Self, _| {
-            act.join_reads(msg.since_id)
+            act.join_reads(msg.since_id, msg.since_change)
                 .into_actor(act)
                 .map(move |reads, act, _| act.finish_join(msg, reads))
         });
