@@ -50,7 +50,7 @@ run() { # bin json scenario-args... ; writes the result to json, the summary to 
 line() { # name variant round json -> one line of figures
     jq -r --arg n "$1" --arg v "$2" --arg r "$3" '
         .traffic as $t
-        | "\($n) \($v) round=\($r) acks/s=\($t.acks_per_s | floor) ack_p50=\($t.ack_latency.p50_ms) ack_p99=\($t.ack_latency.p99_ms) recv_p99=\($t.latency.p99_ms) lost=\($t.loss.lost) violations=\(if $t.mix then ($t.mix.changes | .updates_lost + .seq_out_of_order + .seq_gaps + .duplicate_seqs + .update_before_message + .wrong_pushes + .ack_mismatches + .history.mismatches) else "-" end) errors=\(.error_total) cpu=\(.loadgen_cpu_percent // 0 | floor)/\(.server_cpu_percent // 0 | floor)/\(.machine_cpu_percent // 0 | floor)"' "$4"
+        | "\($n) \($v) round=\($r) acks/s=\($t.acks_per_s | floor) ack_p50=\($t.ack_latency.p50_ms) ack_p99=\($t.ack_latency.p99_ms) recv_p99=\($t.latency.p99_ms) lost=\($t.loss.lost) violations=\(if $t.mix then $t.mix.violations else "-" end) errors=\(.error_total) cpu=\(.loadgen_cpu_percent // 0 | floor)/\(.server_cpu_percent // 0 | floor)/\(.machine_cpu_percent // 0 | floor)"' "$4"
 }
 
 kinds() { # name round json -> one line per kind

@@ -18,8 +18,11 @@ pub struct MixSummary {
     pub seed: u64,
     /// One row per kind, in `send, reply, edit, react, unreact` order.
     pub kinds: Vec<KindRow>,
-    /// Delivery, order and final-state checks of the changes; its violations fail the run.
+    /// Delivery, order and final-state checks of the changes.
     pub changes: ChangeReport,
+    /// `changes.violations()`: what must be 0 (any fails the run), written out for scripts.
+    #[serde(default)]
+    pub violations: u64,
 }
 
 /// Figures of a message scenario (fanout, burst, soak).
@@ -140,7 +143,7 @@ impl Outcome {
                 ));
             }
             if let Some(m) = &t.mix {
-                let v = m.changes.violations();
+                let v = m.changes.violations().max(m.violations);
                 if v > 0 {
                     self.failures.push(format!("{v} change violations"));
                 }

@@ -101,10 +101,10 @@ pub fn mix_table(m: &MixSummary) -> String {
     let c = &m.changes;
     let _ = writeln!(
         s,
-        "  changes: {} acked, {} updates owed, {} lost ({} members); seq out of order {}, gaps {}, duplicates {}; update before message {}, wrong pushes {}, ack mismatches {}",
+        "  changes: {} acked, {} updates owed, {} lost ({} members), {} superseded by a later state; seq out of order {}, duplicates {}; update before message {}, wrong pushes {}, ack mismatches {}",
         c.acked_changes, c.expected_update_deliveries, c.updates_lost, c.members_with_lost_updates,
-        c.seq_out_of_order, c.seq_gaps, c.duplicate_seqs, c.update_before_message, c.wrong_pushes,
-        c.ack_mismatches
+        c.updates_superseded, c.seq_out_of_order, c.duplicate_seqs, c.update_before_message,
+        c.wrong_pushes, c.ack_mismatches
     );
     let _ = writeln!(
         s,

@@ -217,6 +217,10 @@ fn assert_mixed_clean(o: &Outcome, members: u64) {
     assert_eq!(c.expected_update_deliveries, c.acked_changes * members);
 }
 
+fn mix_of(o: &Outcome) -> &chat_loadtest::outcome::MixSummary {
+    o.traffic.as_ref().and_then(|t| t.mix.as_ref()).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn mixed_workload_has_no_violations() {
     let node = start_node().await;
@@ -245,7 +249,12 @@ async fn mixed_workload_has_no_violations() {
     assert_mixed_clean(&o, 4);
     let json = serde_json::to_string(&o).unwrap();
     let back = serde_json::from_str::<Outcome>(&json).unwrap();
-    assert_eq!(back.traffic.unwrap().mix, o.traffic.as_ref().unwrap().mix);
+    let (back, summary) = (back.traffic.unwrap().mix.unwrap(), mix_of(&o));
+    assert_eq!(back.changes, summary.changes);
+    let acked = |m: &chat_loadtest::outcome::MixSummary| {
+        m.kinds.iter().map(|k| k.acked).collect::<Vec<_>>()
+    };
+    assert_eq!(acked(&back), acked(summary));
 
     // Closed loop: the next operation when the last is acked.
     let burst = BurstConfig {

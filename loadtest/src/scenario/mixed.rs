@@ -257,6 +257,7 @@ pub async fn summarise(
         mix: plan.mix.to_string(),
         seed: plan.seed,
         kinds,
+        violations: report.violations(),
         changes: report,
     };
     (summary, failed_reads)
