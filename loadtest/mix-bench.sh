@@ -8,6 +8,7 @@
 #   eval "$(scripts/postgres-test-instance.sh start)"
 #   loadtest/mix-bench.sh [ROUNDS]                          # ROUNDS defaults to 3
 #   MIX=send=70,reply=10,edit=10,react=10 loadtest/mix-bench.sh 3
+#   MIXES="send=100 send=70,edit=30 send=70,react=30" loadtest/mix-bench.sh 2  # several mixes
 #   BEFORE_BIN=/tmp/chat-node-before loadtest/mix-bench.sh 3  # plain on the old build too
 #   MB_SCENARIOS=burst loadtest/mix-bench.sh 5                # a subset
 #
@@ -19,6 +20,7 @@
 set -euo pipefail
 ROUNDS=${1:-3}
 MIX=${MIX:-send=70,reply=10,edit=10,react=8,unreact=2}
+MIXES=${MIXES:-$MIX} # each one is its own variant, run after plain in every round
 cd "$(dirname "$0")/.."
 NODE=${NODE_BIN:-target/release/chat-node}
 LOAD=target/release/chat-loadtest
@@ -69,24 +71,25 @@ if [[ -n ${MB_SCENARIOS:-} ]]; then
     done
     scenarios=("${chosen[@]}")
 fi
-variants=(plain mixed)
-[[ -n ${BEFORE_BIN:-} ]] && variants=(before plain mixed)
+variants=(plain)
+[[ -n ${BEFORE_BIN:-} ]] && variants=(before plain)
+for m in $MIXES; do variants+=("mix:$m"); done
 
-echo "node $NODE (before: ${BEFORE_BIN:-none}); mix $MIX; $ROUNDS rounds; results in $OUT"
+echo "node $NODE (before: ${BEFORE_BIN:-none}); mixes $MIXES; $ROUNDS rounds; results in $OUT"
 for round in $(seq "$ROUNDS"); do
     for s in "${scenarios[@]}"; do
         read -r name args <<<"$s"
         for v in "${variants[@]}"; do
-            json="$OUT/$name-$v-$round.json"
+            json="$OUT/$name-${v//[:,=]/_}-$round.json"
             load1=$(cut -d' ' -f1 /proc/loadavg) # before the run: what else the machine had to do
             case $v in
                 before) run "$BEFORE_BIN" "$json" $args ;;
                 plain) run "$NODE" "$json" $args ;;
-                mixed) run "$NODE" "$json" $args --mix "$MIX" ;;
+                mix:*) run "$NODE" "$json" $args --mix "${v#mix:}" ;;
             esac
             if [[ -s $json ]]; then
                 echo "$(line "$name" "$v" "$round" "$json") load1=$load1" | tee -a "$OUT/runs"
-                [[ $v == mixed ]] && kinds "$name" "$round" "$json" >>"$OUT/kinds"
+                [[ $v == mix:* ]] && kinds "$name $v" "$round" "$json" >>"$OUT/kinds"
             else
                 echo "$name $v round=$round FAILED (see $json.txt)" | tee -a "$OUT/runs"
             fi
@@ -105,13 +108,16 @@ for s in "${scenarios[@]}"; do
     for v in "${variants[@]}"; do
         echo "$name $v: acks/s $(median acks/s "$name $v" "$OUT/runs"), ack p50 $(median ack_p50 "$name $v" "$OUT/runs") ms, ack p99 $(median ack_p99 "$name $v" "$OUT/runs") ms, send→receive p99 $(median recv_p99 "$name $v" "$OUT/runs") ms"
     done
-    p=$(median acks/s "$name plain" "$OUT/runs") m=$(median acks/s "$name mixed" "$OUT/runs")
-    a=$(median ack_p50 "$name plain" "$OUT/runs") b=$(median ack_p50 "$name mixed" "$OUT/runs")
-    c=$(median ack_p99 "$name plain" "$OUT/runs") d=$(median ack_p99 "$name mixed" "$OUT/runs")
-    awk -v n="$name" -v p="$p" -v m="$m" -v a="$a" -v b="$b" -v c="$c" -v d="$d" 'BEGIN {
-        if (p > 0 && a > 0 && c > 0) printf "%s mixed/plain: acks/s %.2f, ack p50 %.2f, ack p99 %.2f\n", n, m / p, b / a, d / c }'
-    for k in send reply edit react unreact; do
-        [[ -f $OUT/kinds ]] || continue
-        echo "  $name mixed, $k: acked/s $(median acked/s "$name kind=$k" "$OUT/kinds"), ack p50 $(median ack_p50 "$name kind=$k" "$OUT/kinds") ms, ack p99 $(median ack_p99 "$name kind=$k" "$OUT/kinds") ms, delivery p50 $(median deliv_p50 "$name kind=$k" "$OUT/kinds") ms, p99 $(median deliv_p99 "$name kind=$k" "$OUT/kinds") ms"
+    for v in "${variants[@]}"; do
+        [[ $v == mix:* ]] || continue
+        p=$(median acks/s "$name plain" "$OUT/runs") m=$(median acks/s "$name $v" "$OUT/runs")
+        a=$(median ack_p50 "$name plain" "$OUT/runs") b=$(median ack_p50 "$name $v" "$OUT/runs")
+        c=$(median ack_p99 "$name plain" "$OUT/runs") d=$(median ack_p99 "$name $v" "$OUT/runs")
+        awk -v n="$name ${v#mix:}" -v p="$p" -v m="$m" -v a="$a" -v b="$b" -v c="$c" -v d="$d" 'BEGIN {
+            if (p > 0 && a > 0 && c > 0) printf "%s / plain: acks/s %.2f, ack p50 %.2f, ack p99 %.2f\n", n, m / p, b / a, d / c }'
+        for k in send reply edit react unreact; do
+            grep -q "^$name $v kind=$k " "$OUT/kinds" 2>/dev/null || continue
+            echo "  $name ${v#mix:}, $k: acked/s $(median acked/s "$name $v kind=$k" "$OUT/kinds"), ack p50 $(median ack_p50 "$name $v kind=$k" "$OUT/kinds") ms, ack p99 $(median ack_p99 "$name $v kind=$k" "$OUT/kinds") ms, delivery p50 $(median deliv_p50 "$name $v kind=$k" "$OUT/kinds") ms, p99 $(median deliv_p99 "$name $v kind=$k" "$OUT/kinds") ms"
+        done
     done
 done

@@ -203,19 +203,22 @@ fn audit_member(
     let (room, member) = (log.room, log.member);
     let mut seen_messages = HashSet::new();
     let mut newest: HashMap<i64, u64> = HashMap::new();
-    let mut previous: Option<u64> = None;
+    let mut previous: Option<&PushEntry> = None;
     for e in &log.entries {
-        if previous.is_some_and(|p| e.seq <= p) {
+        if let Some(p) = previous.filter(|p| e.seq <= p.seq) {
             report.seq_out_of_order += 1;
             report.example("seq out of order", || {
                 format!(
-                    "room {room} member {member}: seq {} after {}",
+                    "room {room} member {member}: seq {} ({}) {:.1} ms after seq {} ({})",
                     e.seq,
-                    previous.unwrap_or(0)
+                    describe(e, index, ops),
+                    e.recv_nanos.saturating_sub(p.recv_nanos) as f64 / 1e6,
+                    p.seq,
+                    describe(p, index, ops)
                 )
             });
         }
-        previous = Some(e.seq);
+        previous = Some(e);
         let held = newest.entry(e.id).or_default();
         *held = (*held).max(e.seq);
         if e.update {
@@ -285,6 +288,21 @@ fn audit_member(
     if lost_here > 0 {
         report.updates_lost += lost_here;
         report.members_with_lost_updates += 1;
+    }
+}
+
+/// What a push was, for examples: its type and message, and the acked operation whose
+/// `seq` it carries, if any (`update of 1041, the react by member 3`).
+fn describe(e: &PushEntry, index: &HashMap<u64, usize>, ops: &[RoomOp]) -> String {
+    let what = if e.update { "update of" } else { "message" };
+    match index.get(&e.seq).map(|&i| &ops[i]) {
+        Some(op) => format!(
+            "{what} {}, the {} by member {}",
+            e.id,
+            op.record.kind.name(),
+            op.member
+        ),
+        None => format!("{what} {}, not acked", e.id),
     }
 }
 
@@ -413,6 +431,16 @@ mod tests {
         assert_eq!(r.update_before_message, 2);
         assert_eq!(r.violations(), 4);
         assert!(r.examples.iter().any(|e| e.contains("never pushed")));
+        let reordered = r
+            .examples
+            .iter()
+            .find(|e| e.starts_with("seq out of order"))
+            .unwrap();
+        assert!(
+            reordered.contains("seq 1 (message 10, the send by member 0)")
+                && reordered.contains("after seq 2 (update of 10, the react by member 1)"),
+            "{reordered}"
+        );
 
         // A push of another message carrying an acked seq.
         let wrong = vec![push(10, 1, false), push(12, 2, true), push(10, 3, true)];
