@@ -134,4 +134,63 @@ mod tests {
             other => panic!("unexpected {other:?}"),
         }
     }
+
+    #[test]
+    fn mix_is_off_by_default_and_parsed_from_flags_and_files() {
+        let parse = |args: &[&str]| {
+            let cli = Cli::try_parse_from(["chat-loadtest"].iter().chain(args)).unwrap();
+            match cli.scenario {
+                ScenarioCmd::Burst { config, .. } => config,
+                other => panic!("unexpected {other:?}"),
+            }
+        };
+        let plain = parse(&["burst"]);
+        assert_eq!(plain.mix, None);
+        assert_eq!(plain.plan().unwrap().mix, None);
+        // A plain configuration records no mix in the result file.
+        assert!(serde_json::to_value(&plain).unwrap().get("mix").is_none());
+
+        let mixed = parse(&[
+            "burst",
+            "--mix",
+            "send=70,reply=10,edit=10,react=10",
+            "--seed",
+            "4",
+        ]);
+        let plan = mixed.plan().unwrap().mix.unwrap();
+        assert_eq!(plan.mix.to_string(), "send=70,reply=10,edit=10,react=10");
+        assert_eq!(plan.seed, 4);
+        assert_eq!(
+            serde_json::to_value(&mixed).unwrap()["mix"],
+            "send=70,reply=10,edit=10,react=10"
+        );
+
+        let err = Cli::try_parse_from(["chat-loadtest", "burst", "--mix", "send=1,delete=1"])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("unknown kind \"delete\""), "{err}");
+
+        let from_file: crate::scenario::fanout::FanoutConfig = crate::workload::merge(
+            &crate::scenario::fanout::FanoutConfig {
+                rooms: 1,
+                members: 2,
+                senders: 1,
+                rate: 1.0,
+                duration: 1.0,
+                grace: 1.0,
+                content_bytes: 0,
+                sample_every: 1.0,
+                mix: None,
+                seed: 1,
+            },
+            r#"{"mix": "edit=1,send=1", "seed": 9}"#,
+            "fanout",
+        )
+        .unwrap();
+        assert_eq!(
+            from_file.mix.map(|m| m.to_string()).as_deref(),
+            Some("send=1,edit=1")
+        );
+        assert_eq!(from_file.seed, 9);
+    }
 }

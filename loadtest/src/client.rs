@@ -1,5 +1,6 @@
 //! The protocol client: opens a WebSocket to a node (optionally from a chosen source
-//! address), joins rooms, builds `chat:send` frames and classifies what the node pushes.
+//! address), joins rooms, builds `chat:send` frames (and, for the mixed workload, replies,
+//! `chat:edit` and `reaction:add`/`reaction:remove`) and classifies what the node pushes.
 //! It speaks only the parts of PROTOCOL.md the scenarios need, and parses frames with
 //! borrowed fields because at fan-out rates the load generator's own parsing competes with
 //! the node for the same two cores.
@@ -51,14 +52,16 @@ pub async fn connect(node: &NodeUrl, source: Option<IpAddr>) -> Result<Ws, LoadE
 }
 
 /// Joins `code` as `nickname` and waits for the join's ack, skipping pushes that arrive
-/// first (presence of earlier joiners).
-pub async fn join(ws: &mut Ws, code: &str, nickname: &str) -> Result<(), LoadError> {
-    let frame = serde_json::json!({
-        "event": "room:join",
-        "ref": JOIN_REF,
-        "data": {"code": code, "nickname": nickname},
-    });
-    ws.send(WsMessage::text(frame.to_string())).await?;
+/// first (presence of earlier joiners). With `author_key` the session's messages carry an
+/// `authorId`, which is what makes them editable by it.
+pub async fn join(
+    ws: &mut Ws,
+    code: &str,
+    nickname: &str,
+    author_key: Option<&str>,
+) -> Result<(), LoadError> {
+    ws.send(WsMessage::text(join_frame(code, nickname, author_key)))
+        .await?;
     loop {
         let Some(msg) = ws.next().await else {
             return Err(LoadError::Ws("closed before the join ack".into()));
@@ -76,16 +79,26 @@ pub async fn join(ws: &mut Ws, code: &str, nickname: &str) -> Result<(), LoadErr
     }
 }
 
+/// The `room:join` frame; without `author_key` it is the frame the load test always sent.
+pub fn join_frame(code: &str, nickname: &str, author_key: Option<&str>) -> String {
+    let mut data = serde_json::json!({"code": code, "nickname": nickname});
+    if let Some(key) = author_key {
+        data["authorKey"] = key.into();
+    }
+    serde_json::json!({"event": "room:join", "ref": JOIN_REF, "data": data}).to_string()
+}
+
 /// Connects and joins within [`SETUP_TIMEOUT`].
 pub async fn connect_and_join(
     node: &NodeUrl,
     source: Option<IpAddr>,
     code: &str,
     nickname: &str,
+    author_key: Option<&str>,
 ) -> Result<Ws, LoadError> {
     let setup = async {
         let mut ws = connect(node, source).await?;
-        join(&mut ws, code, nickname).await?;
+        join(&mut ws, code, nickname, author_key).await?;
         Ok(ws)
     };
     tokio::time::timeout(SETUP_TIMEOUT, setup)
@@ -115,6 +128,59 @@ pub fn send_frame(reference: u64, room_code: &str, client_id: &str, pad: usize) 
     .to_string()
 }
 
+/// Builds a `chat:send` frame like [`send_frame`] that replies to message `reply_to`.
+pub fn reply_frame(
+    reference: u64,
+    room_code: &str,
+    client_id: &str,
+    pad: usize,
+    reply_to: i64,
+) -> String {
+    let content = format!("t={};{};{}", unix_nanos(), client_id, "x".repeat(pad));
+    serde_json::json!({
+        "event": "chat:send",
+        "ref": reference,
+        "data": {"roomCode": room_code, "content": content, "clientId": client_id, "replyTo": reply_to},
+    })
+    .to_string()
+}
+
+/// Builds a `chat:edit` frame of message `id`; returns the frame and the new content
+/// (`t=<unix_nanos>;<tag>;` and `pad` filler characters), which the history check compares
+/// with what the store ends up holding. The timestamp makes every edit differ from the
+/// content before it, so no edit is a no-op.
+pub fn edit_frame(
+    reference: u64,
+    room_code: &str,
+    id: i64,
+    tag: &str,
+    pad: usize,
+) -> (String, String) {
+    let content = format!("t={};{};{}", unix_nanos(), tag, "y".repeat(pad));
+    let frame = serde_json::json!({
+        "event": "chat:edit",
+        "ref": reference,
+        "data": {"roomCode": room_code, "id": id, "content": content},
+    })
+    .to_string();
+    (frame, content)
+}
+
+/// Builds a `reaction:add` (`add`) or `reaction:remove` frame for `emoji` on message `id`.
+pub fn reaction_frame(reference: u64, room_code: &str, id: i64, emoji: &str, add: bool) -> String {
+    let event = if add {
+        "reaction:add"
+    } else {
+        "reaction:remove"
+    };
+    serde_json::json!({
+        "event": event,
+        "ref": reference,
+        "data": {"roomCode": room_code, "id": id, "emoji": emoji},
+    })
+    .to_string()
+}
+
 /// Reads the send timestamp back out of a message content built by [`send_frame`].
 pub fn sent_at(content: &str) -> Option<u64> {
     content.strip_prefix("t=")?.split(';').next()?.parse().ok()
@@ -127,6 +193,11 @@ pub struct MessageInfo {
     pub id: i64,
     /// The send timestamp from the content, when it was sent by this load test.
     pub sent_at_nanos: Option<u64>,
+    /// The position of this state of the message in its room's change stream (`seq`,
+    /// Version 2); `None` from a node that does not send it.
+    pub seq: Option<u64>,
+    /// The message it replies to (`replyTo`), if any.
+    pub reply_to: Option<i64>,
 }
 
 /// A server frame, reduced to what the load test acts on.
@@ -141,6 +212,8 @@ pub enum ServerEvent {
     },
     /// A `chat:message` push.
     Message(MessageInfo),
+    /// A `chat:update` push: the whole current state of a changed message.
+    Update(MessageInfo),
     /// An `error` push (a frame without ref failed); carries the error code.
     Error(String),
     /// Presence, typing, reconnect and anything newer: ignored by the scenarios.
@@ -171,6 +244,10 @@ struct Msg<'a> {
     id: i64,
     #[serde(borrow)]
     content: Cow<'a, str>,
+    #[serde(default)]
+    seq: Option<u64>,
+    #[serde(rename = "replyTo", default)]
+    reply_to: Option<i64>,
 }
 
 #[derive(Deserialize)]
@@ -184,6 +261,8 @@ impl Msg<'_> {
         MessageInfo {
             id: self.id,
             sent_at_nanos: sent_at(&self.content),
+            seq: self.seq,
+            reply_to: self.reply_to,
         }
     }
 }
@@ -213,12 +292,18 @@ pub fn parse_event(text: &str) -> Result<ServerEvent, LoadError> {
                 result,
             })
         }
-        "chat:message" => {
+        "chat:message" | "chat:update" => {
             let raw = frame
                 .data
-                .ok_or_else(|| LoadError::Protocol("chat:message without data".into()))?;
-            let msg: Msg<'_> = serde_json::from_str(raw.get()).map_err(bad)?;
-            Ok(ServerEvent::Message(msg.info()))
+                .ok_or_else(|| LoadError::Protocol(format!("{} without data", frame.event)))?;
+            let info = serde_json::from_str::<Msg<'_>>(raw.get())
+                .map_err(bad)?
+                .info();
+            Ok(if frame.event == "chat:message" {
+                ServerEvent::Message(info)
+            } else {
+                ServerEvent::Update(info)
+            })
         }
         "error" => {
             let code = frame
@@ -249,6 +334,36 @@ mod tests {
     }
 
     #[test]
+    fn builds_the_mixed_workload_frames() {
+        let v = |s: &str| serde_json::from_str::<serde_json::Value>(s).unwrap();
+        let join = v(&join_frame("ABCDEF", "m0-1", Some("loadtest-author-key-0")));
+        assert_eq!(join["data"]["authorKey"], "loadtest-author-key-0");
+        let plain = v(&join_frame("ABCDEF", "m0-1", None));
+        assert!(plain["data"].get("authorKey").is_none());
+        assert_eq!(plain["event"], "room:join");
+
+        let reply = v(&reply_frame(6, "ABCDEF", "0-1-6", 2, 41));
+        assert_eq!(reply["event"], "chat:send");
+        assert_eq!(reply["data"]["replyTo"], 41);
+        assert!(sent_at(reply["data"]["content"].as_str().unwrap()).is_some());
+
+        let (frame, content) = edit_frame(7, "ABCDEF", 41, "e0-1-7", 3);
+        let edit = v(&frame);
+        assert_eq!(edit["event"], "chat:edit");
+        assert_eq!(edit["data"]["id"], 41);
+        assert_eq!(edit["data"]["content"], content.as_str());
+        assert!(content.ends_with(";e0-1-7;yyy") && sent_at(&content).is_some());
+
+        let add = v(&reaction_frame(8, "ABCDEF", 41, "👍", true));
+        assert_eq!(add["event"], "reaction:add");
+        assert_eq!(add["data"]["emoji"], "👍");
+        assert_eq!(add["data"]["id"], 41);
+        let remove = v(&reaction_frame(9, "ABCDEF", 41, "👍", false));
+        assert_eq!(remove["event"], "reaction:remove");
+        assert_eq!(remove["ref"], 9);
+    }
+
+    #[test]
     fn classifies_frames() {
         let ack = r#"{"event":"ack","ref":3,"ok":true,"data":{"message":{"id":42,"roomId":1,"roomCode":"ABCDEF","sender":"a","content":"t=123;x;","createdAt":"2026-01-01T00:00:00.000Z","clientId":"x"}}}"#;
         assert_eq!(
@@ -257,7 +372,9 @@ mod tests {
                 reference: Some(3),
                 result: Ok(Some(MessageInfo {
                     id: 42,
-                    sent_at_nanos: Some(123)
+                    sent_at_nanos: Some(123),
+                    seq: None,
+                    reply_to: None,
                 })),
             }
         );
@@ -274,9 +391,33 @@ mod tests {
             parse_event(push).unwrap(),
             ServerEvent::Message(MessageInfo {
                 id: 7,
-                sent_at_nanos: None
+                sent_at_nanos: None,
+                seq: None,
+                reply_to: None,
             })
         );
+        // Version 2 fields: seq and replyTo on messages, chat:update pushes.
+        let reply = r#"{"event":"chat:message","data":{"id":8,"content":"t=9;a;","replyTo":7,"seq":3,"reactions":[],"editedAt":null,"deleted":false}}"#;
+        assert_eq!(
+            parse_event(reply).unwrap(),
+            ServerEvent::Message(MessageInfo {
+                id: 8,
+                sent_at_nanos: Some(9),
+                seq: Some(3),
+                reply_to: Some(7),
+            })
+        );
+        let update = r#"{"event":"chat:update","data":{"id":8,"content":"t=9;a;","replyTo":null,"seq":4,"reactions":[{"emoji":"👍","count":1}],"editedAt":null,"deleted":false}}"#;
+        assert_eq!(
+            parse_event(update).unwrap(),
+            ServerEvent::Update(MessageInfo {
+                id: 8,
+                sent_at_nanos: Some(9),
+                seq: Some(4),
+                reply_to: None,
+            })
+        );
+        assert!(parse_event(r#"{"event":"chat:update"}"#).is_err());
         let presence = r#"{"event":"presence","data":{"roomCode":"ABCDEF","count":2}}"#;
         assert_eq!(parse_event(presence).unwrap(), ServerEvent::Other);
         assert!(parse_event("not json").is_err());

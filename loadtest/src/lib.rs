@@ -8,20 +8,28 @@
 //!   client; [`http`]: room creation and health.
 //! - [`scenario`]: `connections`, and `fanout` / `burst` / `soak` on one message engine
 //!   ([`scenario::traffic`]).
+//! - [`mix`]: `--mix` ratios and operation kinds; [`rng`]: the seeded choices;
+//!   [`ops`]: what a mixed member does next ([`scenario::mixed`] runs it).
 //! - [`stats`]: HdrHistogram latency and per-interval throughput; [`loss`]: the loss audit;
+//!   [`changes`]: the change audit and per-kind rows; [`history`]: the final-state check;
 //!   [`procfs`]: server RSS and CPU.
 //! - [`outcome`]: the result and its verdict; [`report`]: summary, JSON and HTML.
 //!
 //! The scenarios are library functions so tests can run them against a node they start.
 
+pub mod changes;
 pub mod cli;
 pub mod client;
 pub mod error;
+pub mod history;
 pub mod http;
 pub mod loss;
+pub mod mix;
+pub mod ops;
 pub mod outcome;
 pub mod procfs;
 pub mod report;
+pub mod rng;
 pub mod scenario;
 pub mod stats;
 pub mod target;

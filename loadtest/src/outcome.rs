@@ -5,8 +5,25 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::changes::{ChangeReport, KindRow};
 use crate::loss::LossReport;
 use crate::stats::{LatencySummary, TimePoint};
+
+/// Figures of the mixed workload (`--mix`): per-kind rows and the change audit.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct MixSummary {
+    /// The mix, canonical form (`send=70,reply=10,...`).
+    pub mix: String,
+    /// The seed of the members' operation choices.
+    pub seed: u64,
+    /// One row per kind, in `send, reply, edit, react, unreact` order.
+    pub kinds: Vec<KindRow>,
+    /// Delivery, order and final-state checks of the changes.
+    pub changes: ChangeReport,
+    /// `changes.violations()`: what must be 0 (any fails the run), written out for scripts.
+    #[serde(default)]
+    pub violations: u64,
+}
 
 /// Figures of a message scenario (fanout, burst, soak).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -25,11 +42,11 @@ pub struct TrafficSummary {
     pub measured_s: f64,
     /// Length of the grace period actually waited for outstanding deliveries, s.
     pub drain_s: f64,
-    /// `chat:send` frames written.
+    /// `chat:send` frames written (with `--mix`: frames of every operation).
     pub sends: u64,
-    /// Ok acks.
+    /// Ok acks (with `--mix`: of every operation).
     pub acks: u64,
-    /// Pushes received by members.
+    /// Pushes received by members (with `--mix`: `chat:update` pushes too).
     pub pushes: u64,
     /// Sends per second.
     pub sends_per_s: f64,
@@ -41,10 +58,13 @@ pub struct TrafficSummary {
     pub throttled: u64,
     /// send→receive latency at every receiving member.
     pub latency: LatencySummary,
-    /// send→ack latency at the sender.
+    /// send→ack latency at the sender (with `--mix`: of every operation).
     pub ack_latency: LatencySummary,
     /// The loss audit.
     pub loss: LossReport,
+    /// The mixed workload's figures; absent without `--mix`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mix: Option<MixSummary>,
 }
 
 /// Figures of the `connections` scenario.
@@ -111,7 +131,8 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    /// Decides pass/fail: any lost message fails, and so do more errors than allowed.
+    /// Decides pass/fail: any lost message or change violation fails, and so do more
+    /// errors than allowed.
     pub fn judge(&mut self, max_errors: u64) {
         self.failures.clear();
         if let Some(t) = &self.traffic {
@@ -120,6 +141,12 @@ impl Outcome {
                     "{} messages lost ({} members affected)",
                     t.loss.lost, t.loss.members_with_loss
                 ));
+            }
+            if let Some(m) = &t.mix {
+                let v = m.changes.violations().max(m.violations);
+                if v > 0 {
+                    self.failures.push(format!("{v} change violations"));
+                }
             }
         }
         if self.error_total > max_errors {
@@ -161,5 +188,23 @@ mod tests {
         });
         o.judge(100);
         assert_eq!(o.failures.len(), 1);
+    }
+
+    #[test]
+    fn change_violations_fail_the_run() {
+        let mut o = Outcome {
+            traffic: Some(TrafficSummary {
+                mix: Some(MixSummary::default()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        o.judge(0);
+        assert!(o.passed());
+        if let Some(m) = o.traffic.as_mut().and_then(|t| t.mix.as_mut()) {
+            m.changes.history.mismatches = 2;
+        }
+        o.judge(0);
+        assert_eq!(o.failures, vec!["2 change violations".to_string()]);
     }
 }

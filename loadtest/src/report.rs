@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::error::LoadError;
-use crate::outcome::Outcome;
+use crate::outcome::{MixSummary, Outcome};
 use crate::stats::{LatencySummary, TimePoint};
 
 /// The summary printed to stdout.
@@ -34,6 +34,9 @@ pub fn summary(o: &Outcome) -> String {
             t.loss.lost, t.loss.expected_deliveries, t.loss.acked, t.loss.duplicates,
             t.loss.out_of_order, t.drain_s
         );
+        if let Some(m) = &t.mix {
+            s.push_str(&mix_table(m));
+        }
     }
     if let Some(c) = &o.connections {
         let _ = writeln!(
@@ -65,6 +68,58 @@ pub fn summary(o: &Outcome) -> String {
         let _ = writeln!(s, "FAIL: {}", o.failures.join("; "));
     }
     s
+}
+
+/// The mixed workload's part of the summary: one row per kind, then the change audit.
+pub fn mix_table(m: &MixSummary) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "  mix {} (seed {})", m.mix, m.seed);
+    let _ = writeln!(
+        s,
+        "    {:<8} {:>9} {:>9} {:>8} {:>9}  {:<28}  delivery to others p50 / p99 / max ms (samples)",
+        "kind",
+        "sent",
+        "acked",
+        "refused",
+        "acked/s",
+        "ack p50 / p99 / max ms"
+    );
+    for r in &m.kinds {
+        let _ = writeln!(
+            s,
+            "    {:<8} {:>9} {:>9} {:>8} {:>9.1}  {:<28}  {} ({})",
+            r.kind,
+            r.sent,
+            r.acked,
+            r.refused,
+            r.acked_per_s,
+            three(&r.ack_latency),
+            three(&r.delivery_latency),
+            r.delivery_latency.count
+        );
+    }
+    let c = &m.changes;
+    let _ = writeln!(
+        s,
+        "  changes: {} acked, {} updates owed, {} lost ({} members), {} superseded by a later state; seq out of order {}, duplicates {}; update before message {}, wrong pushes {}, ack mismatches {}",
+        c.acked_changes, c.expected_update_deliveries, c.updates_lost, c.members_with_lost_updates,
+        c.updates_superseded, c.seq_out_of_order, c.duplicate_seqs, c.update_before_message,
+        c.wrong_pushes, c.ack_mismatches
+    );
+    let _ = writeln!(
+        s,
+        "  history: {} messages checked, {} mismatches, {} unverified",
+        c.history.checked, c.history.mismatches, c.history.unverified
+    );
+    for e in c.examples.iter().chain(&c.history.examples) {
+        let _ = writeln!(s, "    violation: {e}");
+    }
+    let _ = writeln!(s, "  CHANGE VIOLATIONS {}", c.violations());
+    s
+}
+
+fn three(l: &LatencySummary) -> String {
+    format!("{:.2} / {:.2} / {:.2}", l.p50_ms, l.p99_ms, l.max_ms)
 }
 
 fn latency_line(l: &LatencySummary) -> String {
@@ -302,7 +357,77 @@ fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::changes::KindRow;
     use crate::outcome::TrafficSummary;
+
+    #[test]
+    fn mixed_summary_has_a_row_per_kind_and_the_violations() {
+        let row = |kind: &str, acked: u64, p50: f64| KindRow {
+            kind: kind.into(),
+            sent: acked + 1,
+            acked,
+            refused: 1,
+            acked_per_s: acked as f64 / 2.0,
+            ack_latency: LatencySummary {
+                count: acked,
+                p50_ms: p50,
+                p99_ms: p50 * 3.0,
+                max_ms: p50 * 4.0,
+                ..Default::default()
+            },
+            delivery_latency: LatencySummary {
+                count: acked * 3,
+                p50_ms: p50 + 1.0,
+                ..Default::default()
+            },
+        };
+        let mut m = MixSummary {
+            mix: "send=7,edit=3".into(),
+            seed: 9,
+            kinds: vec![row("send", 70, 1.5), row("edit", 30, 2.25)],
+            ..Default::default()
+        };
+        m.changes.updates_lost = 2;
+        m.changes
+            .examples
+            .push("room 0 member 1: edit of 5 (seq 3) never pushed".into());
+        let text = mix_table(&m);
+        assert!(text.contains("mix send=7,edit=3 (seed 9)"), "{text}");
+        let send = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("send "))
+            .unwrap();
+        assert!(
+            send.contains(" 71 ") && send.contains(" 70 ") && send.contains("35.0"),
+            "{send}"
+        );
+        assert!(
+            send.contains("1.50 / 4.50 / 6.00") && send.contains("(210)"),
+            "{send}"
+        );
+        let edit = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("edit "))
+            .unwrap();
+        assert!(
+            edit.contains("2.25 / 6.75 / 9.00") && edit.contains("3.25 /"),
+            "{edit}"
+        );
+        assert!(text.contains("2 lost"));
+        assert!(text.contains("violation: room 0 member 1"));
+        assert!(text.contains("CHANGE VIOLATIONS 2"));
+
+        // The summary shows the table only for a mixed run.
+        let mut o = Outcome {
+            traffic: Some(TrafficSummary::default()),
+            ..Default::default()
+        };
+        assert!(!summary(&o).contains("CHANGE VIOLATIONS"));
+        if let Some(t) = o.traffic.as_mut() {
+            t.mix = Some(m);
+        }
+        assert!(summary(&o).contains("CHANGE VIOLATIONS 2"));
+    }
 
     #[test]
     fn report_is_self_contained_and_escaped() {

@@ -1,6 +1,7 @@
 //! Smoke run: starts the real chat node (embedded store, rate limit off) on a free port and
-//! runs tiny fanout, burst and connections scenarios through the library API. Fails when a
-//! message is lost, nothing got through, or any error was counted.
+//! runs tiny fanout, burst and connections scenarios through the library API, plain and
+//! with a mixed workload (replies, edits, reactions). Fails when a message is lost, a change
+//! check is violated, nothing (or some kind) got through, or any error was counted.
 //!
 //! Needs the node binary: `cargo build --bin chat-node` first.
 
@@ -12,6 +13,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use chat_loadtest::mix::OpKind;
 use chat_loadtest::outcome::Outcome;
 use chat_loadtest::scenario::burst::BurstConfig;
 use chat_loadtest::scenario::connections::ConnectionsConfig;
@@ -124,6 +126,8 @@ async fn fanout_burst_and_connections_lose_nothing() {
         grace: 5.0,
         content_bytes: 16,
         sample_every: 0.5,
+        mix: None,
+        seed: 1,
     };
     let mut o = chat_loadtest::scenario::fanout::run(&env, &fanout)
         .await
@@ -134,6 +138,11 @@ async fn fanout_burst_and_connections_lose_nothing() {
     let json = serde_json::to_string(&o).unwrap();
     let back = serde_json::from_str::<Outcome>(&json).unwrap();
     assert_eq!(back.traffic.unwrap().loss, o.traffic.as_ref().unwrap().loss);
+    assert!(
+        o.traffic.as_ref().unwrap().mix.is_none(),
+        "no --mix: plain run"
+    );
+    assert!(!json.contains("\"mix\""), "a plain result has no mix key");
 
     let burst = BurstConfig {
         rooms: 2,
@@ -144,6 +153,8 @@ async fn fanout_burst_and_connections_lose_nothing() {
         grace: 5.0,
         content_bytes: 16,
         sample_every: 0.5,
+        mix: None,
+        seed: 1,
     };
     let mut o = chat_loadtest::scenario::burst::run(&env, &burst)
         .await
@@ -168,4 +179,99 @@ async fn fanout_burst_and_connections_lose_nothing() {
     assert!(c.connects_per_s > 0.0);
     assert!(c.server_kib_per_session.is_some());
     assert!(o.passed(), "{:?}", o.failures);
+}
+
+/// What a clean mixed run must show: every kind acked and delivered to the other members,
+/// and every change check at zero with something actually checked.
+fn assert_mixed_clean(o: &Outcome, members: u64) {
+    assert_clean(o, members);
+    let t = o.traffic.as_ref().unwrap();
+    let m = t.mix.as_ref().expect("a mixed run reports its mix");
+    let c = &m.changes;
+    assert_eq!(
+        c.violations(),
+        0,
+        "{:?} {:?}",
+        c.examples,
+        c.history.examples
+    );
+    assert!(c.acked_changes > 0 && c.expected_update_deliveries > 0);
+    assert!(c.history.checked > 0, "the final states were compared");
+    assert_eq!(m.kinds.len(), OpKind::ALL.len());
+    for row in &m.kinds {
+        assert!(row.acked > 0, "no {} was acked: {:?}", row.kind, m.kinds);
+        assert_eq!(row.refused, 0, "{row:?}");
+        assert!(
+            row.ack_latency.count > 0 && row.ack_latency.p50_ms > 0.0,
+            "{row:?}"
+        );
+        assert!(
+            row.delivery_latency.count > 0,
+            "no {} reached another member",
+            row.kind
+        );
+    }
+    let acked: u64 = m.kinds.iter().map(|r| r.acked).sum();
+    assert_eq!(acked, t.acks, "every ack is counted under its kind");
+    // A changed message is pushed as an update to every member, like a new message.
+    assert_eq!(c.expected_update_deliveries, c.acked_changes * members);
+}
+
+fn mix_of(o: &Outcome) -> &chat_loadtest::outcome::MixSummary {
+    o.traffic.as_ref().and_then(|t| t.mix.as_ref()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mixed_workload_has_no_violations() {
+    let node = start_node().await;
+    let env = env(&node).await;
+    let mix = "send=40,reply=15,edit=15,react=20,unreact=10"
+        .parse()
+        .unwrap();
+
+    // Open loop: several operations of one member in flight at once.
+    let fanout = FanoutConfig {
+        rooms: 2,
+        members: 4,
+        senders: 4,
+        rate: 25.0,
+        duration: 2.0,
+        grace: 5.0,
+        content_bytes: 16,
+        sample_every: 0.5,
+        mix: Some(mix),
+        seed: 7,
+    };
+    let mut o = chat_loadtest::scenario::fanout::run(&env, &fanout)
+        .await
+        .unwrap();
+    o.judge(0);
+    assert_mixed_clean(&o, 4);
+    let json = serde_json::to_string(&o).unwrap();
+    let back = serde_json::from_str::<Outcome>(&json).unwrap();
+    let (back, summary) = (back.traffic.unwrap().mix.unwrap(), mix_of(&o));
+    assert_eq!(back.changes, summary.changes);
+    let acked = |m: &chat_loadtest::outcome::MixSummary| {
+        m.kinds.iter().map(|k| k.acked).collect::<Vec<_>>()
+    };
+    assert_eq!(acked(&back), acked(summary));
+
+    // Closed loop: the next operation when the last is acked.
+    let burst = BurstConfig {
+        rooms: 2,
+        members: 2,
+        senders: 2,
+        window: 1,
+        duration: 2.0,
+        grace: 5.0,
+        content_bytes: 16,
+        sample_every: 0.5,
+        mix: Some(mix),
+        seed: 7,
+    };
+    let mut o = chat_loadtest::scenario::burst::run(&env, &burst)
+        .await
+        .unwrap();
+    o.judge(0);
+    assert_mixed_clean(&o, 2);
 }

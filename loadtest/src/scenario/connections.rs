@@ -113,7 +113,8 @@ pub async fn run(env: &Env, config: &ConnectionsConfig) -> Result<Outcome, LoadE
             let joined = {
                 let _permit = permits.acquire().await;
                 let t0 = Instant::now();
-                let r = client::connect_and_join(&node, source, &code, &format!("s{i}")).await;
+                let r =
+                    client::connect_and_join(&node, source, &code, &format!("s{i}"), None).await;
                 if r.is_ok() {
                     let us = t0.elapsed().as_micros().clamp(1, u128::from(u64::MAX)) as u64;
                     let mut h = shared

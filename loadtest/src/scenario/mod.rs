@@ -1,10 +1,11 @@
 //! The four scenarios. `fanout`, `burst` and `soak` are one message engine
-//! ([`traffic`]) driven open-loop, closed-loop or for a long time; `connections` only
-//! opens and holds sessions.
+//! ([`traffic`]) driven open-loop, closed-loop or for a long time, each optionally with a
+//! mixed workload ([`mixed`]); `connections` only opens and holds sessions.
 
 pub mod burst;
 pub mod connections;
 pub mod fanout;
+pub mod mixed;
 pub mod soak;
 pub mod traffic;
 

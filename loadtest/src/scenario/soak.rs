@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::LoadError;
+use crate::mix::{default_seed, Mix, DEFAULT_SEED};
 use crate::outcome::Outcome;
+use crate::scenario::mixed::MixPlan;
 use crate::scenario::traffic::{self, Pace, TrafficPlan};
 use crate::scenario::Env;
 use crate::workload::seconds;
@@ -37,6 +39,16 @@ pub struct SoakConfig {
     /// How often memory and latency are sampled, seconds.
     #[arg(long, default_value_t = 5.0)]
     pub sample_every: f64,
+    /// Mixed workload: relative weights of `send`, `reply`, `edit`, `react` and `unreact`
+    /// (e.g. `send=70,reply=10,edit=10,react=8,unreact=2`). Without it senders only send
+    /// plain messages, exactly as before mixes existed.
+    #[arg(long)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mix: Option<Mix>,
+    /// Seed of the mixed workload's choices (kinds and targets), so a mix can be repeated.
+    #[arg(long, default_value_t = DEFAULT_SEED)]
+    #[serde(default = "default_seed")]
+    pub seed: u64,
 }
 
 impl SoakConfig {
@@ -53,6 +65,10 @@ impl SoakConfig {
             grace: seconds("grace", self.grace)?,
             content_bytes: self.content_bytes,
             sample_every: seconds("sample_every", self.sample_every)?,
+            mix: self.mix.map(|mix| MixPlan {
+                mix,
+                seed: self.seed,
+            }),
         })
     }
 }

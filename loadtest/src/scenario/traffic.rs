@@ -6,6 +6,10 @@
 //! Phases: *setup* (create rooms, connect and join everyone, bounded concurrency), *run*
 //! (send for `duration`), *drain* (stop sending, wait up to `grace` for outstanding acks
 //! and pushes, ending early once everything owed has arrived), *stop*.
+//!
+//! With a mix ([`TrafficPlan::mix`]) senders also reply, edit and react instead of only
+//! sending ([`super::mixed`]); each operation is one frame with a ref, paced and counted
+//! like a send, and owes every member one push.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering::Relaxed};
@@ -24,6 +28,7 @@ use crate::http;
 use crate::loss::{self, MemberLog};
 use crate::outcome::{Outcome, TrafficSummary};
 use crate::procfs::{self, CpuMeter, CpuOf};
+use crate::scenario::mixed::{self, AckEffect, MixPlan, MixedMember, MixedResult};
 use crate::scenario::{progress_bar, unix_secs, Env};
 use crate::stats::{LatencySummary, Recorder, TimePoint, Window};
 use crate::target::NodeUrl;
@@ -85,6 +90,9 @@ pub struct TrafficPlan {
     pub content_bytes: usize,
     /// Time-series resolution.
     pub sample_every: Duration,
+    /// The mixed workload, or `None` for plain sends only (the behaviour figures measured
+    /// before mixes existed were taken with).
+    pub mix: Option<MixPlan>,
 }
 
 impl TrafficPlan {
@@ -173,18 +181,22 @@ struct MemberSpec {
     sender: bool,
     /// Open loop: when this sender's first tick falls, spreading senders over a period.
     offset: Duration,
+    /// `authorKey` to join with (mixed workloads).
+    author_key: Option<String>,
 }
 
 /// What a member task hands back.
 struct MemberResult {
     log: MemberLog,
     acked: Vec<i64>,
+    mixed: Option<MixedResult>,
 }
 
 /// Runs a message scenario and returns its outcome (not yet judged).
 pub async fn run(env: &Env, plan: &TrafficPlan) -> Result<Outcome, LoadError> {
     plan.validate()?;
     let started_unix = unix_secs();
+    let nonce = client::unix_nanos();
     let http = http::client()?;
     let codes = http::create_rooms(&http, &env.targets, plan.rooms).await?;
     let rss_before = env.server_pid.and_then(procfs::rss_kib);
@@ -204,8 +216,8 @@ pub async fn run(env: &Env, plan: &TrafficPlan) -> Result<Outcome, LoadError> {
     let total = plan.rooms * plan.members;
     let total_senders = (plan.rooms * plan.senders).max(1);
     let mut tasks = JoinSet::new();
-    for (room, code) in codes.into_iter().enumerate() {
-        let code: Arc<str> = code.into();
+    for (room, code) in codes.iter().enumerate() {
+        let code: Arc<str> = code.as_str().into();
         for member in 0..plan.members {
             let key = room * plan.members + member;
             let sender_index = room * plan.senders + member;
@@ -224,6 +236,7 @@ pub async fn run(env: &Env, plan: &TrafficPlan) -> Result<Outcome, LoadError> {
                 source: env.targets.source_for(key),
                 sender: member < plan.senders,
                 offset,
+                author_key: plan.mix.map(|_| mixed::author_key(nonce, room, member)),
             };
             tasks.spawn(member_task(
                 spec,
@@ -306,12 +319,14 @@ pub async fn run(env: &Env, plan: &TrafficPlan) -> Result<Outcome, LoadError> {
     let _ = phase_tx.send(Phase::Stop);
     let mut acked_by_room = vec![Vec::new(); plan.rooms];
     let mut logs = Vec::with_capacity(total);
+    let mut mixed_results = Vec::new();
     let collect_end = Instant::now() + COLLECT_TIMEOUT;
     while let Ok(Some(joined)) = tokio::time::timeout_at(collect_end, tasks.join_next()).await {
         match joined {
             Ok(r) => {
                 acked_by_room[r.log.room].extend(r.acked);
                 logs.push(r.log);
+                mixed_results.extend(r.mixed);
             }
             Err(_) => shared.error(0, "task_panicked"),
         }
@@ -321,6 +336,17 @@ pub async fn run(env: &Env, plan: &TrafficPlan) -> Result<Outcome, LoadError> {
         tasks.abort_all();
     }
     let loss = loss::audit(acked_by_room, &logs);
+    let mix = match &plan.mix {
+        Some(mp) => {
+            let (summary, failed_reads) =
+                mixed::summarise(&http, &env.targets, &codes, mp, mixed_results, measured_s).await;
+            for _ in 0..failed_reads {
+                shared.error(0, "history_read");
+            }
+            Some(summary)
+        }
+        None => None,
+    };
     let errors = shared
         .errors
         .lock()
@@ -346,6 +372,7 @@ pub async fn run(env: &Env, plan: &TrafficPlan) -> Result<Outcome, LoadError> {
         latency: LatencySummary::of(&total_window.latency),
         ack_latency: LatencySummary::of(&total_window.ack_latency),
         loss,
+        mix,
     };
     Ok(Outcome {
         scenario: plan.name.clone(),
@@ -426,17 +453,23 @@ async fn member_task(
             received: Vec::new(),
         },
         acked: Vec::new(),
+        mixed: None,
     };
+    let mut mixed = plan
+        .mix
+        .map(|mp| MixedMember::new(&mp, &spec.code, spec.room, spec.member, plan.content_bytes));
     let nickname = format!("m{}-{}", spec.room, spec.member);
     let connected = {
         let _permit = permits.acquire().await;
-        client::connect_and_join(&spec.node, spec.source, &spec.code, &nickname).await
+        let key = spec.author_key.as_deref();
+        client::connect_and_join(&spec.node, spec.source, &spec.code, &nickname, key).await
     };
     let mut ws = match connected {
         Ok(ws) => ws,
         Err(e) => {
             shared.error(spec.key, error_kind(&e));
             shared.setup_done.fetch_add(1, Relaxed);
+            result.mixed = mixed.map(|m| m.finish(false));
             return result;
         }
     };
@@ -469,7 +502,7 @@ async fn member_task(
                     Phase::Run if ticking => ticker.reset_at(Instant::now() + spec.offset),
                     Phase::Run if spec.sender => {
                         while st.in_flight < window {
-                            if send_next(&mut ws, &mut st, &spec, &plan, &shared).await.is_err() {
+                            if send_next(&mut ws, &mut st, &spec, &plan, &shared, mixed.as_mut()).await.is_err() {
                                 break;
                             }
                         }
@@ -481,7 +514,7 @@ async fn member_task(
             _ = ticker.tick(), if ticking && phase == Phase::Run => {
                 if st.in_flight >= window {
                     shared.throttled.fetch_add(1, Relaxed);
-                } else if send_next(&mut ws, &mut st, &spec, &plan, &shared).await.is_err() {
+                } else if send_next(&mut ws, &mut st, &spec, &plan, &shared, mixed.as_mut()).await.is_err() {
                     break;
                 }
             }
@@ -498,9 +531,9 @@ async fn member_task(
                         break;
                     }
                 };
-                let acked = on_frame(&text, &spec, &mut st, &mut result, &shared);
+                let acked = on_frame(&text, &spec, &mut st, &mut result, &shared, mixed.as_mut());
                 let refill = acked && !ticking && spec.sender && phase == Phase::Run;
-                if refill && send_next(&mut ws, &mut st, &spec, &plan, &shared).await.is_err() {
+                if refill && send_next(&mut ws, &mut st, &spec, &plan, &shared, mixed.as_mut()).await.is_err() {
                     break;
                 }
             }
@@ -508,21 +541,28 @@ async fn member_task(
     }
     // Sends that will never be answered must not hold the drain open.
     shared.in_flight.fetch_sub(i64::from(st.in_flight), Relaxed);
+    result.mixed = mixed.map(|m| m.finish(true));
     result
 }
 
-/// Writes the next `chat:send`.
+/// Writes the next `chat:send` (or, in a mixed workload, the next operation).
 async fn send_next(
     ws: &mut Ws,
     st: &mut SendState,
     spec: &MemberSpec,
     plan: &TrafficPlan,
     shared: &Shared,
+    mixed: Option<&mut MixedMember>,
 ) -> Result<(), ()> {
     let reference = st.next_ref;
     st.next_ref += 1;
-    let client_id = format!("{}-{}-{}", spec.room, spec.member, reference);
-    let frame = client::send_frame(reference, &spec.code, &client_id, plan.content_bytes);
+    let frame = match mixed {
+        Some(m) => m.next(reference, client::unix_nanos()),
+        None => {
+            let client_id = format!("{}-{}-{}", spec.room, spec.member, reference);
+            client::send_frame(reference, &spec.code, &client_id, plan.content_bytes)
+        }
+    };
     match ws.send(WsMessage::text(frame)).await {
         Ok(()) => {
             st.in_flight += 1;
@@ -544,6 +584,7 @@ fn on_frame(
     st: &mut SendState,
     result: &mut MemberResult,
     shared: &Shared,
+    mixed: Option<&mut MixedMember>,
 ) -> bool {
     match client::parse_event(text) {
         Ok(ServerEvent::Message(info)) => {
@@ -555,6 +596,19 @@ fn on_frame(
             if let Some(sent) = info.sent_at_nanos {
                 Window::record_latency(&mut w.latency, sent, now);
             }
+            if let Some(m) = mixed {
+                m.on_push(&info, false, now);
+            }
+            false
+        }
+        Ok(ServerEvent::Update(info)) => {
+            // Only a mixed workload changes messages; a plain run ignores updates as it
+            // always ignored events it does not know.
+            if let Some(m) = mixed {
+                m.on_push(&info, true, client::unix_nanos());
+                shared.received.fetch_add(1, Relaxed);
+                shared.recorder.shard(spec.key).pushes += 1;
+            }
             false
         }
         Ok(ServerEvent::Ack {
@@ -563,6 +617,11 @@ fn on_frame(
         }) if r > JOIN_REF => {
             st.in_flight = st.in_flight.saturating_sub(1);
             shared.in_flight.fetch_sub(1, Relaxed);
+            if let Some(m) = mixed {
+                let now = client::unix_nanos();
+                on_mixed_ack(m.on_ack(r, answer, now), now, spec, result, shared);
+                return true;
+            }
             match answer {
                 Ok(Some(info)) => {
                     let now = client::unix_nanos();
@@ -588,6 +647,30 @@ fn on_frame(
             shared.error(spec.key, "unparsable_frame");
             false
         }
+    }
+}
+
+/// Counts the ack of a mixed member's operation.
+fn on_mixed_ack(
+    effect: AckEffect,
+    now: u64,
+    spec: &MemberSpec,
+    result: &mut MemberResult,
+    shared: &Shared,
+) {
+    match effect {
+        AckEffect::Done {
+            message,
+            sent_nanos,
+        } => {
+            result.acked.extend(message);
+            // Every acked operation owes each member one push (a message or an update).
+            shared.acked_in_room[spec.room].fetch_add(1, Relaxed);
+            let mut w = shared.recorder.shard(spec.key);
+            w.acks += 1;
+            Window::record_latency(&mut w.ack_latency, sent_nanos, now);
+        }
+        AckEffect::Error(key) => shared.error(spec.key, &key),
     }
 }
 
