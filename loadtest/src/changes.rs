@@ -11,8 +11,13 @@
 //!   audited by [`crate::loss`]). A node that catches up from the store pushes a message as
 //!   it is now, so a member may get a later state instead of S itself (the protocol allows
 //!   it: it never goes back); that is counted as **superseded**, not as a violation;
-//! - **seq out of order**: a member got a push whose `seq` is not above the previous one
-//!   (pushes of a room come in change-stream order);
+//! - **seq out of order**: a member got a `chat:update` whose `seq` is not above every
+//!   push it got before, or a push of a message with a `seq` below one it already had of
+//!   that message. (Pushes of a room come in change-stream order, except that a node
+//!   catching up from the store pushes the new messages it found in id order, so a new
+//!   message may carry a lower `seq` than a change pushed just before it: docs/protocol.md,
+//!   "The change cursor". Any prefix of a member's pushes is still complete up to its
+//!   greatest `seq` for the messages it holds, which is what these two rules check.)
 //! - **duplicate seqs**: two acked operations of a room carrying the same `seq` (every
 //!   operation of the load test changes something, so each must take a new number);
 //! - **update before message**: a `chat:update` of a message the member had not yet got;
@@ -204,8 +209,15 @@ fn audit_member(
     let mut seen_messages = HashSet::new();
     let mut newest: HashMap<i64, u64> = HashMap::new();
     let mut previous: Option<&PushEntry> = None;
+    let mut greatest: Option<&PushEntry> = None;
     for e in &log.entries {
-        if let Some(p) = previous.filter(|p| e.seq <= p.seq) {
+        let behind = if e.update {
+            greatest.filter(|g| e.seq <= g.seq)
+        } else {
+            None
+        };
+        let went_back = newest.get(&e.id).is_some_and(|&held| e.seq < held);
+        if let Some(p) = behind.or(previous.filter(|_| went_back)) {
             report.seq_out_of_order += 1;
             report.example("seq out of order", || {
                 format!(
@@ -219,6 +231,9 @@ fn audit_member(
             });
         }
         previous = Some(e);
+        if greatest.is_none_or(|g| e.seq > g.seq) {
+            greatest = Some(e);
+        }
         let held = newest.entry(e.id).or_default();
         *held = (*held).max(e.seq);
         if e.update {
@@ -447,6 +462,18 @@ mod tests {
         let (r, _) = audit(&room(), &[log(1, wrong)]);
         assert_eq!(r.wrong_pushes, 1);
         assert_eq!(r.updates_lost, 0, "the seqs did arrive");
+    }
+
+    #[test]
+    fn a_new_message_of_a_catch_up_may_come_below_an_earlier_change() {
+        // From a store read: a change of 5 at 24, new 11 (edited since) at 25, new 12 at 23.
+        let read = vec![push(5, 24, true), push(11, 25, false), push(12, 23, false)];
+        let (r, _) = audit(&[Vec::new()], &[log(1, read)]);
+        assert_eq!(r.seq_out_of_order, 0, "{r:?}");
+        // A change behind a higher position is not allowed: a prefix would miss it.
+        let behind = vec![push(11, 25, false), push(5, 24, true)];
+        let (r, _) = audit(&[Vec::new()], &[log(1, behind)]);
+        assert_eq!(r.seq_out_of_order, 1, "{r:?}");
     }
 
     #[test]

@@ -387,7 +387,13 @@ mod tests {
         let (pushes, _) = order.finish_read(Some(found));
         assert_eq!(
             shown(&pushes),
-            [('u', 8, 22), ('u', 5, 24), ('m', 11, 25), ('m', 12, 23), ('m', 13, 26)]
+            [
+                ('u', 8, 22),
+                ('u', 5, 24),
+                ('m', 11, 25),
+                ('m', 12, 23),
+                ('m', 13, 26)
+            ]
         );
         // Whatever prefix a member got, the messages it holds are complete up to the
         // greatest position it saw: a change is never behind a higher position.
@@ -397,12 +403,17 @@ mod tests {
             for push in prefix {
                 if matches!(push, Push::Update(_)) {
                     let before = prefix.iter().take_while(|p| *p != push);
-                    assert!(before.map(|p| p.message().seq).all(|s| s < push.message().seq));
+                    assert!(before
+                        .map(|p| p.message().seq)
+                        .all(|s| s < push.message().seq));
                 }
             }
             for (id, seq) in [(8, 22), (5, 24)] {
                 let got = prefix.iter().any(|p| p.message().id == id);
-                assert!(got || seq > greatest, "prefix {end}: change of {id} at {seq} missing");
+                assert!(
+                    got || seq > greatest,
+                    "prefix {end}: change of {id} at {seq} missing"
+                );
             }
         }
         assert_eq!((order.last_pushed(), order.last_seq()), (Some(13), 26));
