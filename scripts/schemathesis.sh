@@ -78,8 +78,13 @@ data_dir=$(mktemp -d)
 rm -rf "$OUT"
 mkdir -p "$OUT"
 log "starting chat-node on 127.0.0.1:$port (embedded store in $data_dir)"
+# With an API key, sent with every request: the operations that need one (posting,
+# listings, metrics, and moderation, which a node without keys refuses to everyone) are tested
+# past their 401. The 401s themselves are tested in tests/integration/keys.rs.
+api_key="schemathesis-$(date +%s%N)"
 RUST_LOG=${RUST_LOG:-warn} "$NODE_BIN" --bind "127.0.0.1:$port" --data-dir "$data_dir" \
-    --node-id schemathesis --room-create-rate 0 --static-dir "$data_dir/no-client" >"$OUT/node.log" 2>&1 &
+    --node-id schemathesis --room-create-rate 0 --static-dir "$data_dir/no-client" \
+    --api-keys "$api_key" >"$OUT/node.log" 2>&1 &
 node_pid=$!
 base="http://127.0.0.1:$port"
 for _ in $(seq 100); do
@@ -94,6 +99,7 @@ log "schemathesis run $base/api/openapi.json (all checks, all phases, ${MAX_TIME
 # From target/schemathesis, so that its cache (.schemathesis/) lands there, not in the tree.
 cd "$OUT" || fail "cd $OUT"
 "${ST[@]}" run "$base/api/openapi.json" \
+    --header "Authorization: Bearer $api_key" \
     --checks all \
     --phases examples,coverage,fuzzing,stateful \
     --max-examples "$MAX_EXAMPLES" \

@@ -45,6 +45,7 @@ pub async fn room_record(
         (status = 200, description = "One page of history, newest first.", body = HistoryPage),
         (status = 400, description = "`bad_request`: `roomCode` missing, or `limit` or `beforeId` not an integer.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such room.", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: this address looked up too many unknown rooms recently (`--failed-lookup-rate`).", body = ErrorBody),
         (status = 503, description = "`unavailable`: the store cannot answer now.", body = ErrorBody),
         (status = 500, description = "`internal`.", body = ErrorBody),
     )
@@ -115,7 +116,7 @@ pub async fn list(
         (status = 400, description = "`bad_request` (malformed JSON, not `application/json`, missing or ill-typed field, blank content or sender) or `too_large` (content, sender, `clientId` or body over its limit).", body = ErrorBody),
         (status = 401, description = "`unauthorized`: the node has API keys and the request carries none of them.", body = ErrorBody),
         (status = 404, description = "`not_found`: no such room, or `replyTo` is not a message of the room.", body = ErrorBody),
-        (status = 429, description = "`rate_limited`: this address sent too many (only with `--rest-send-rate`).", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: this address sent too many (only with `--rest-send-rate`), or looked up too many unknown rooms recently (`--failed-lookup-rate`).", body = ErrorBody),
         (status = 503, description = "`unavailable`: the store cannot take the write now; nothing was stored; retry with the same `clientId`.", body = ErrorBody),
         (status = 500, description = "`internal`.", body = ErrorBody),
     )

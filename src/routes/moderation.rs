@@ -27,11 +27,11 @@ use crate::state::AppState;
     security(("apiKey" = [])),
     params(
         ("code" = String, Path, description = "The room's code, any case.", example = "K7QX2M"),
-        ("id" = String, Path, description = "The message's id (a positive integer).", example = "1041"),
+        ("id" = i64, Path, description = "The message's id.", minimum = 1, example = 1041),
     ),
     responses(
         (status = 200, description = "Deleted (or it already was): the message as it is now, with empty content.", body = MessageStored),
-        (status = 400, description = "`bad_request`: the id is not a positive integer.", body = ErrorBody),
+        (status = 400, description = "`bad_request`: the id is not a positive integer (up to 2^63 - 1).", body = ErrorBody),
         (status = 401, description = "`unauthorized`: no valid API key (a node without keys refuses every request).", body = ErrorBody),
         (status = 404, description = "`not_found`: no such room, or no such message in it.", body = ErrorBody),
         (status = 429, description = "`rate_limited`: this address looked up too many unknown rooms.", body = ErrorBody),
@@ -50,7 +50,7 @@ pub async fn delete(
     let id = id
         .parse::<u64>()
         .map_err(|_| ChatError::bad_request("the message id must be a positive integer"))
-        .and_then(|id| protocol::message_id(id, "the message id"))?;
+        .and_then(|id| protocol::message_id(id, "id"))?;
     room_record(&state, &req, code).await?;
     let outcome = state
         .hub

@@ -95,6 +95,7 @@ fn broker_down(error: impl std::fmt::Display) -> ApiError {
     responses(
         (status = 200, description = "The room and its members.", body = RoomDetail),
         (status = 404, description = "`not_found`: no such room (or not a room code).", body = ErrorBody),
+        (status = 429, description = "`rate_limited`: this address looked up too many unknown rooms recently (`--failed-lookup-rate`).", body = ErrorBody),
         (status = 503, description = "`unavailable`: the store or Redis does not answer.", body = ErrorBody),
         (status = 500, description = "`internal`.", body = ErrorBody),
     )

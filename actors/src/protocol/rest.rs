@@ -94,9 +94,29 @@ pub struct PostMessage {
     pub client_id: Option<String>,
     /// The id of a message of the same room this one replies to (Version 2). Null means
     /// absent.
-    #[serde(default)]
-    #[cfg_attr(feature = "openapi", schema(minimum = 1, example = json!(null)))]
+    #[serde(default, deserialize_with = "whole_number")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<i64>, minimum = 1, example = json!(null)))]
     pub reply_to: Option<u64>,
+}
+
+/// An optional non-negative whole number, as JSON Schema's `integer` has it: `12` and
+/// `12.0` alike (a generator that follows the schema may write either), but not `12.5`.
+fn whole_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    let Some(number) = Option::<serde_json::Number>::deserialize(deserializer)? else {
+        return Ok(None);
+    };
+    if let Some(whole) = number.as_u64() {
+        return Ok(Some(whole));
+    }
+    match number.as_f64() {
+        // 2^64 itself is not below the bound, every float below it converts exactly.
+        Some(f) if f.fract() == 0.0 && (0.0..18_446_744_073_709_551_616.0).contains(&f) => {
+            Ok(Some(f as u64))
+        }
+        _ => Err(serde::de::Error::custom(format!(
+            "expected a non-negative whole number, got {number}"
+        ))),
+    }
 }
 
 impl PostMessage {
@@ -266,6 +286,22 @@ mod tests {
             send.client_id.map(|c| c.as_str().to_owned()).as_deref(),
             Some("c1")
         );
+        for (body, reply_to) in [
+            (r#""replyTo":12"#, Some(12)),
+            (r#""replyTo":12.0"#, Some(12)),
+            (r#""replyTo":null"#, None),
+        ] {
+            let json = format!(r#"{{"roomCode":"K7QX2M","sender":"b","content":"c",{body}}}"#);
+            let JsonObject(body) = serde_json::from_str::<JsonObject<PostMessage>>(&json).unwrap();
+            assert_eq!(body.reply_to, reply_to, "{json}");
+        }
+        for bad in [r#""replyTo":12.5"#, r#""replyTo":-1"#, r#""replyTo":"12""#] {
+            let json = format!(r#"{{"roomCode":"K7QX2M","sender":"b","content":"c",{bad}}}"#);
+            assert!(
+                serde_json::from_str::<JsonObject<PostMessage>>(&json).is_err(),
+                "{json}"
+            );
+        }
         let blank_sender = PostMessage {
             room_code: "K7QX2M".into(),
             sender: " ".into(),
