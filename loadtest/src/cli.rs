@@ -102,6 +102,9 @@ pub enum ScenarioCmd {
         #[arg(long)]
         workload: Option<PathBuf>,
     },
+    /// The standard scenarios against two running nodes, A and B, interleaved round after
+    /// round: medians per side and B / A (`--url` is not used).
+    Compare(crate::compare::CompareArgs),
 }
 
 #[cfg(test)]

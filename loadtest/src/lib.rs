@@ -14,12 +14,14 @@
 //!   [`changes`]: the change audit and per-kind rows; [`history`]: the final-state check;
 //!   [`procfs`]: server RSS and CPU.
 //! - [`outcome`]: the result and its verdict; [`report`]: summary, JSON and HTML.
+//! - [`compare`]: the standard scenarios against two nodes, interleaved, medians and ratios.
 //!
 //! The scenarios are library functions so tests can run them against a node they start.
 
 pub mod changes;
 pub mod cli;
 pub mod client;
+pub mod compare;
 pub mod error;
 pub mod history;
 pub mod http;
@@ -71,6 +73,11 @@ pub async fn run(cli: &Cli) -> Result<Outcome, LoadError> {
         ScenarioCmd::Soak { config, workload } => {
             let config = workload::load(config, workload.as_deref(), "soak")?;
             scenario::soak::run(&env, &config).await?
+        }
+        ScenarioCmd::Compare(_) => {
+            return Err(LoadError::Config(
+                "compare runs through compare::run, not as one scenario".into(),
+            ))
         }
     };
     outcome.judge(cli.common.max_errors);

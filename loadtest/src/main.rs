@@ -6,7 +6,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use chat_loadtest::cli::Cli;
+use chat_loadtest::cli::{Cli, ScenarioCmd};
+use chat_loadtest::compare::{self, CompareArgs};
 use chat_loadtest::report;
 
 fn main() -> ExitCode {
@@ -26,6 +27,9 @@ fn main() -> ExitCode {
         if !cli.common.quiet {
             eprintln!("open-file limit: {limit}");
         }
+    }
+    if let ScenarioCmd::Compare(args) = &cli.scenario {
+        return compare(&runtime, &cli, args);
     }
     let outcome = match runtime.block_on(chat_loadtest::run(&cli)) {
         Ok(o) => o,
@@ -48,6 +52,32 @@ fn main() -> ExitCode {
         }
     }
     if outcome.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(2)
+    }
+}
+
+/// `compare`: runs it, prints the medians and ratios, writes the runs as JSON with `--out`.
+fn compare(runtime: &tokio::runtime::Runtime, cli: &Cli, args: &CompareArgs) -> ExitCode {
+    let comparison = match runtime.block_on(compare::run(&cli.common, args)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("chat-loadtest: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    print!("{}", compare::summary(&comparison));
+    if let Some(path) = &cli.common.out {
+        let written = serde_json::to_string_pretty(&comparison)
+            .map_err(|e| e.to_string())
+            .and_then(|text| std::fs::write(path, text).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            eprintln!("chat-loadtest: writing {}: {e}", path.display());
+            return ExitCode::from(1);
+        }
+    }
+    if comparison.passed() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(2)
