@@ -2,7 +2,9 @@ use std::{
     collections::VecDeque,
     fmt,
     future::Future,
-    io, mem, net,
+    io,
+    mem::{self, MaybeUninit},
+    net,
     pin::Pin,
     rc::Rc,
     task::{Context, Poll},
@@ -15,7 +17,7 @@ use bytes::{Buf, BytesMut};
 use futures_core::ready;
 use pin_project_lite::pin_project;
 use tokio::{
-    io::{AsyncRead, AsyncWrite},
+    io::{AsyncRead, AsyncWrite, ReadBuf},
     time::sleep_until,
 };
 use tokio_util::codec::{Decoder as _, Encoder as _};
@@ -36,6 +38,8 @@ use crate::{
     ConnectionType, Error, Extensions, HttpMessage, OnConnectData, Request, Response, StatusCode,
 };
 
+// chat-node patch: unused since reads go through `read_into_scratch`.
+#[allow(dead_code)]
 const LW_BUFFER_SIZE: usize = 1024;
 const HW_BUFFER_SIZE: usize = 1024 * 8;
 const MAX_PIPELINED_MESSAGES: usize = 16;
@@ -304,8 +308,10 @@ where
                     graceful_shutdown: config.graceful_shutdown(),
 
                     io: Some(io),
-                    read_buf: BytesMut::with_capacity(HW_BUFFER_SIZE),
-                    write_buf: BytesMut::with_capacity(HW_BUFFER_SIZE),
+                    // chat-node patch: both buffers start unallocated; they hold memory only
+                    // while they hold bytes (see `read_into_scratch` and `poll_flush`).
+                    read_buf: BytesMut::new(),
+                    write_buf: BytesMut::new(),
                     h1_write_buffer_size: config.h1_write_buffer_size(),
                     write_buf_needs_reset: false,
                     codec: Codec::new(config),
@@ -398,12 +404,12 @@ where
         }
 
         // All bytes have been accepted by the I/O stream, so the buffer can be reused or released.
-        if *write_buf_needs_reset {
-            *write_buf = BytesMut::with_capacity(HW_BUFFER_SIZE);
-            *write_buf_needs_reset = false;
-        } else {
-            write_buf.clear();
-        }
+        //
+        // chat-node patch: always released, not kept at 8 KiB (`clear()`): an idle connection
+        // (a WebSocket between pushes) then holds no write buffer; the next response chunk
+        // allocates what it needs.
+        *write_buf = BytesMut::new();
+        *write_buf_needs_reset = false;
 
         // flush the I/O and check if get blocked
         io.poll_flush(cx)
@@ -1234,13 +1240,11 @@ where
                 return Ok(false);
             }
 
-            // grow buffer if necessary.
-            let remaining = this.read_buf.capacity() - this.read_buf.len();
-            if remaining < LW_BUFFER_SIZE {
-                this.read_buf.reserve(HW_BUFFER_SIZE - remaining);
-            }
-
-            match tokio_util::io::poll_read_buf(io.as_mut(), cx, this.read_buf) {
+            // chat-node patch: read into a stack scratch buffer and append only what arrived,
+            // instead of reserving 8 KiB in `read_buf` before every read. A read that finds
+            // nothing (every wake-up ends with one) then allocates nothing, and `read_buf`
+            // grows only while undecoded bytes wait in it.
+            match read_into_scratch(io.as_mut(), cx, this.read_buf) {
                 Poll::Ready(Ok(n)) => {
                     // When draining a dropped request payload, keep FINISHED set so the
                     // disconnect/keep-alive decision can be made once the payload is fully drained.
@@ -1271,6 +1275,16 @@ where
                     };
                 }
             }
+        }
+    }
+
+    /// chat-node patch: releases the read buffer once everything in it has been decoded, so
+    /// that an idle connection holds none (its last allocation lives on only as long as the
+    /// payload chunks split from it).
+    fn release_empty_read_buf(self: Pin<&mut Self>) {
+        let this = self.project();
+        if this.read_buf.is_empty() && this.read_buf.capacity() > 0 {
+            *this.read_buf = BytesMut::new();
         }
     }
 
@@ -1376,6 +1390,9 @@ where
                     }
 
                     inner.as_mut().poll_request(cx)?;
+
+                    // chat-node patch
+                    inner.as_mut().release_empty_read_buf();
 
                     if should_disconnect {
                         // I/O stream should to be closed
@@ -1502,6 +1519,20 @@ where
             }
         }
     }
+}
+
+/// chat-node patch: one read from `io` into a stack buffer of `HW_BUFFER_SIZE`, appended to
+/// `buf`; the number of bytes read, as `tokio_util::io::poll_read_buf` returns it.
+fn read_into_scratch<T: AsyncRead + Unpin>(
+    io: Pin<&mut T>,
+    cx: &mut Context<'_>,
+    buf: &mut BytesMut,
+) -> Poll<io::Result<usize>> {
+    let mut scratch = [MaybeUninit::<u8>::uninit(); HW_BUFFER_SIZE];
+    let mut scratch = ReadBuf::uninit(&mut scratch);
+    ready!(io.poll_read(cx, &mut scratch))?;
+    buf.extend_from_slice(scratch.filled());
+    Poll::Ready(Ok(scratch.filled().len()))
 }
 
 fn should_close_for_unread_payload(
