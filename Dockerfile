@@ -36,6 +36,8 @@ ENV CARGO_PROFILE_RELEASE_DEBUG=0 \
 #    when they change. Every workspace member needs its targets to exist, so empty stand-ins
 #    are written for them (the load tester's stay; it is never built here).
 COPY Cargo.toml Cargo.lock ./
+# The patched actix-http of `[patch.crates-io]` (patches/README.md) is a dependency.
+COPY patches ./patches
 COPY actors/Cargo.toml actors/
 COPY loadtest/Cargo.toml loadtest/
 RUN mkdir -p src actors/src loadtest/src \

@@ -116,7 +116,14 @@ where
             match boundary(&this.buf, this.cap) {
                 Some(Boundary::Frame(total)) => {
                     this.handed_out = true;
-                    return Poll::Ready(Some(Ok(this.buf.split_to(total).freeze())));
+                    let frame = this.buf.split_to(total).freeze();
+                    if this.buf.is_empty() {
+                        // An empty buffer still holds the allocation the frame came in (as
+                        // large as the largest frame so far); let the frame own it alone,
+                        // so an idle session keeps no buffer here.
+                        this.buf = BytesMut::new();
+                    }
+                    return Poll::Ready(Some(Ok(frame)));
                 }
                 Some(Boundary::TooLarge) => {
                     this.oversize.0.store(true, Ordering::Relaxed);
@@ -182,6 +189,17 @@ mod tests {
         let mut giant = vec![0x81, 0x80 | 127];
         giant.extend_from_slice(&(1u64 << 40).to_be_bytes());
         assert_eq!(boundary(&giant, 1 << 20), Some(Boundary::TooLarge));
+    }
+
+    #[actix_rt::test]
+    async fn keeps_no_buffer_once_a_frame_is_handed_out() {
+        // Two chunks, so the buffer grows past the frame (40,000 doubled to 80,000).
+        let mut whole = Bytes::from(frame(60_000, true));
+        let first = whole.split_to(40_000);
+        let chunks = futures_util::stream::iter(vec![Ok(first), Ok(whole)]);
+        let (mut gate, _) = FrameGate::new(chunks, 64 * 1024);
+        assert_eq!(gate.next().await.unwrap().unwrap().len(), 60_008);
+        assert_eq!(gate.buf.capacity(), 0);
     }
 
     #[actix_rt::test]
