@@ -122,13 +122,29 @@ const LOCK_ROOMS: &str = "SELECT id, last_message_id, last_seq FROM rooms \
 
 /// The stored originals of a batch's (room, clientId) pairs, as [`message_query!`] rows, in
 /// one statement whatever the batch's size.
-const FIND_ORIGINALS: &str = "SELECT m.id, m.room_id, r.code, m.sender, m.content, m.client_id, \
+///
+/// Written as one keyed lookup per pair (`LATERAL ... LIMIT 1`, which the planner cannot
+/// flatten into a join) because the statement is prepared once per connection and
+/// PostgreSQL then keeps a generic plan made from whatever the statistics said at the
+/// time: as a join, a plan made while `messages` was small scanned the whole table (or all
+/// of a room's messages) for every batch, so commits grew slower with every message until
+/// autovacuum's next ANALYZE replaced the plan (the closed loop's "slow mode" in
+/// BENCHMARKS.md). This shape has one plan, an index lookup per pair, whatever the
+/// statistics; `tests/store_plans.rs` checks it.
+const FIND_ORIGINALS: &str = "SELECT m.id, m.room_id, m.code, m.sender, m.content, m.client_id, \
             m.created_at, m.bot, m.author_id, m.reply_to, m.edited_at, m.deleted, m.reactions, \
             m.seq \
      FROM UNNEST($1::bigint[], $2::text[]) AS k (room_id, client_id) \
-     JOIN messages m ON m.room_id = k.room_id AND m.client_id = k.client_id \
-     JOIN rooms r ON r.id = m.room_id \
-     WHERE m.client_id IS NOT NULL";
+     CROSS JOIN LATERAL ( \
+         SELECT m.*, r.code FROM messages m JOIN rooms r ON r.id = m.room_id \
+         WHERE m.room_id = k.room_id AND m.client_id = k.client_id \
+           AND m.client_id IS NOT NULL \
+         LIMIT 1) AS m";
+
+/// The statements whose plans must not depend on the statistics PostgreSQL had when a
+/// connection prepared them (keyed lookups into tables that grow), by name, for
+/// `tests/store_plans.rs`.
+pub const PLAN_STABLE: &[(&str, &str)] = &[("find_originals", FIND_ORIGINALS)];
 
 /// Inserts a batch's new messages and advances their rooms' `last_message_id` and
 /// `last_seq` (and marks them used, for retention). One statement, so that nothing can
