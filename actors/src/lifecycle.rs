@@ -173,19 +173,28 @@ impl NodeActors {
     }
 }
 
+/// Slices of the session table the heartbeat visits one after the other, so that a node
+/// with many sessions pings a few of them at a time instead of all in one burst (19,000
+/// pings at once keep both cores busy for a noticeable moment, which every message then in
+/// flight would wait out).
+const HEARTBEAT_SLICES: u64 = 20;
+
 /// Asks every session to check its connection once per `interval`, for as long as the hub
-/// lives: one timer for the node instead of one per session.
+/// lives: one timer for the node instead of one per session. Each tick visits one slice of
+/// the sessions (by id), so each session still hears once per `interval`.
 async fn heartbeats(hub: Weak<Hub>, interval: Duration) {
-    let mut ticks = tokio::time::interval(interval);
+    let mut ticks = tokio::time::interval(interval / HEARTBEAT_SLICES as u32);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     ticks.tick().await;
-    loop {
+    for slice in (0..HEARTBEAT_SLICES).cycle() {
         ticks.tick().await;
         let Some(hub) = hub.upgrade() else {
             return;
         };
         for session in hub.sessions.iter() {
-            session.value().do_send(Outbound::Heartbeat);
+            if session.key() % HEARTBEAT_SLICES == slice {
+                session.value().do_send(Outbound::Heartbeat);
+            }
         }
     }
 }
