@@ -64,15 +64,14 @@ async fn concurrent_sends_share_commits_and_keep_room_order() {
     let sends: Vec<_> = (0..300)
         .map(|i| {
             let room = &rooms[i % 2];
-            pool.shard(room.id).send(Persist {
-                write: message(room.id, room.code, i).into(),
-            })
+            pool.shard(room.id)
+                .send(Persist::new(message(room.id, room.code, i).into()))
         })
         .collect();
     let outcomes = futures_util::future::join_all(sends).await;
     let mut per_room: [Vec<i64>; 2] = [Vec::new(), Vec::new()];
     for (i, outcome) in outcomes.into_iter().enumerate() {
-        match outcome.unwrap().unwrap() {
+        match outcome.unwrap().unwrap().outcome {
             Outcome::Created(committed) => per_room[i % 2].push(committed.message.id),
             other => panic!("only new messages were sent: {other:?}"),
         }

@@ -42,20 +42,16 @@ async fn a_failed_batch_fails_every_sender_and_stores_nothing() {
     let mut doomed = message(room.id, room.code, 0);
     doomed.room_id = 999_999;
     let sends = vec![
-        pool.shard(0).send(Persist {
-            write: message(room.id, room.code, 1).into(),
-        }),
-        pool.shard(0).send(Persist {
-            write: doomed.into(),
-        }),
-        pool.shard(0).send(Persist {
-            write: message(room.id, room.code, 2).into(),
-        }),
+        pool.shard(0)
+            .send(Persist::new(message(room.id, room.code, 1).into())),
+        pool.shard(0).send(Persist::new(doomed.into())),
+        pool.shard(0)
+            .send(Persist::new(message(room.id, room.code, 2).into())),
     ];
     let outcomes: Vec<_> = futures_util::future::join_all(sends)
         .await
         .into_iter()
-        .map(|outcome| outcome.unwrap())
+        .map(|outcome| outcome.unwrap().map(|stored| stored.outcome))
         .collect();
     assert!(
         matches!(outcomes[0], Ok(Outcome::Created(_))),
@@ -78,9 +74,8 @@ async fn a_failed_batch_fails_every_sender_and_stores_nothing() {
         .unwrap();
     let sends: Vec<_> = (3..6)
         .map(|i| {
-            pool.shard(0).send(Persist {
-                write: message(room.id, room.code, i).into(),
-            })
+            pool.shard(0)
+                .send(Persist::new(message(room.id, room.code, i).into()))
         })
         .collect();
     for outcome in futures_util::future::join_all(sends).await {
@@ -97,11 +92,12 @@ async fn a_failed_batch_fails_every_sender_and_stores_nothing() {
     // Once the store is back, the same messages (same client ids) commit normally.
     let retry = pool
         .shard(0)
-        .send(Persist {
-            write: message(room.id, room.code, 3).into(),
-        })
+        .send(Persist::new(message(room.id, room.code, 3).into()))
         .await;
-    assert!(matches!(retry.unwrap().unwrap(), Outcome::Created(_)));
+    assert!(matches!(
+        retry.unwrap().unwrap().outcome,
+        Outcome::Created(_)
+    ));
     arbiter.stop();
 }
 
@@ -144,15 +140,13 @@ async fn a_value_the_store_cannot_hold_fails_only_its_own_message() {
     poison.content = "nul \0 inside".into();
     let mut messages: Vec<_> = (0..5).map(|i| message(room.id, room.code, i)).collect();
     messages[2] = poison;
-    let sends = messages.into_iter().map(|message| {
-        pool.shard(0).send(Persist {
-            write: message.into(),
-        })
-    });
+    let sends = messages
+        .into_iter()
+        .map(|message| pool.shard(0).send(Persist::new(message.into())));
     let outcomes = futures_util::future::join_all(sends).await;
     let mut stored = Vec::new();
     for (i, outcome) in outcomes.into_iter().enumerate() {
-        match (i, outcome.unwrap()) {
+        match (i, outcome.unwrap().map(|stored| stored.outcome)) {
             (2, Err(error)) => assert_eq!(error.code, ErrorCode::BadRequest),
             (2, other) => panic!("the poison message was answered {other:?}"),
             (_, Ok(Outcome::Created(committed))) => stored.push(committed),

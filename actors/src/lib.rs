@@ -15,7 +15,8 @@
 //!   the [`directory`] of live rooms.
 //! - [`room`]: one actor per live room; members, presence, typing, and pushes in id order
 //!   ([`room::order`]); its cross-node handlers are in `room/cluster.rs`.
-//! - [`persistence`]: group commit of messages into the [`store`].
+//! - [`persistence`]: group commit of messages into the [`store`]; [`hops`] times each
+//!   hop of a send through the actors, for the latency budget.
 //! - [`retention`]: with `--room-retention`, marks the rooms with members used and deletes
 //!   unused rooms from the [`store`], every interval.
 //! - [`cluster`]: the link to other nodes, a no-op handle on one node; the Redis bridge
@@ -34,6 +35,7 @@ pub mod directory;
 pub mod error;
 pub mod frame_gate;
 pub mod guards;
+pub mod hops;
 pub mod hub;
 pub mod ids;
 pub mod lifecycle;

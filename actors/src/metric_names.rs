@@ -20,6 +20,9 @@ pub const SLOW_CONSUMERS: &str = "chat_slow_consumers_total";
 pub const PERSIST_BATCH_SIZE: &str = "chat_persist_batch_size";
 /// Histogram: seconds one batch commit took.
 pub const PERSIST_COMMIT_SECONDS: &str = "chat_persist_commit_seconds";
+/// Histogram, label `hop`: seconds a send spends in each hop through the node
+/// (`hops.rs`: session → room → shard → batch → commit → room → fan-out → ack).
+pub const SEND_HOP_SECONDS: &str = "chat_send_hop_seconds";
 /// Counter: events published to the broker.
 pub const BROKER_PUBLISHED: &str = "chat_broker_published_total";
 /// Counter: events received from the broker.

@@ -15,6 +15,7 @@ use actix::prelude::*;
 use tokio::sync::oneshot;
 
 use crate::error::ChatError;
+use crate::hops::{self, Hop};
 use crate::ids::RoomId;
 use crate::metric_names;
 use crate::spawn::start_on;
@@ -22,10 +23,32 @@ use crate::store::{Outcome, Store, StoreError, Write};
 
 /// Asks for one write to be committed. Answers once its batch committed (or failed).
 #[derive(Message)]
-#[rtype(result = "Result<Outcome, ChatError>")]
+#[rtype(result = "Result<Stored, ChatError>")]
 pub struct Persist {
     /// The message or change to store.
     pub write: Write,
+    /// When it was handed on, for the latency budget ([`hops`](crate::hops)).
+    pub sent_at: Instant,
+}
+
+impl Persist {
+    /// A write handed on now.
+    pub fn new(write: Write) -> Persist {
+        Persist {
+            write,
+            sent_at: Instant::now(),
+        }
+    }
+}
+
+/// What a committed write came to, and when the store answered (the start of the next
+/// hop of the latency budget).
+#[derive(Debug, Clone)]
+pub struct Stored {
+    /// The store's outcome for this write.
+    pub outcome: Outcome,
+    /// When the batch's commit returned.
+    pub committed_at: Instant,
 }
 
 /// Commits everything waiting now, and answers when it is done; for shutdown.
@@ -33,7 +56,14 @@ pub struct Persist {
 #[rtype(result = "()")]
 pub struct Flush;
 
-type Waiter = oneshot::Sender<Result<Outcome, ChatError>>;
+type Waiter = oneshot::Sender<Result<Stored, ChatError>>;
+
+/// A write waiting for its batch, with when it was queued.
+struct Waiting {
+    write: Write,
+    waiter: Waiter,
+    queued_at: Instant,
+}
 
 /// Messages waiting for one shard before senders are made to wait.
 const MAILBOX: usize = 16 * 1024;
@@ -43,7 +73,7 @@ pub struct Persistence {
     store: Arc<dyn Store>,
     batch_max: usize,
     batch_delay: Duration,
-    waiting: Vec<(Write, Waiter)>,
+    waiting: Vec<Waiting>,
     committing: bool,
     timer: Option<SpawnHandle>,
     flushed: Vec<oneshot::Sender<()>>,
@@ -78,10 +108,17 @@ impl Persistence {
             return;
         }
         let take = self.waiting.len().min(self.batch_max);
-        let (messages, waiters): (Vec<Write>, Vec<Waiter>) = self.waiting.drain(..take).unzip();
+        let started = Instant::now();
+        let (messages, waiters): (Vec<Write>, Vec<Waiter>) = self
+            .waiting
+            .drain(..take)
+            .map(|w| {
+                hops::record_between(Hop::BatchWait, w.queued_at, started);
+                (w.write, w.waiter)
+            })
+            .unzip();
         self.committing = true;
         let store = Arc::clone(&self.store);
-        let started = Instant::now();
         let commit = async move {
             let result = store.commit_batch(&messages).await;
             match result {
@@ -92,10 +129,17 @@ impl Persistence {
             }
         };
         ctx.spawn(commit.into_actor(self).map(move |results, act, ctx| {
+            let committed_at = Instant::now();
             metrics::histogram!(metric_names::PERSIST_BATCH_SIZE).record(waiters.len() as f64);
-            metrics::histogram!(metric_names::PERSIST_COMMIT_SECONDS)
-                .record(started.elapsed().as_secs_f64());
-            answer_all(waiters, results);
+            metrics::histogram!(metric_names::PERSIST_COMMIT_SECONDS).record(
+                committed_at
+                    .saturating_duration_since(started)
+                    .as_secs_f64(),
+            );
+            for _ in &waiters {
+                hops::record_between(Hop::Commit, started, committed_at);
+            }
+            answer_all(waiters, results, committed_at);
             act.committing = false;
             act.commit_next(ctx);
         }));
@@ -122,20 +166,24 @@ async fn one_by_one(
 
 /// Answers the senders of a batch: from one result for the whole batch, or from one result
 /// per message after a retry one by one.
-fn answer_all(waiters: Vec<Waiter>, results: Vec<Result<Vec<Outcome>, StoreError>>) {
+fn answer_all(
+    waiters: Vec<Waiter>,
+    results: Vec<Result<Vec<Outcome>, StoreError>>,
+    committed_at: Instant,
+) {
     if results.len() == 1 {
         if let Some(result) = results.into_iter().next() {
-            answer(waiters, result);
+            answer(waiters, result, committed_at);
         }
         return;
     }
     for (waiter, result) in waiters.into_iter().zip(results) {
-        answer(vec![waiter], result);
+        answer(vec![waiter], result, committed_at);
     }
 }
 
 /// Hands each sender its outcome, or the batch's failure.
-fn answer(waiters: Vec<Waiter>, result: Result<Vec<Outcome>, StoreError>) {
+fn answer(waiters: Vec<Waiter>, result: Result<Vec<Outcome>, StoreError>, committed_at: Instant) {
     match result {
         Ok(outcomes) if outcomes.len() == waiters.len() => {
             let created = outcomes
@@ -149,7 +197,10 @@ fn answer(waiters: Vec<Waiter>, result: Result<Vec<Outcome>, StoreError>) {
             metrics::counter!(metric_names::MESSAGES_COMMITTED).increment(created as u64);
             metrics::counter!(metric_names::CHANGES_COMMITTED).increment(changed as u64);
             for (waiter, outcome) in waiters.into_iter().zip(outcomes) {
-                let _ = waiter.send(Ok(outcome));
+                let _ = waiter.send(Ok(Stored {
+                    outcome,
+                    committed_at,
+                }));
             }
         }
         Ok(outcomes) => {
@@ -182,11 +233,15 @@ impl Actor for Persistence {
 }
 
 impl Handler<Persist> for Persistence {
-    type Result = ResponseFuture<Result<Outcome, ChatError>>;
+    type Result = ResponseFuture<Result<Stored, ChatError>>;
 
     fn handle(&mut self, msg: Persist, ctx: &mut Self::Context) -> Self::Result {
         let (tx, rx) = oneshot::channel();
-        self.waiting.push((msg.write, tx));
+        self.waiting.push(Waiting {
+            write: msg.write,
+            waiter: tx,
+            queued_at: hops::record(Hop::ToShard, msg.sent_at),
+        });
         if self.waiting.len() >= self.batch_max || self.batch_delay.is_zero() {
             self.commit_next(ctx);
         } else if self.timer.is_none() && !self.committing {

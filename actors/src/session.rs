@@ -27,6 +27,7 @@ use crate::budget::{Budget, Verdict};
 use crate::error::{ChatError, ErrorCode};
 use crate::frame_gate::{FrameGate, Oversize};
 use crate::guards;
+use crate::hops::{self, Hop};
 use crate::hub::Hub;
 use crate::ids::{RoomCode, SessionId};
 use crate::metric_names;
@@ -267,11 +268,12 @@ impl WsSession {
             client_id,
             reply_to,
         } = send;
+        let received_at = Instant::now();
         if !self.joined.contains(&code) {
             return self.not_joined(ctx, reference);
         }
         let rate = self.hub.limits.send_rate;
-        let acquired = self.limiter.try_acquire(rate, Instant::now());
+        let acquired = self.limiter.try_acquire(rate, received_at);
         if !acquired && client_id.is_none() {
             let error = ChatError::send_rate_limited();
             return self.respond::<Empty>(ctx, reference.as_ref(), Err(error));
@@ -283,6 +285,7 @@ impl WsSession {
             client_id: client_id.clone(),
             reply_to,
             dedupe_only: !acquired,
+            received_at,
         });
         ctx.spawn(send.into_actor(self).map(move |result, act, ctx| {
             if acquired {
@@ -293,6 +296,9 @@ impl WsSession {
                 message: &outcome.message,
             });
             act.respond(ctx, reference.as_ref(), sent.map_err(Clone::clone));
+            if let Ok(outcome) = &result {
+                hops::record(Hop::ToSession, outcome.answered_at);
+            }
         }));
     }
 

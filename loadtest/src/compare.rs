@@ -73,6 +73,8 @@ pub struct Figures {
     pub latency_p99_ms: Option<f64>,
     /// Server KiB per joined session.
     pub kib_per_session: Option<f64>,
+    /// Server CPU while the sessions are only held, % of one core.
+    pub idle_cpu_pct: Option<f64>,
     /// Server CPU, % of one core.
     pub server_cpu_pct: Option<f64>,
 }
@@ -94,12 +96,13 @@ impl Figures {
         }
         if let Some(c) = &outcome.connections {
             figures.kib_per_session = c.server_kib_per_session;
+            figures.idle_cpu_pct = c.server_idle_cpu_percent;
         }
         figures
     }
 
     /// Name and value of every figure, in print order.
-    fn named(&self) -> [(&'static str, Option<f64>); 8] {
+    fn named(&self) -> [(&'static str, Option<f64>); 9] {
         [
             ("acked/s", self.acked_per_s),
             ("ack p50 ms", self.ack_p50_ms),
@@ -108,6 +111,7 @@ impl Figures {
             ("send→receive p50 ms", self.latency_p50_ms),
             ("send→receive p99 ms", self.latency_p99_ms),
             ("KiB per session", self.kib_per_session),
+            ("idle CPU %", self.idle_cpu_pct),
             ("server CPU %", self.server_cpu_pct),
         ]
     }
@@ -278,7 +282,7 @@ pub fn summary(comparison: &Comparison) -> String {
             "  {:<22} {:>12} {:>12} {:>8}",
             "figure", "A", "B", "B / A"
         );
-        for index in 0..8 {
+        for index in 0..Figures::default().named().len() {
             let pick = |f: &Figures| f.named()[index].1;
             let (a, b) = (
                 median(runs.a.iter().map(pick)),

@@ -12,7 +12,8 @@
 //!   [`ops`]: what a mixed member does next ([`scenario::mixed`] runs it).
 //! - [`stats`]: HdrHistogram latency and per-interval throughput; [`loss`]: the loss audit;
 //!   [`changes`]: the change audit and per-kind rows; [`history`]: the final-state check;
-//!   [`procfs`]: server RSS and CPU.
+//!   [`procfs`]: server RSS and CPU; [`hops`]: the node's latency budget of a send, from
+//!   its `/metrics`.
 //! - [`outcome`]: the result and its verdict; [`report`]: summary, JSON and HTML.
 //! - [`compare`]: the standard scenarios against two nodes, interleaved, medians and ratios.
 //!
@@ -24,6 +25,7 @@ pub mod client;
 pub mod compare;
 pub mod error;
 pub mod history;
+pub mod hops;
 pub mod http;
 pub mod loss;
 pub mod mix;

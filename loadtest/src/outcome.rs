@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::hops::HopFigure;
+
 use crate::changes::{ChangeReport, KindRow};
 use crate::loss::LossReport;
 use crate::stats::{LatencySummary, TimePoint};
@@ -65,6 +67,10 @@ pub struct TrafficSummary {
     /// The mixed workload's figures; absent without `--mix`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mix: Option<MixSummary>,
+    /// The first node's latency budget of the sends of the sending phase, hop by hop
+    /// (from its `/metrics`; empty when the node does not serve it to us).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hops: Vec<HopFigure>,
 }
 
 /// Figures of the `connections` scenario.
@@ -90,6 +96,10 @@ pub struct ConnectionsSummary {
     pub server_rss_kib_after: Option<u64>,
     /// (after − before) / connected, KiB: what one joined session costs the node.
     pub server_kib_per_session: Option<f64>,
+    /// Node CPU while the sessions were only held (no connects, no traffic but the node's
+    /// heartbeats and the clients' answers), % of one core: what idle sessions cost.
+    #[serde(default)]
+    pub server_idle_cpu_percent: Option<f64>,
 }
 
 /// One scenario run.

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::error::LoadError;
+use crate::hops::HopFigure;
 use crate::outcome::{MixSummary, Outcome};
 use crate::stats::{LatencySummary, TimePoint};
 
@@ -37,6 +38,9 @@ pub fn summary(o: &Outcome) -> String {
         if let Some(m) = &t.mix {
             s.push_str(&mix_table(m));
         }
+        if !t.hops.is_empty() {
+            s.push_str(&hop_table(&t.hops));
+        }
     }
     if let Some(c) = &o.connections {
         let _ = writeln!(
@@ -47,6 +51,12 @@ pub fn summary(o: &Outcome) -> String {
         let _ = writeln!(s, "  connect+join {}", latency_line(&c.connect_latency));
         if let Some(kib) = c.server_kib_per_session {
             let _ = writeln!(s, "  server memory per session: {kib:.2} KiB");
+        }
+        if let Some(cpu) = c.server_idle_cpu_percent {
+            let _ = writeln!(
+                s,
+                "  server CPU while held (idle sessions): {cpu:.2}% of a core"
+            );
         }
     }
     if let (Some(b), Some(e)) = (o.server_rss_kib_before, o.server_rss_kib_end) {
@@ -67,6 +77,31 @@ pub fn summary(o: &Outcome) -> String {
     } else {
         let _ = writeln!(s, "FAIL: {}", o.failures.join("; "));
     }
+    s
+}
+
+/// The node's latency budget: one row per hop, then their sum (of means and of medians).
+pub fn hop_table(hops: &[HopFigure]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "  node latency budget (its /metrics):  {:<22} {:>9} {:>9} {:>9} {:>9}",
+        "hop", "count", "mean ms", "p50 ms", "p99 ms"
+    );
+    for h in hops {
+        let _ = writeln!(
+            s,
+            "  {:>36} {:<22} {:>9} {:>9.3} {:>9.3} {:>9.3}",
+            "", h.hop, h.count, h.mean_ms, h.p50_ms, h.p99_ms
+        );
+    }
+    let mean: f64 = hops.iter().map(|h| h.mean_ms).sum();
+    let p50: f64 = hops.iter().map(|h| h.p50_ms).sum();
+    let _ = writeln!(
+        s,
+        "  {:>36} {:<22} {:>9} {:>9.3} {:>9.3}",
+        "", "sum", "", mean, p50
+    );
     s
 }
 

@@ -1,5 +1,7 @@
 //! `GET /api/messages` (history pages) and `POST /api/messages` (sends by integrations).
 
+use std::time::Instant;
+
 use actix_web::{web, HttpRequest, HttpResponse};
 use chat_actors::ids::RoomCode;
 use chat_actors::protocol::rest::{HistoryRequest, PageSize};
@@ -149,6 +151,7 @@ pub async fn post(
             "too many messages from this address; slow down",
         )));
     }
+    let received_at = Instant::now();
     let outcome = state
         .hub
         .ask_room(code, {
@@ -159,6 +162,7 @@ pub async fn post(
                 client_id: client_id.clone(),
                 reply_to,
                 dedupe_only: !acquired,
+                received_at,
             }
         })
         .await;

@@ -29,6 +29,16 @@ pub fn install() {
                 )
             })
             .and_then(|b| {
+                // Hops of a send: most take microseconds, a commit milliseconds.
+                b.set_buckets_for_metric(
+                    Matcher::Full(names::SEND_HOP_SECONDS.into()),
+                    &[
+                        0.000_005, 0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5,
+                        0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0,
+                    ],
+                )
+            })
+            .and_then(|b| {
                 b.set_buckets_for_metric(
                     Matcher::Full(names::PERSIST_COMMIT_SECONDS.into()),
                     &[

@@ -92,13 +92,11 @@ impl Handler<ChangeMessage> for RoomActor {
         };
         self.sends_in_flight += 1;
         let shard = self.deps.persistence.shard(self.room.id);
-        let persist = shard.send(Persist {
-            write: Write::Change(change),
-        });
+        let persist = shard.send(Persist::new(Write::Change(change)));
         Box::pin(persist.into_actor(self).map(|result, act, ctx| {
             act.sends_in_flight -= 1;
             match result {
-                Ok(Ok(outcome)) => act.on_changed(outcome, ctx),
+                Ok(Ok(stored)) => act.on_changed(stored.outcome, ctx),
                 Ok(Err(error)) => Err(RoomError::Chat(error)),
                 Err(_) => Err(RoomError::Chat(ChatError::internal(
                     "persistence is not running",

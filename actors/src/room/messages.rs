@@ -3,6 +3,7 @@
 //! beside the actor in `room/mod.rs`.)
 
 use std::collections::HashMap;
+use std::time::Instant;
 
 use actix::prelude::*;
 
@@ -85,6 +86,8 @@ pub struct SendMessage {
     /// The sender is over its rate limit: only resolve a known `client_id` to its
     /// original message, store nothing new (precise rule 10).
     pub dedupe_only: bool,
+    /// When the sender's request was handled, for the latency budget ([`crate::hops`]).
+    pub received_at: Instant,
 }
 
 /// The result of a send.
@@ -94,6 +97,8 @@ pub struct SendOutcome {
     pub message: Message,
     /// Whether this send stored a new message.
     pub created: bool,
+    /// When the room answered (the start of the last hop of the latency budget).
+    pub answered_at: Instant,
 }
 
 /// Who asks for a change of a message.

@@ -10,6 +10,7 @@ use actix::prelude::*;
 use crate::authors;
 use crate::cluster::Event;
 use crate::error::{ChatError, ErrorCode};
+use crate::hops::{self, Hop};
 use crate::ids::{ClientId, MessageId, Nickname, SessionId};
 use crate::model::Seq;
 use crate::persistence::Persist;
@@ -217,6 +218,7 @@ impl RoomActor {
                 Ok(Some(message)) => Ok(SendOutcome {
                     message,
                     created: false,
+                    answered_at: Instant::now(),
                 }),
                 Ok(None) => Err(rate_limited()),
                 Err(_) => Err(RoomError::Chat(ChatError::unavailable())),
@@ -227,16 +229,24 @@ impl RoomActor {
 
     /// Hands a message to the room's persistence shard; once committed it is published
     /// to the other nodes and pushed here, and the sender hears back.
-    fn persist(&mut self, message: NewMessage) -> Reply<SendOutcome> {
+    fn persist(&mut self, message: NewMessage, sent_at: Instant) -> Reply<SendOutcome> {
         self.sends_in_flight += 1;
         let shard = self.deps.persistence.shard(self.room.id);
         let persist = shard.send(Persist {
             write: Write::Send(message),
+            sent_at,
         });
         Box::pin(persist.into_actor(self).map(|result, act, ctx| {
             act.sends_in_flight -= 1;
             match result {
-                Ok(Ok(outcome)) => act.on_stored(outcome, ctx),
+                Ok(Ok(stored)) => {
+                    let handled = hops::record(Hop::ToRoomAfterCommit, stored.committed_at);
+                    let mut sent = act.on_stored(stored.outcome, ctx);
+                    if let Ok(sent) = &mut sent {
+                        sent.answered_at = hops::record(Hop::FanOut, handled);
+                    }
+                    sent
+                }
                 Ok(Err(error)) => {
                     // The one `not_found` a commit answers: the room is gone from the store
                     // (retention deleted it), so this actor must not keep it alive.
@@ -271,11 +281,13 @@ impl RoomActor {
                 SendOutcome {
                     message,
                     created: true,
+                    answered_at: Instant::now(),
                 }
             }
             Outcome::Duplicate(message) => SendOutcome {
                 message,
                 created: false,
+                answered_at: Instant::now(),
             },
             Outcome::ReplyTargetMissing => {
                 return Err(RoomError::Chat(ChatError::new(
@@ -345,16 +357,20 @@ impl Handler<SendMessage> for RoomActor {
         if msg.dedupe_only {
             return self.resolve_duplicate(msg.client_id);
         }
-        self.persist(NewMessage {
-            room_id: self.room.id,
-            room_code: self.room.code,
-            sender: sender.as_str().to_owned(),
-            content: msg.content.into_string(),
-            client_id: msg.client_id,
-            bot: matches!(msg.from, Sender::Integration(_)),
-            author_id,
-            reply_to: msg.reply_to,
-        })
+        let handled = hops::record(Hop::ToRoom, msg.received_at);
+        self.persist(
+            NewMessage {
+                room_id: self.room.id,
+                room_code: self.room.code,
+                sender: sender.as_str().to_owned(),
+                content: msg.content.into_string(),
+                client_id: msg.client_id,
+                bot: matches!(msg.from, Sender::Integration(_)),
+                author_id,
+                reply_to: msg.reply_to,
+            },
+            handled,
+        )
     }
 }
 

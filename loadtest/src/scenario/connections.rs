@@ -172,6 +172,7 @@ pub async fn run(env: &Env, config: &ConnectionsConfig) -> Result<Outcome, LoadE
     let bar = progress_bar(env.progress, hold.as_secs(), "s");
     bar.set_prefix("hold");
     let hold_start = Instant::now();
+    let idle_cpu = env.server_pid.map(|p| CpuMeter::start(Some(p)));
     let mut timeline = Vec::new();
     let mut next_sample = hold_start;
     while hold_start.elapsed() < hold {
@@ -188,6 +189,7 @@ pub async fn run(env: &Env, config: &ConnectionsConfig) -> Result<Outcome, LoadE
         tokio::time::sleep(Duration::from_millis(100).min(hold)).await;
     }
     let held_s = hold_start.elapsed().as_secs_f64();
+    let server_idle_cpu_percent = idle_cpu.and_then(|m| m.percent());
     bar.finish_and_clear();
     let loadgen_cpu_percent = loadgen_cpu.percent();
     let server_cpu_percent = server_cpu.and_then(|m| m.percent());
@@ -235,6 +237,7 @@ pub async fn run(env: &Env, config: &ConnectionsConfig) -> Result<Outcome, LoadE
             dropped: shared.dropped.load(Relaxed),
             server_rss_kib_after: rss_after,
             server_kib_per_session: per_session,
+            server_idle_cpu_percent,
         }),
         timeline,
         error_total: errors.values().sum(),

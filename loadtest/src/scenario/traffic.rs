@@ -24,6 +24,7 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 use crate::client::{self, ServerEvent, Ws, JOIN_REF};
 use crate::error::LoadError;
+use crate::hops;
 use crate::http;
 use crate::loss::{self, MemberLog};
 use crate::outcome::{Outcome, TrafficSummary};
@@ -263,6 +264,8 @@ pub async fn run(env: &Env, plan: &TrafficPlan) -> Result<Outcome, LoadError> {
     shared.recorder.take(); // setup errors stay in the error map, not the timeline
 
     // Run.
+    let first_node = env.targets.node_for(0, 0).clone();
+    let hops_before = hops::scrape(&http, &first_node).await;
     let loadgen_cpu = CpuMeter::start(None);
     let server_cpu = env.server_pid.map(|p| CpuMeter::start(Some(p)));
     let machine_cpu = CpuMeter::of(CpuOf::Machine);
@@ -291,6 +294,10 @@ pub async fn run(env: &Env, plan: &TrafficPlan) -> Result<Outcome, LoadError> {
     let loadgen_cpu_percent = loadgen_cpu.percent();
     let server_cpu_percent = server_cpu.and_then(|m| m.percent());
     let machine_cpu_percent = machine_cpu.percent();
+    let hop_budget = match (hops_before, hops::scrape(&http, &first_node).await) {
+        (Some(before), Some(after)) => hops::between(&before, &after),
+        _ => Vec::new(),
+    };
 
     // Drain: stop sending; wait for outstanding acks and every owed push, at most `grace`.
     let _ = phase_tx.send(Phase::Drain);
@@ -373,6 +380,7 @@ pub async fn run(env: &Env, plan: &TrafficPlan) -> Result<Outcome, LoadError> {
         ack_latency: LatencySummary::of(&total_window.ack_latency),
         loss,
         mix,
+        hops: hop_budget,
     };
     Ok(Outcome {
         scenario: plan.name.clone(),
