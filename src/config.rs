@@ -224,7 +224,8 @@ pub struct Config {
     #[arg(long, env = "CHAT_WORKERS")]
     pub workers: Option<usize>,
 
-    /// Threads that run room actors [default: half the CPUs, at least one].
+    /// Threads that run room actors, besides the thread of the persistence shards, which
+    /// runs rooms too when this is 0 [default: half the CPUs less one; 0 on 2 CPUs].
     #[arg(long, env = "CHAT_ROOM_THREADS")]
     pub room_threads: Option<usize>,
 
@@ -421,9 +422,14 @@ impl Config {
         self.workers.unwrap_or_else(Self::half_the_cpus).max(1)
     }
 
-    /// Room threads to run.
+    /// Room threads to run. The persistence thread counts as one of the rooms' half of the
+    /// CPUs: on 2 cores, rooms beside persistence on one thread and sessions on the other
+    /// ran the closed loop 1.05× and 100 × 100 fan-out 1.07× faster than with a room
+    /// thread of their own, at 0.92–0.95× the CPU (a send crosses threads twice instead
+    /// of four times; BENCHMARKS.md, "Room threads").
     pub fn room_threads(&self) -> usize {
-        self.room_threads.unwrap_or_else(Self::half_the_cpus).max(1)
+        self.room_threads
+            .unwrap_or_else(|| Self::half_the_cpus().saturating_sub(1))
     }
 
     /// The PostgreSQL URL, when one is set; a blank `DATABASE_URL` means the embedded store,

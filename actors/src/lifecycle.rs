@@ -59,7 +59,7 @@ impl NodeActors {
     /// Redis bridge, and with retention the retention actor. Must be called inside an
     /// actix system.
     pub fn start(options: NodeOptions) -> Result<NodeActors, redis::RedisError> {
-        let room_threads = options.room_threads.max(1);
+        let room_threads = options.room_threads;
         let arbiters: Vec<Arbiter> = (0..room_threads + 1).map(|_| Arbiter::new()).collect();
         let service = arbiters[0].handle();
         let rooms = Arc::new(RoomDirectory::default());
@@ -86,7 +86,12 @@ impl NodeActors {
             options.limits.batch_delay,
             &service,
         );
-        let room_arbiters = arbiters[1..].iter().map(Arbiter::handle).collect();
+        // With no room threads of their own, rooms run beside persistence: a send then
+        // crosses threads only between its session and its room.
+        let room_arbiters = match &arbiters[1..] {
+            [] => vec![service.clone()],
+            rooms => rooms.iter().map(Arbiter::handle).collect(),
+        };
         let retention = options.retention.is_some();
         let registry = Registry::create(|ctx| {
             let deps = Arc::new(RoomDeps {

@@ -28,6 +28,9 @@ pub enum Standard {
     Fanout,
     /// 5,000 sessions in 500 rooms held 10 s: KiB per session (needs the pids).
     Connections,
+    /// Open loop, 100 rooms × 100 members, 2 senders × 20/s (up to 400,000 pushes/s asked):
+    /// the most pushes per second the node delivers.
+    Fanout100,
 }
 
 /// Flags of `compare`.
@@ -215,6 +218,21 @@ async fn run_one(
                 "2",
                 "--rate",
                 "5",
+                "--duration",
+                &duration,
+            ]);
+            scenario::fanout::run(&env, &config(&args)?).await?
+        }
+        Standard::Fanout100 => {
+            let args = flags(&[
+                "--rooms",
+                "100",
+                "--members",
+                "100",
+                "--senders",
+                "2",
+                "--rate",
+                "20",
                 "--duration",
                 &duration,
             ]);
