@@ -35,6 +35,7 @@ macro_rules! migrations {
             3 => "0003_authors_owners_replies.sql",
             4 => "0004_message_changes.sql",
             5 => "0005_retention.sql",
+            6 => "0006_commit_without_room_fk.sql",
         )
     };
 }
