@@ -8,30 +8,18 @@
 // A failed unwrap in a helper is a failed test, which is what a test should do.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::TcpListener;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+mod common;
+
+use std::process::Command;
 
 use chat_loadtest::outcome::Outcome;
+use chat_loadtest::report;
 use chat_loadtest::scenario::burst::BurstConfig;
 use chat_loadtest::scenario::fanout::FanoutConfig;
-use chat_loadtest::scenario::Env;
-use chat_loadtest::target::Targets;
-use chat_loadtest::{http, report};
+use common::{tiny_burst, tiny_fanout, Server};
 
-/// The peer process, killed when the test ends, however it ends.
-struct Peer {
-    child: Child,
-    url: String,
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// `TEST_DATABASE_URL`, or `None` (skip) unless `CHAT_REQUIRE_POSTGRES=1`: the rule of the
+/// node's tests (`tests/common/mod.rs`, another crate's test module, so not importable here).
 fn postgres_url() -> Option<String> {
     match std::env::var("TEST_DATABASE_URL") {
         Ok(url) if !url.trim().is_empty() => Some(url),
@@ -47,33 +35,13 @@ fn postgres_url() -> Option<String> {
     }
 }
 
-async fn start_peer(database_url: &str) -> Peer {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Command::new(env!("CARGO_BIN_EXE_plain-peer"))
+async fn start_peer(database_url: &str) -> Server {
+    let port = common::free_port();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_plain-peer"));
+    command
         .args(["--bind", &format!("127.0.0.1:{port}")])
-        .args(["--database-url", database_url, "--pool-size", "4"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let peer = Peer {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-    };
-    let targets = Targets::new(std::slice::from_ref(&peer.url), vec![])
-        .await
-        .unwrap();
-    let client = http::client().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !http::healthy(&client, &targets.nodes[0]).await {
-        assert!(Instant::now() < deadline, "the peer did not come up");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    peer
+        .args(["--database-url", database_url, "--pool-size", "4"]);
+    common::start(command, port, None).await
 }
 
 /// Every acked message reached every member; nothing was refused. (Not checked: the order
@@ -95,25 +63,11 @@ async fn the_load_tests_scenarios_run_against_the_plain_peer() {
         return;
     };
     let peer = start_peer(&url).await;
-    let env = Env {
-        targets: Targets::new(std::slice::from_ref(&peer.url), vec![])
-            .await
-            .unwrap(),
-        server_pid: Some(peer.child.id()),
-        progress: false,
-    };
+    let env = common::env(&peer).await;
 
     let burst = BurstConfig {
-        rooms: 2,
-        members: 2,
-        senders: 2,
-        window: 1,
         duration: 1.0,
-        grace: 5.0,
-        content_bytes: 16,
-        sample_every: 0.5,
-        mix: None,
-        seed: 1,
+        ..tiny_burst()
     };
     let mut o = chat_loadtest::scenario::burst::run(&env, &burst)
         .await
@@ -122,16 +76,8 @@ async fn the_load_tests_scenarios_run_against_the_plain_peer() {
     assert_delivered(&o, 2);
 
     let fanout = FanoutConfig {
-        rooms: 3,
-        members: 4,
-        senders: 2,
-        rate: 20.0,
         duration: 1.0,
-        grace: 5.0,
-        content_bytes: 16,
-        sample_every: 0.5,
-        mix: None,
-        seed: 1,
+        ..tiny_fanout()
     };
     let mut o = chat_loadtest::scenario::fanout::run(&env, &fanout)
         .await

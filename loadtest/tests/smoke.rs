@@ -8,33 +8,18 @@
 // A failed unwrap in a helper is a failed test, which is what a test should do.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::net::TcpListener;
+mod common;
+
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
 use chat_loadtest::mix::OpKind;
 use chat_loadtest::outcome::Outcome;
+use chat_loadtest::report;
 use chat_loadtest::scenario::burst::BurstConfig;
 use chat_loadtest::scenario::connections::ConnectionsConfig;
 use chat_loadtest::scenario::fanout::FanoutConfig;
-use chat_loadtest::scenario::Env;
-use chat_loadtest::target::Targets;
-use chat_loadtest::{http, report};
-
-/// A node process that is killed when the test ends, however it ends.
-struct Node {
-    child: Child,
-    url: String,
-    _data: tempfile::TempDir,
-}
-
-impl Drop for Node {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
+use common::{env, tiny_burst, tiny_fanout, Server};
 
 fn node_binary() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
@@ -49,48 +34,18 @@ fn node_binary() -> PathBuf {
     bin
 }
 
-async fn start_node() -> Node {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+/// The node on a free port, embedded store in a temporary directory, rate limit off.
+async fn start_node() -> Server {
+    let port = common::free_port();
     let data = tempfile::tempdir().unwrap();
-    let child = Command::new(node_binary())
+    let mut command = Command::new(node_binary());
+    command
         .args(["--bind", &format!("127.0.0.1:{port}")])
         .arg("--data-dir")
         .arg(data.path())
         .args(["--send-rate", "0", "--static-dir", "/nonexistent"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let node = Node {
-        child,
-        url: format!("http://127.0.0.1:{port}"),
-        _data: data,
-    };
-    let targets = Targets::new(std::slice::from_ref(&node.url), vec![])
-        .await
-        .unwrap();
-    let client = http::client().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !http::healthy(&client, &targets.nodes[0]).await {
-        assert!(Instant::now() < deadline, "node did not become healthy");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    node
-}
-
-async fn env(node: &Node) -> Env {
-    Env {
-        targets: Targets::new(std::slice::from_ref(&node.url), vec![])
-            .await
-            .unwrap(),
-        server_pid: Some(node.child.id()),
-        progress: false,
-    }
+        .env("RUST_LOG", "warn");
+    common::start(command, port, Some(data)).await
 }
 
 fn assert_clean(o: &Outcome, members: u64) {
@@ -117,19 +72,7 @@ async fn fanout_burst_and_connections_lose_nothing() {
     let node = start_node().await;
     let env = env(&node).await;
 
-    let fanout = FanoutConfig {
-        rooms: 3,
-        members: 4,
-        senders: 2,
-        rate: 20.0,
-        duration: 2.0,
-        grace: 5.0,
-        content_bytes: 16,
-        sample_every: 0.5,
-        mix: None,
-        seed: 1,
-    };
-    let mut o = chat_loadtest::scenario::fanout::run(&env, &fanout)
+    let mut o = chat_loadtest::scenario::fanout::run(&env, &tiny_fanout())
         .await
         .unwrap();
     o.judge(0);
@@ -144,19 +87,7 @@ async fn fanout_burst_and_connections_lose_nothing() {
     );
     assert!(!json.contains("\"mix\""), "a plain result has no mix key");
 
-    let burst = BurstConfig {
-        rooms: 2,
-        members: 2,
-        senders: 2,
-        window: 1,
-        duration: 2.0,
-        grace: 5.0,
-        content_bytes: 16,
-        sample_every: 0.5,
-        mix: None,
-        seed: 1,
-    };
-    let mut o = chat_loadtest::scenario::burst::run(&env, &burst)
+    let mut o = chat_loadtest::scenario::burst::run(&env, &tiny_burst())
         .await
         .unwrap();
     o.judge(0);
@@ -232,15 +163,11 @@ async fn mixed_workload_has_no_violations() {
     // Open loop: several operations of one member in flight at once.
     let fanout = FanoutConfig {
         rooms: 2,
-        members: 4,
         senders: 4,
         rate: 25.0,
-        duration: 2.0,
-        grace: 5.0,
-        content_bytes: 16,
-        sample_every: 0.5,
         mix: Some(mix),
         seed: 7,
+        ..tiny_fanout()
     };
     let mut o = chat_loadtest::scenario::fanout::run(&env, &fanout)
         .await
@@ -258,16 +185,9 @@ async fn mixed_workload_has_no_violations() {
 
     // Closed loop: the next operation when the last is acked.
     let burst = BurstConfig {
-        rooms: 2,
-        members: 2,
-        senders: 2,
-        window: 1,
-        duration: 2.0,
-        grace: 5.0,
-        content_bytes: 16,
-        sample_every: 0.5,
         mix: Some(mix),
         seed: 7,
+        ..tiny_burst()
     };
     let mut o = chat_loadtest::scenario::burst::run(&env, &burst)
         .await

@@ -218,8 +218,12 @@ impl Connection<'_> {
             return self.refuse(Value::Null, "bad_request", "not JSON");
         };
         let reference = frame.get("ref").cloned().unwrap_or(Value::Null);
-        let data = frame.get("data").cloned().unwrap_or(Value::Null);
-        let text_of = |key: &str| data.get(key).and_then(Value::as_str).map(str::to_owned);
+        let data = frame.get("data");
+        let text_of = |key: &str| {
+            data.and_then(|d| d.get(key))
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        };
         match frame.get("event").and_then(Value::as_str) {
             Some("room:join") => {
                 let (Some(code), Some(nickname)) = (text_of("code"), text_of("nickname")) else {
@@ -249,19 +253,23 @@ impl Connection<'_> {
                 let client_id = text_of("clientId");
                 match self.insert(&code, &content, client_id.as_deref()).await {
                     Ok((id, created_at)) => {
+                        // Serialized once, for the push and the ack alike.
                         let message = json!({
                             "id": id, "roomCode": code, "sender": self.nickname,
                             "content": content, "createdAt": created_at, "clientId": client_id,
-                        });
-                        let push: Utf8Bytes = json!({"event": "chat:message", "data": message})
-                            .to_string()
-                            .into();
+                        })
+                        .to_string();
+                        let push: Utf8Bytes =
+                            format!(r#"{{"event":"chat:message","data":{message}}}"#).into();
                         if let Some(members) = self.peer.rooms.get(&code) {
                             for member in members.iter() {
                                 let _ = member.value().send(push.clone());
                             }
                         }
-                        self.ack(reference, json!({"message": message}));
+                        let ack = format!(
+                            r#"{{"event":"ack","ref":{reference},"ok":true,"data":{{"message":{message}}}}}"#
+                        );
+                        let _ = self.outbox.send(ack.into());
                     }
                     Err(e) => self.refuse(reference, "unavailable", &e),
                 }
