@@ -5,10 +5,14 @@
 #   scripts/cluster.sh up      # prints the URL to open (default http://127.0.0.1:8080)
 #   scripts/cluster.sh down    # stops everything and removes its files
 #
+#   REDIS_CLUSTER=1 scripts/cluster.sh up   # the same on a Redis Cluster of three masters
+#                                            # and three replicas instead of one Redis
+#
 # Environment: PORT (balancer port, 8080), NODES (3), CLUSTER_DIR (target/cluster),
 # CHAT_NODE_BIN (default: a release build of chat-node), DATABASE_URL (default: a
-# throwaway PostgreSQL started for the cluster). Installs redis-server and nginx when
-# missing (as root). The node URLs are written to $CLUSTER_DIR/nodes, one per line.
+# throwaway PostgreSQL started for the cluster), REDIS_CLUSTER (unset: one Redis).
+# Installs redis-server and nginx when missing (as root). The node URLs are written to
+# $CLUSTER_DIR/nodes, one per line; the Redis URL the nodes use to $CLUSTER_DIR/redis-url.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 ROOT=$(pwd)
@@ -45,6 +49,36 @@ install_missing() {
     fi
 }
 
+# Six redis-servers in cluster mode joined by `redis-cli --cluster create` (three masters,
+# one replica each); prints the seed list for REDIS_URL once every slot is served.
+start_redis_cluster() {
+    local addresses=() seeds=() port bus
+    for i in 1 2 3 4 5 6; do
+        port=$(free_port)
+        bus=$(free_port)
+        mkdir -p "$DIR/redis-$i"
+        redis-server --port "$port" --cluster-port "$bus" --bind 127.0.0.1 \
+            --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 5000 \
+            --save "" --appendonly no --repl-diskless-sync-delay 0 \
+            --daemonize yes --pidfile "$DIR/redis-$i.pid" --logfile "$DIR/redis-$i.log" \
+            --dir "$DIR/redis-$i"
+        addresses+=("127.0.0.1:$port")
+        seeds+=("redis://127.0.0.1:$port")
+    done
+    for address in "${addresses[@]}"; do
+        for _ in $(seq 1 100); do
+            redis-cli -h 127.0.0.1 -p "${address#*:}" ping >/dev/null 2>&1 && break
+            sleep 0.1
+        done
+    done
+    redis-cli --cluster create "${addresses[@]}" --cluster-replicas 1 --cluster-yes >"$DIR/redis-create.log"
+    for _ in $(seq 1 100); do
+        redis-cli -p "${addresses[0]#*:}" cluster info | grep -q cluster_state:ok && break
+        sleep 0.1
+    done
+    (IFS=,; echo "${seeds[*]}")
+}
+
 up() {
     install_missing
     mkdir -p "$DIR"
@@ -59,16 +93,24 @@ up() {
         eval "$(scripts/postgres-test-instance.sh start)"
         database_url=$TEST_DATABASE_URL
     fi
-    local redis_port
-    redis_port=$(free_port)
-    redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
-        --daemonize yes --pidfile "$DIR/redis.pid" --logfile "$DIR/redis.log" --dir "$DIR"
+    local redis_url
+    if [[ -n "${REDIS_CLUSTER:-}" ]]; then
+        redis_url=$(start_redis_cluster)
+        export CHAT_REDIS_CLUSTER=1
+    else
+        local redis_port
+        redis_port=$(free_port)
+        redis-server --port "$redis_port" --bind 127.0.0.1 --save "" --appendonly no \
+            --daemonize yes --pidfile "$DIR/redis.pid" --logfile "$DIR/redis.log" --dir "$DIR"
+        redis_url="redis://127.0.0.1:$redis_port"
+    fi
+    echo "$redis_url" >"$DIR/redis-url"
     : >"$DIR/nodes"
     local upstream=""
     for i in $(seq 1 "$NODES"); do
         local port
         port=$(free_port)
-        DATABASE_URL=$database_url REDIS_URL="redis://127.0.0.1:$redis_port" \
+        DATABASE_URL=$database_url REDIS_URL="$redis_url" \
             nohup "$bin" --bind "127.0.0.1:$port" --node-id "node-$i" \
             --static-dir "${CHAT_STATIC_DIR:-$ROOT/static/dist}" \
             >"$DIR/node-$i.log" 2>&1 &
@@ -126,7 +168,9 @@ down() {
     for pidfile in "$DIR"/node-*.pid; do
         [[ -f "$pidfile" ]] && kill -9 "$(cat "$pidfile")" 2>/dev/null || true
     done
-    if [[ -f "$DIR/redis.pid" ]]; then kill "$(cat "$DIR/redis.pid")" 2>/dev/null || true; fi
+    for pidfile in "$DIR"/redis*.pid; do
+        [[ -f "$pidfile" ]] && kill "$(cat "$pidfile")" 2>/dev/null || true
+    done
     if [[ -f "$PG_TEST_STATE" ]]; then scripts/postgres-test-instance.sh stop >/dev/null 2>&1 || true; fi
     rm -rf "$DIR"
     log "stopped"

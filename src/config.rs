@@ -44,6 +44,13 @@ pub struct Config {
     #[arg(long, env = "REDIS_URL", hide_env_values = true)]
     pub redis_url: Option<String>,
 
+    /// REDIS_URL names a Redis Cluster (7.0 or later): a comma-separated list of seed
+    /// nodes, e.g. `redis://10.0.0.1:6379,redis://10.0.0.2:6379`; any one that answers is
+    /// enough to find the rest. Rooms then use sharded pub/sub (`SSUBSCRIBE`/`SPUBLISH`), so
+    /// a room's events travel only to the shard that owns its slot.
+    #[arg(long, env = "CHAT_REDIS_CLUSTER", value_parser = clap::builder::BoolishValueParser::new(), action = clap::ArgAction::SetTrue)]
+    pub redis_cluster: bool,
+
     /// With a `rediss://` REDIS_URL: the CA certificate (PEM) that signed Redis's
     /// certificate [default: the system's trusted roots].
     #[arg(long, env = "CHAT_REDIS_CA_FILE")]

@@ -116,6 +116,7 @@ pub async fn start(config: Config) -> Result<Node, StartError> {
         room_threads: config.room_threads(),
         broker: config.redis_url.as_ref().map(|url| BrokerOptions {
             url: url.clone(),
+            cluster: config.redis_cluster,
             presence_ttl: config.presence_ttl,
             timeout: config.redis_timeout(),
             ca_file: config.redis_ca_file.clone(),

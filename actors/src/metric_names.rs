@@ -27,6 +27,9 @@ pub const SEND_HOP_SECONDS: &str = "chat_send_hop_seconds";
 pub const BROKER_PUBLISHED: &str = "chat_broker_published_total";
 /// Counter: events received from the broker.
 pub const BROKER_RECEIVED: &str = "chat_broker_received_total";
+/// Counter: room subscriptions a Redis Cluster dropped because the room's slot moved to
+/// another master, and the bridge made again.
+pub const BROKER_RESUBSCRIBED: &str = "chat_broker_resubscribed_total";
 /// Histogram: seconds from a message's commit on one node to its arrival on another.
 pub const BROKER_LAG_SECONDS: &str = "chat_broker_lag_seconds";
 /// Counter, label `reason`: events read from Redis that were dropped as malformed or

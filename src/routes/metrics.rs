@@ -95,6 +95,7 @@ fn register_series() {
         names::SLOW_CONSUMERS,
         names::BROKER_PUBLISHED,
         names::BROKER_RECEIVED,
+        names::BROKER_RESUBSCRIBED,
         names::RETENTION_ROOMS_DELETED,
         names::RETENTION_MESSAGES_DELETED,
         crate::security::ORIGIN_REJECTED_METRIC,

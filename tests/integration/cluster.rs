@@ -400,7 +400,23 @@ struct ScriptedCluster {
 
 impl ScriptedCluster {
     fn run(dir: &std::path::Path, port: u16, action: &str, database_url: &str) -> bool {
-        std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/cluster.sh"))
+        Self::run_with(dir, port, action, database_url, false)
+    }
+
+    /// With `redis_cluster`, as `REDIS_CLUSTER=1 scripts/cluster.sh ACTION`.
+    fn run_with(
+        dir: &std::path::Path,
+        port: u16,
+        action: &str,
+        database_url: &str,
+        redis_cluster: bool,
+    ) -> bool {
+        let mut command =
+            std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/cluster.sh"));
+        if redis_cluster {
+            command.env("REDIS_CLUSTER", "1");
+        }
+        command
             .arg(action)
             .env("CLUSTER_DIR", dir)
             .env("PORT", port.to_string())
@@ -429,6 +445,17 @@ impl Drop for ScriptedCluster {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn through_nginx_a_client_chats_with_one_on_a_node_directly() {
+    through_the_scripted_cluster(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_scripted_cluster_runs_on_a_redis_cluster_with_redis_cluster_1() {
+    through_the_scripted_cluster(true).await;
+}
+
+/// `scripts/cluster.sh up` (on a Redis Cluster with `redis_cluster`): a client through
+/// nginx and one on a node directly chat.
+async fn through_the_scripted_cluster(redis_cluster: bool) {
     let Some(Backend::Postgres(database_url)) = Backend::postgres() else {
         return;
     };
@@ -440,8 +467,19 @@ async fn through_nginx_a_client_chats_with_one_on_a_node_directly() {
         port: free_port(),
     };
     assert!(
-        ScriptedCluster::run(cluster.dir.path(), cluster.port, "up", &database_url),
+        ScriptedCluster::run_with(
+            cluster.dir.path(),
+            cluster.port,
+            "up",
+            &database_url,
+            redis_cluster
+        ),
         "scripts/cluster.sh up failed"
+    );
+    let redis_url = std::fs::read_to_string(cluster.dir.path().join("redis-url")).unwrap();
+    assert_eq!(
+        redis_url.split(',').count(),
+        if redis_cluster { 6 } else { 1 }
     );
     let balancer = Api::at(format!("127.0.0.1:{}", cluster.port).parse().unwrap());
     let nodes = cluster.nodes();

@@ -23,11 +23,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
-use redis::aio::PubSubSink;
 
 pub use super::barrier::Waiter;
 use super::barrier::{Ask, Barriers, WriteMarks};
 use super::broker::{self, Broker, ClusterEvents, Envelope, Event, Write};
+use super::connections::{Incoming, Subscriber};
 use super::validate::EventRules;
 use crate::ids::{Nickname, RoomCode};
 use crate::metric_names;
@@ -110,7 +110,7 @@ pub struct RedisBridge {
     broker: Arc<Broker>,
     rules: EventRules,
     wanted: HashSet<RoomCode>,
-    sink: Option<PubSubSink>,
+    sink: Option<Subscriber>,
     /// The pub/sub stream being read, to cancel when its connection is given up.
     stream: Option<SpawnHandle>,
     /// Counts pub/sub connections, so that the late answer of a ping or subscription made
@@ -160,17 +160,17 @@ impl RedisBridge {
             return;
         }
         self.connecting = true;
-        let client = self.broker.client.clone();
+        let broker = Arc::clone(&self.broker);
         let timeout = self.broker.timeout;
         let channels: Vec<String> = self
             .wanted
             .iter()
-            .map(|c| broker::channel(*c))
-            .chain([broker::LOCKOUTS_CHANNEL.to_owned()])
+            .map(|c| self.broker.keys.channel(*c))
             .collect();
         let connect = async move {
-            let (mut sink, stream) = client.get_async_pubsub().await?.split();
-            sink.subscribe(&channels).await?;
+            let (mut sink, stream) = broker.target.subscriber().await?;
+            sink.subscribe_everywhere(broker::LOCKOUTS_CHANNEL).await?;
+            sink.subscribe_rooms(&channels).await?;
             Ok::<_, redis::RedisError>((sink, stream))
         };
         let connect = async move {
@@ -237,7 +237,7 @@ impl RedisBridge {
         self.pinging = true;
         let (generation, timeout) = (self.generation, self.broker.timeout);
         let ping = async move {
-            match tokio::time::timeout(timeout, sink.ping::<redis::Value>()).await {
+            match tokio::time::timeout(timeout, sink.ping()).await {
                 Ok(Ok(_)) => Ok(()),
                 Ok(Err(error)) => Err(error),
                 Err(_) => Err(timed_out("ping", timeout)),
@@ -394,13 +394,7 @@ impl RedisBridge {
 
     fn publish(&mut self, code: RoomCode, envelope: Envelope, ctx: &mut Context<Self>) {
         match serde_json::to_string(&envelope) {
-            Ok(payload) => self.queue(
-                Write::Publish {
-                    channel: broker::channel(code),
-                    payload,
-                },
-                ctx,
-            ),
+            Ok(payload) => self.queue(Write::Publish { code, payload }, ctx),
             Err(error) => tracing::error!(%error, "cannot encode a broker event"),
         }
     }
@@ -421,12 +415,35 @@ impl Actor for RedisBridge {
     }
 }
 
-/// Events from other nodes, from the pub/sub connection.
-impl StreamHandler<redis::Msg> for RedisBridge {
-    fn handle(&mut self, msg: redis::Msg, _: &mut Self::Context) {
+/// Events from other nodes, and news of the subscriptions, from the pub/sub connection.
+impl StreamHandler<Incoming> for RedisBridge {
+    fn handle(&mut self, incoming: Incoming, ctx: &mut Self::Context) {
+        match incoming {
+            Incoming::Message(msg) => self.on_message(&msg),
+            Incoming::Dropped { channel } => {
+                if let Some(code) = broker::room_of_channel(&channel) {
+                    self.resubscribe(code, ctx);
+                }
+            }
+            Incoming::Disconnected => self.lost(
+                self.generation,
+                "a connection to a cluster master closed",
+                ctx,
+            ),
+        }
+    }
+
+    fn finished(&mut self, ctx: &mut Self::Context) {
+        self.lost(self.generation, "the server closed it", ctx);
+    }
+}
+
+impl RedisBridge {
+    /// An event another node published (or a marker of this one, or a lockout).
+    fn on_message(&mut self, msg: &redis::Msg) {
         metrics::counter!(metric_names::BROKER_RECEIVED).increment(1);
         if msg.get_channel_name() == broker::LOCKOUTS_CHANNEL {
-            return self.on_lockout(&msg);
+            return self.on_lockout(msg);
         }
         let Some(code) = broker::room_of_channel(msg.get_channel_name()) else {
             return;
@@ -460,8 +477,44 @@ impl StreamHandler<redis::Msg> for RedisBridge {
         self.events.event(code, envelope.event);
     }
 
-    fn finished(&mut self, ctx: &mut Self::Context) {
-        self.lost(self.generation, "the server closed it", ctx);
+    /// The cluster dropped the subscription of a room (its slot moved to another master):
+    /// if the room is still wanted, subscribe again, which reaches the slot's new owner, and
+    /// have the room catch up on what it missed meanwhile.
+    fn resubscribe(&mut self, code: RoomCode, ctx: &mut Context<Self>) {
+        if !self.wanted.contains(&code) {
+            return;
+        }
+        metrics::counter!(metric_names::BROKER_RESUBSCRIBED).increment(1);
+        tracing::info!(%code, "the cluster moved a room's slot; subscribing again");
+        self.subscribe_room(code, ctx);
+    }
+
+    /// Subscribes to a wanted room's channel on the current connection, then syncs the
+    /// room (roster, catch-up from the store).
+    fn subscribe_room(&mut self, code: RoomCode, ctx: &mut Context<Self>) {
+        let Some(mut sink) = self.sink.clone() else {
+            return;
+        };
+        let channel = self.broker.keys.channel(code);
+        let (generation, timeout) = (self.generation, self.broker.timeout);
+        let subscribe = async move {
+            tokio::time::timeout(timeout, sink.subscribe_rooms(&[channel]))
+                .await
+                .unwrap_or_else(|_| Err(timed_out("subscribe", timeout)))
+        };
+        ctx.spawn(
+            subscribe
+                .into_actor(self)
+                .map(move |result, act, ctx| match result {
+                    Ok(()) => act.sync_room(code, ctx),
+                    // Whether the server has the subscription is unknown: start over on a
+                    // new connection, which subscribes to everything wanted.
+                    Err(error) => {
+                        tracing::warn!(%error, %code, "subscribe failed");
+                        act.lost(generation, "a subscription failed", ctx);
+                    }
+                }),
+        );
     }
 }
 
@@ -496,32 +549,9 @@ impl Handler<Subscribe> for RedisBridge {
     type Result = ();
 
     fn handle(&mut self, msg: Subscribe, ctx: &mut Self::Context) {
-        if !self.wanted.insert(msg.code) {
-            return;
+        if self.wanted.insert(msg.code) {
+            self.subscribe_room(msg.code, ctx);
         }
-        let Some(mut sink) = self.sink.clone() else {
-            return;
-        };
-        let code = msg.code;
-        let (generation, timeout) = (self.generation, self.broker.timeout);
-        let subscribe = async move {
-            tokio::time::timeout(timeout, sink.subscribe(broker::channel(code)))
-                .await
-                .unwrap_or_else(|_| Err(timed_out("subscribe", timeout)))
-        };
-        ctx.spawn(
-            subscribe
-                .into_actor(self)
-                .map(move |result, act, ctx| match result {
-                    Ok(()) => act.sync_room(code, ctx),
-                    // Whether the server has the subscription is unknown: start over on a
-                    // new connection, which subscribes to everything wanted.
-                    Err(error) => {
-                        tracing::warn!(%error, %code, "subscribe failed");
-                        act.lost(generation, "a subscription failed", ctx);
-                    }
-                }),
-        );
     }
 }
 
@@ -537,7 +567,8 @@ impl Handler<Unsubscribe> for RedisBridge {
             return;
         };
         let code = msg.code;
-        let unsubscribe = async move { sink.unsubscribe(broker::channel(code)).await };
+        let channel = self.broker.keys.channel(code);
+        let unsubscribe = async move { sink.unsubscribe_room(&channel).await };
         ctx.spawn(unsubscribe.into_actor(self).map(move |result, _, _| {
             if let Err(error) = result {
                 tracing::warn!(%error, %code, "unsubscribe failed");
@@ -576,9 +607,9 @@ impl Handler<Goodbye> for RedisBridge {
         let broker = Arc::clone(&self.broker);
         Box::pin(async move {
             let _ = rx.await;
-            if let Ok(mut conn) = broker.pool.get().await {
+            if let Ok(mut conn) = broker.commands.get().await {
                 let _: redis::RedisResult<()> =
-                    redis::AsyncCommands::del(&mut *conn, broker::node_key(&broker.node_id)).await;
+                    redis::AsyncCommands::del(&mut conn, broker.keys.node(&broker.node_id)).await;
             }
         })
     }

@@ -1,24 +1,28 @@
 //! What nodes tell each other through Redis, the Redis keys they share, and the trait
 //! through which the bridge hands other nodes' events to this node's rooms.
 //!
-//! - Channel `chat:room:{CODE}`: every event of a room (committed messages, presence
+//! - Channel `chat:room:CODE`: every event of a room (committed messages, presence
 //!   changes, typing), published once by the node where it happened. Only nodes with
 //!   local members in the room subscribe.
-//! - Hash `chat:presence:{CODE}`: the room's members on every node, field
+//! - Hash `chat:presence:CODE`: the room's members on every node, field
 //!   `{node}/{session}` → nickname.
-//! - Key `chat:node:{node}`: the node's heartbeat, with a TTL. Presence entries of a node
+//! - Key `chat:node:NODE`: the node's heartbeat, with a TTL. Presence entries of a node
 //!   whose heartbeat expired are removed by the survivors, who publish the `leave`s.
 //! - Set `chat:rooms`: codes that may have members, for room listings.
+//!
+//! On a Redis Cluster the names carry hash tags ([`Keys`]): a room's channel and presence
+//! hash share the tag `{CODE}`, so one shard owns both, and the heartbeats share one tag so
+//! that a roster checks every node's in one command.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use bb8_redis::RedisConnectionManager;
-use redis::{AsyncCommands, IntoConnectionInfo};
+use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 
+use super::connections::{self, Commands, PoolError, Target, Topology};
 use crate::ids::{Nickname, RoomCode, SessionId};
 use crate::model::{Member, Message};
 
@@ -99,19 +103,54 @@ pub trait ClusterEvents: Send + Sync + 'static {
     fn locked_out(&self, key: IpAddr, period: Duration);
 }
 
-/// The pub/sub channel of a room.
-pub fn channel(code: RoomCode) -> String {
-    format!("{CHANNEL_PREFIX}{code}")
+/// The names of the keys and channels of a room and of the nodes, for one topology.
+///
+/// On one server they stay what they always were, so nodes of an earlier version share
+/// Redis with this one during a rolling upgrade. On a cluster a room's names carry its code
+/// as a hash tag (`chat:room:{CODE}`, `chat:presence:{CODE}`): both live in the slot of
+/// the code, so the room's `SPUBLISH`, presence writes and subscription all go to the one
+/// master that owns it, and a batch of the room's writes is one single-slot pipeline.
+/// Heartbeats share the tag `{nodes}`, so checking which nodes of a roster are alive is
+/// one command to one shard.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Keys {
+    topology: Topology,
 }
 
-/// The presence hash of a room.
-pub fn presence_key(code: RoomCode) -> String {
-    format!("chat:presence:{code}")
-}
+impl Keys {
+    /// The names for `topology`.
+    pub fn new(topology: Topology) -> Keys {
+        Keys { topology }
+    }
 
-/// A node's heartbeat key.
-pub fn node_key(node: &str) -> String {
-    format!("chat:node:{node}")
+    /// Whether the names are a cluster's.
+    pub fn topology(self) -> Topology {
+        self.topology
+    }
+
+    /// The pub/sub channel of a room.
+    pub fn channel(self, code: RoomCode) -> String {
+        match self.topology {
+            Topology::Single => format!("{CHANNEL_PREFIX}{code}"),
+            Topology::Cluster => format!("{CHANNEL_PREFIX}{{{code}}}"),
+        }
+    }
+
+    /// The presence hash of a room.
+    pub fn presence(self, code: RoomCode) -> String {
+        match self.topology {
+            Topology::Single => format!("chat:presence:{code}"),
+            Topology::Cluster => format!("chat:presence:{{{code}}}"),
+        }
+    }
+
+    /// A node's heartbeat key.
+    pub fn node(self, node: &str) -> String {
+        match self.topology {
+            Topology::Single => format!("chat:node:{node}"),
+            Topology::Cluster => format!("chat:node:{{nodes}}:{node}"),
+        }
+    }
 }
 
 /// The channel on which a node that found a client address over the failed-lookup limit
@@ -145,11 +184,14 @@ pub fn member_field(node: &str, session: SessionId) -> String {
 /// The channel prefix of room events; the rest of a channel's name is the room code.
 pub const CHANNEL_PREFIX: &str = "chat:room:";
 
-/// The room a channel carries, if it is a room channel.
+/// The room a channel carries, if it is a room channel (of either topology).
 pub fn room_of_channel(channel: &str) -> Option<RoomCode> {
-    channel
-        .strip_prefix(CHANNEL_PREFIX)
-        .and_then(|code| RoomCode::parse(code).ok())
+    let code = channel.strip_prefix(CHANNEL_PREFIX)?;
+    let code = code
+        .strip_prefix('{')
+        .and_then(|tagged| tagged.strip_suffix('}'))
+        .unwrap_or(code);
+    RoomCode::parse(code).ok()
 }
 
 /// The session part of a presence field, if the field has one.
@@ -168,8 +210,8 @@ pub fn node_of(field: &str) -> &str {
 pub enum Write {
     /// An event on a room's channel.
     Publish {
-        /// The channel.
-        channel: String,
+        /// The room.
+        code: RoomCode,
         /// The encoded [`Envelope`].
         payload: String,
     },
@@ -195,9 +237,11 @@ pub enum Write {
 /// bridge actor (REST listings).
 pub struct Broker {
     /// Command connections.
-    pub pool: bb8::Pool<RedisConnectionManager>,
-    /// Opens the bridge's dedicated pub/sub connection (same address and TCP settings).
-    pub client: redis::Client,
+    pub commands: Commands,
+    /// Where Redis is; opens the bridge's dedicated subscriber connection.
+    pub target: Target,
+    /// The names of the shared keys and channels.
+    pub keys: Keys,
     /// This node's id.
     pub node_id: String,
     /// How long a node's presence outlives its last heartbeat.
@@ -208,48 +252,38 @@ pub struct Broker {
 }
 
 /// Why a broker call failed.
-pub type BrokerResult<T> = Result<T, bb8::RunError<redis::RedisError>>;
+pub type BrokerResult<T> = Result<T, PoolError>;
 
 impl Broker {
     /// Sets up the pool (connections are made on demand, so a node starts while Redis is
-    /// down and catches up when it comes back). Every socket gets the timeout as its
-    /// `TCP_USER_TIMEOUT`: one whose peer went silent is closed by the kernel then, rather
-    /// than after many minutes of retransmissions. A `rediss://` URL speaks TLS (rustls),
+    /// down and catches up when it comes back). A `rediss://` URL speaks TLS (rustls),
     /// verifying Redis's certificate against `ca_file` or the system's roots; a password or
-    /// ACL user in the URL is sent as `AUTH`.
+    /// ACL user in the URL is sent as `AUTH`. With `options.cluster` the URL lists seed
+    /// nodes of a Redis Cluster (see `connections.rs`).
     pub fn new(options: &super::BrokerOptions, node_id: &str) -> Result<Broker, redis::RedisError> {
-        let timeout = options.timeout;
-        let info = options.url.as_str().into_connection_info()?;
-        let tcp = info.tcp_settings().clone().set_user_timeout(timeout);
-        let mut info = info.set_tcp_settings(tcp);
-        if let Some(ca_file) = &options.ca_file {
-            let root_cert = std::fs::read(ca_file).map_err(|error| {
+        let root_cert = match &options.ca_file {
+            Some(ca_file) => Some(std::fs::read(ca_file).map_err(|error| {
                 redis::RedisError::from((
                     redis::ErrorKind::InvalidClientConfig,
                     "cannot read the Redis CA file",
                     format!("{}: {error}", ca_file.display()),
                 ))
-            })?;
-            let certificates = redis::TlsCertificates {
-                client_tls: None,
-                root_cert: Some(root_cert),
-            };
-            info = redis::Client::build_with_tls(info, certificates)?
-                .get_connection_info()
-                .clone();
-        }
-        let presence_ttl = options.presence_ttl;
-        let manager = RedisConnectionManager::new(info.clone())?;
-        let pool = bb8::Pool::builder()
-            .max_size(8)
-            .connection_timeout(timeout)
-            .build_unchecked(manager);
+            })?),
+            None => None,
+        };
+        let topology = if options.cluster {
+            Topology::Cluster
+        } else {
+            Topology::Single
+        };
+        let target = Target::parse(&options.url, topology, root_cert, options.timeout)?;
         Ok(Broker {
-            pool,
-            client: redis::Client::open(info)?,
+            commands: target.commands()?,
+            target,
+            keys: Keys::new(topology),
             node_id: node_id.to_owned(),
-            presence_ttl,
-            timeout,
+            presence_ttl: options.presence_ttl,
+            timeout: options.timeout,
             up: AtomicBool::new(false),
         })
     }
@@ -268,28 +302,26 @@ impl Broker {
     /// tells a Redis that refuses this node (a wrong password, a certificate it cannot
     /// verify) from one that is only down.
     pub async fn check_access(&self) -> redis::RedisResult<()> {
-        let mut conn = self.client.get_multiplexed_async_connection().await?;
-        redis::cmd("PING").query_async::<String>(&mut conn).await?;
-        Ok(())
+        self.target.check_access().await
     }
 
     /// Answers when Redis answers; for readiness.
     pub async fn ping(&self) -> BrokerResult<()> {
-        let mut conn = self.pool.get().await?;
-        let _: String = redis::cmd("PING").query_async(&mut *conn).await?;
+        let mut conn = self.commands.get().await?;
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
         Ok(())
     }
 
     /// Writes this node's heartbeat key, which lives for the presence TTL.
     pub async fn beat(&self) -> Result<(), String> {
-        let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
+        let mut conn = self.commands.get().await.map_err(|e| e.to_string())?;
         let ttl = self.presence_ttl.as_millis().max(1) as u64;
         redis::cmd("SET")
-            .arg(node_key(&self.node_id))
+            .arg(self.keys.node(&self.node_id))
             .arg(1)
             .arg("PX")
             .arg(ttl)
-            .query_async::<()>(&mut *conn)
+            .query_async::<()>(&mut conn)
             .await
             .map_err(|e| e.to_string())
     }
@@ -303,10 +335,11 @@ impl Broker {
                 continue;
             };
             for (field, nickname) in dead {
-                let Ok(mut conn) = self.pool.get().await else {
+                let Ok(mut conn) = self.commands.get().await else {
                     continue;
                 };
-                let removed: redis::RedisResult<u32> = conn.hdel(presence_key(code), &field).await;
+                let removed: redis::RedisResult<u32> =
+                    conn.hdel(self.keys.presence(code), &field).await;
                 if removed == Ok(1) {
                     expired.push((code, field, nickname));
                 }
@@ -323,7 +356,7 @@ impl Broker {
         key: IpAddr,
         window: Duration,
     ) -> BrokerResult<(u64, u64)> {
-        let mut conn = self.pool.get().await?;
+        let mut conn = self.commands.get().await?;
         let counter = failed_lookups_key(key);
         let (count, ttl): (u64, i64) = redis::pipe()
             .atomic()
@@ -336,7 +369,7 @@ impl Broker {
             .ignore()
             .incr(&counter, 1)
             .pttl(&counter)
-            .query_async(&mut *conn)
+            .query_async(&mut conn)
             .await?;
         Ok((count, ttl.max(0) as u64))
     }
@@ -348,38 +381,66 @@ impl Broker {
             for_ms,
         })
         .unwrap_or_default();
-        let mut conn = self.pool.get().await?;
+        let mut conn = self.commands.get().await?;
         let _: i64 = conn.publish(LOCKOUTS_CHANNEL, payload).await?;
         Ok(())
     }
 
-    /// Writes a batch in one pipeline, in order; answers how many events it published.
+    /// Writes a batch, in order; answers how many events it published. On one server the
+    /// batch is one pipeline. On a cluster it is one pipeline per room (a room's keys share
+    /// its slot) plus one for the room set, all in flight at once: each room's writes stay in
+    /// order, and rooms never had an order among them.
     pub async fn write(&self, writes: &[Write]) -> Result<u64, String> {
-        let mut pipe = redis::pipe();
+        let topology = self.keys.topology();
+        let mut pipes: Vec<(Option<RoomCode>, redis::Pipeline)> = vec![(None, redis::pipe())];
         let mut published = 0u64;
         for write in writes {
+            let code = match write {
+                Write::Publish { code, .. }
+                | Write::SetMember { code, .. }
+                | Write::RemoveMember { code, .. } => *code,
+            };
+            let at = match topology {
+                Topology::Single => 0,
+                Topology::Cluster => match pipes.iter().position(|(c, _)| *c == Some(code)) {
+                    Some(at) => at,
+                    None => {
+                        pipes.push((Some(code), redis::pipe()));
+                        pipes.len() - 1
+                    }
+                },
+            };
             match write {
-                Write::Publish { channel, payload } => {
-                    pipe.publish(channel, payload).ignore();
+                Write::Publish { payload, .. } => {
+                    connections::publish(
+                        &mut pipes[at].1,
+                        topology,
+                        &self.keys.channel(code),
+                        payload,
+                    );
                     published += 1;
                 }
                 Write::SetMember {
-                    code,
-                    field,
-                    nickname,
+                    field, nickname, ..
                 } => {
-                    pipe.hset(presence_key(*code), field, nickname)
-                        .ignore()
-                        .sadd(ROOMS_KEY, code.as_str())
+                    pipes[at]
+                        .1
+                        .hset(self.keys.presence(code), field, nickname)
                         .ignore();
+                    pipes[0].1.sadd(ROOMS_KEY, code.as_str()).ignore();
                 }
-                Write::RemoveMember { code, field } => {
-                    pipe.hdel(presence_key(*code), field).ignore();
+                Write::RemoveMember { field, .. } => {
+                    pipes[at].1.hdel(self.keys.presence(code), field).ignore();
                 }
             }
         }
-        let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
-        pipe.query_async::<()>(&mut *conn)
+        let pipes: Vec<redis::Pipeline> = pipes
+            .into_iter()
+            .map(|(_, pipe)| pipe)
+            .filter(|pipe| !pipe.is_empty())
+            .collect();
+        self.commands
+            .run_all(&pipes)
             .await
             .map_err(|e| e.to_string())?;
         Ok(published)
@@ -389,11 +450,11 @@ impl Broker {
     /// before saying goodbye); answers them, for their `leave`s.
     pub async fn remove_own_leftovers(&self) -> Result<Vec<(RoomCode, String, Nickname)>, String> {
         let mut leftovers = Vec::new();
-        let mut conn = self.pool.get().await.map_err(|e| e.to_string())?;
+        let mut conn = self.commands.get().await.map_err(|e| e.to_string())?;
         let codes: Vec<String> = conn.smembers(ROOMS_KEY).await.map_err(|e| e.to_string())?;
         for code in codes.iter().filter_map(|c| RoomCode::parse(c).ok()) {
             let entries: HashMap<String, String> = conn
-                .hgetall(presence_key(code))
+                .hgetall(self.keys.presence(code))
                 .await
                 .map_err(|e| e.to_string())?;
             for (field, nickname) in entries {
@@ -401,7 +462,7 @@ impl Broker {
                     continue;
                 }
                 let removed: u32 = conn
-                    .hdel(presence_key(code), &field)
+                    .hdel(self.keys.presence(code), &field)
                     .await
                     .map_err(|e| e.to_string())?;
                 if removed == 1 {
@@ -418,12 +479,12 @@ impl Broker {
         if nodes.is_empty() {
             return Ok(HashSet::new());
         }
-        let mut conn = self.pool.get().await?;
+        let mut conn = self.commands.get().await?;
         let mut pipe = redis::pipe();
         for node in &nodes {
-            pipe.exists(node_key(node));
+            pipe.exists(self.keys.node(node));
         }
-        let exists: Vec<bool> = pipe.query_async(&mut *conn).await?;
+        let exists: Vec<bool> = pipe.query_async(&mut conn).await?;
         Ok(nodes
             .into_iter()
             .zip(exists)
@@ -438,8 +499,8 @@ impl Broker {
         code: RoomCode,
     ) -> BrokerResult<(HashMap<String, Nickname>, Vec<(String, Nickname)>)> {
         let entries: HashMap<String, String> = {
-            let mut conn = self.pool.get().await?;
-            conn.hgetall(presence_key(code)).await?
+            let mut conn = self.commands.get().await?;
+            conn.hgetall(self.keys.presence(code)).await?
         };
         let alive = self
             .alive(entries.keys().map(|f| node_of(f)).collect())
@@ -469,7 +530,7 @@ impl Broker {
     /// Rooms with members on live nodes, with their counts.
     pub async fn occupied_rooms(&self) -> BrokerResult<Vec<(RoomCode, usize)>> {
         let codes: Vec<String> = {
-            let mut conn = self.pool.get().await?;
+            let mut conn = self.commands.get().await?;
             conn.smembers(ROOMS_KEY).await?
         };
         let mut rooms = Vec::new();
@@ -479,12 +540,47 @@ impl Broker {
             };
             let (live, dead) = self.roster(parsed).await?;
             if live.is_empty() && dead.is_empty() {
-                let mut conn = self.pool.get().await?;
+                let mut conn = self.commands.get().await?;
                 let _: () = conn.srem(ROOMS_KEY, &code).await?;
             } else if !live.is_empty() {
                 rooms.push((parsed, live.len()));
             }
         }
         Ok(rooms)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code() -> RoomCode {
+        RoomCode::parse("ABCDEF").unwrap_or_else(|_| panic!("a valid code"))
+    }
+
+    #[test]
+    fn one_server_keeps_the_names_earlier_versions_use() {
+        let keys = Keys::new(Topology::Single);
+        assert_eq!(keys.channel(code()), "chat:room:ABCDEF");
+        assert_eq!(keys.presence(code()), "chat:presence:ABCDEF");
+        assert_eq!(keys.node("n1"), "chat:node:n1");
+    }
+
+    #[test]
+    fn on_a_cluster_a_rooms_names_share_its_hash_tag_and_heartbeats_share_one() {
+        let keys = Keys::new(Topology::Cluster);
+        assert_eq!(keys.channel(code()), "chat:room:{ABCDEF}");
+        assert_eq!(keys.presence(code()), "chat:presence:{ABCDEF}");
+        assert_eq!(keys.node("n1"), "chat:node:{nodes}:n1");
+    }
+
+    #[test]
+    fn both_channel_names_carry_the_room() {
+        for topology in [Topology::Single, Topology::Cluster] {
+            let channel = Keys::new(topology).channel(code());
+            assert_eq!(room_of_channel(&channel), Some(code()));
+        }
+        assert_eq!(room_of_channel("chat:room:{ABCDEF"), None);
+        assert_eq!(room_of_channel("chat:lockouts"), None);
     }
 }

@@ -11,6 +11,7 @@
 pub mod barrier;
 pub mod bridge;
 pub mod broker;
+pub mod connections;
 pub mod validate;
 
 use std::collections::HashMap;
@@ -37,8 +38,11 @@ const CATCH_UP_EVERY: Duration = Duration::from_secs(10);
 
 /// How to reach the other nodes.
 pub struct BrokerOptions {
-    /// The Redis URL.
+    /// The Redis URL; with `cluster`, the seed nodes' URLs separated by commas.
     pub url: String,
+    /// The URL names a Redis Cluster: room channels are sharded (`SSUBSCRIBE`,
+    /// `SPUBLISH`) and every name of a room shares its slot.
+    pub cluster: bool,
     /// How long a node's members outlive its last heartbeat.
     pub presence_ttl: Duration,
     /// Longest a Redis connection attempt, command or health check may take.
