@@ -7,15 +7,17 @@
 #   loadtest/run-standard.sh                         # embedded store, one node
 #   loadtest/run-standard.sh --postgres URL          # PostgreSQL store
 #   loadtest/run-standard.sh --postgres URL --redis URL   # two nodes relaying through Redis
+#   loadtest/run-standard.sh --postgres URL --redis SEEDS --redis-cluster   # ... a Redis Cluster
 #   loadtest/run-standard.sh --duration 20 --scenarios "fanout burst"
 set -euo pipefail
 
 usage() {
-  sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'
   cat <<'USAGE'
 Options:
   --postgres URL     use PostgreSQL (DATABASE_URL) instead of the embedded store
   --redis URL        start two nodes relaying through Redis (needs --postgres)
+  --redis-cluster    --redis names a Redis Cluster (comma-separated seed URLs)
   --duration SECS    sending phase of each message scenario (default 20)
   --scenarios LIST   space-separated subset of "connections fanout burst soak"
                      (default "connections fanout burst"; soak runs 10 minutes)
@@ -26,6 +28,7 @@ USAGE
 
 POSTGRES=""
 REDIS=""
+REDIS_CLUSTER=0
 DURATION=20
 SCENARIOS="connections fanout burst"
 PORT=18080
@@ -34,6 +37,7 @@ while [ $# -gt 0 ]; do
   case "$1" in
     --postgres) POSTGRES="$2"; shift 2 ;;
     --redis) REDIS="$2"; shift 2 ;;
+    --redis-cluster) REDIS_CLUSTER=1; shift ;;
     --duration) DURATION="$2"; shift 2 ;;
     --scenarios) SCENARIOS="$2"; shift 2 ;;
     --port) PORT="$2"; shift 2 ;;
@@ -73,6 +77,7 @@ for i in $(seq 0 $((NODES - 1))); do
         --static-dir /nonexistent --node-id "load$i")
   [ -n "$POSTGRES" ] && args+=(--database-url "$POSTGRES")
   [ -n "$REDIS" ] && args+=(--redis-url "$REDIS")
+  [ "$REDIS_CLUSTER" = 1 ] && args+=(--redis-cluster)
   RUST_LOG="${RUST_LOG:-warn}" "$NODE_BIN" "${args[@]}" >"$OUT/node$i.log" 2>&1 &
   PIDS+=($!)
   URLS+=(--url "http://127.0.0.1:$port")
