@@ -977,3 +977,50 @@ async fn authors_and_owners_are_the_same_on_every_node() {
         .await;
     assert_eq!(ack["data"]["owner"], true, "{ack}");
 }
+
+/// `INFO stats`'s `total_commands_processed` of the Redis on `port`.
+fn redis_commands(port: u16) -> u64 {
+    let out = std::process::Command::new("redis-cli")
+        .args(["-p", &port.to_string(), "info", "stats"])
+        .output()
+        .expect("redis-cli");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("total_commands_processed:"))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("total_commands_processed")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_node_costs_redis_a_few_commands_per_heartbeat_however_many_rooms_it_has() {
+    let Some(cluster) = Cluster::start(2).await else {
+        return;
+    };
+    let (a, b) = (cluster.api(0), cluster.api(1));
+    let rooms = 40;
+    let mut members = Vec::new();
+    for i in 0..rooms {
+        let code = a.create_room().await;
+        members.push(a.joined(&code, &format!("a{i}")).await);
+        members.push(b.joined(&code, &format!("b{i}")).await);
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let port = cluster.redis.port;
+    let before = redis_commands(port);
+    // A heartbeat every third of the 2 s presence TTL: 6 per node in 4 s.
+    let idle = Duration::from_secs(4);
+    tokio::time::sleep(idle).await;
+    let commands = redis_commands(port) - before;
+    let beats = 2 * 6;
+    // Each beat: the heartbeat, the pub/sub ping, one EXISTS for the other node, and the
+    // pool's checkout pings. Reading every room's roster on every beat would be at least
+    // two commands per room per beat.
+    assert!(
+        commands < (rooms * beats) as u64,
+        "{commands} Redis commands in {idle:?} for two idle nodes with {rooms} rooms each"
+    );
+    assert!(
+        commands >= beats as u64,
+        "the nodes beat: {commands} commands"
+    );
+}

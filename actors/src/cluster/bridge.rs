@@ -34,6 +34,9 @@ use crate::metric_names;
 
 /// Longest wait between reconnection attempts.
 const BACKOFF_MAX: Duration = Duration::from_secs(5);
+/// Every this many heartbeats the bridge sweeps all its rooms for members of dead nodes even
+/// when every node it knows of is alive: a safety net for a node it never heard of.
+const FULL_SWEEP_EVERY: u32 = 60;
 /// Writes kept while Redis is slow or down; older ones are dropped (rooms catch up from
 /// the store, and re-announce presence on reconnect).
 const OUTBOX_MAX: usize = 50_000;
@@ -123,6 +126,10 @@ pub struct RedisBridge {
     outbox: Vec<Write>,
     writing: bool,
     sweeping: bool,
+    /// Other nodes this one has seen members or events of: the heartbeats to check.
+    peers: HashSet<String>,
+    /// Heartbeats since the last sweep of every room.
+    beats_since_sweep: u32,
     swept_own: bool,
     marks: WriteMarks,
     barriers: Barriers,
@@ -149,6 +156,8 @@ impl RedisBridge {
             // of this run.
             writing: true,
             sweeping: false,
+            peers: HashSet::new(),
+            beats_since_sweep: 0,
             swept_own: false,
             marks: WriteMarks::default(),
             barriers: Barriers::default(),
@@ -258,7 +267,12 @@ impl RedisBridge {
         let roster = async move { broker.roster(code).await };
         ctx.spawn(roster.into_actor(self).map(move |result, act, _| {
             let roster = match result {
-                Ok((live, _)) => live,
+                Ok((live, dead)) => {
+                    for field in live.keys().chain(dead.iter().map(|(field, _)| field)) {
+                        act.met(broker::node_of(field));
+                    }
+                    live
+                }
                 Err(error) => {
                     tracing::warn!(%error, %code, "reading the roster failed");
                     Default::default()
@@ -324,18 +338,42 @@ impl RedisBridge {
         self.sweep_expired(ctx);
     }
 
-    /// Removes the members of dead nodes from the rooms this node watches; only the node
-    /// that removed an entry announces it, so each gets one `leave`.
+    /// Removes the members of dead nodes from the rooms this node watches, when one of
+    /// the nodes it knows of has lost its heartbeat (one command to Redis per beat, however
+    /// many rooms), and every [`FULL_SWEEP_EVERY`] beats anyway. A sweep reads each room's
+    /// roster; only the node that removed an entry announces it, so each gets one `leave`.
     fn sweep_expired(&mut self, ctx: &mut Context<Self>) {
         if self.sweeping || self.wanted.is_empty() {
             return;
         }
         self.sweeping = true;
+        self.beats_since_sweep += 1;
+        let full = self.beats_since_sweep >= FULL_SWEEP_EVERY;
         let broker = Arc::clone(&self.broker);
+        let peers: Vec<String> = self.peers.iter().cloned().collect();
         let codes: Vec<RoomCode> = self.wanted.iter().copied().collect();
-        let sweep = async move { broker.remove_expired(codes).await };
-        ctx.spawn(sweep.into_actor(self).map(|expired, act, ctx| {
+        let sweep = async move {
+            let dead = match broker.dead_nodes(&peers).await {
+                Ok(dead) => dead,
+                Err(error) => {
+                    tracing::debug!(%error, "reading the other nodes' heartbeats failed");
+                    return None;
+                }
+            };
+            if dead.is_empty() && !full {
+                return None;
+            }
+            Some((dead, broker.remove_expired(codes).await))
+        };
+        ctx.spawn(sweep.into_actor(self).map(|swept, act, ctx| {
             act.sweeping = false;
+            let Some((dead, expired)) = swept else {
+                return;
+            };
+            act.beats_since_sweep = 0;
+            for node in &dead {
+                act.peers.remove(node);
+            }
             for (code, field, nickname) in expired {
                 let node = broker::node_of(&field).to_owned();
                 tracing::info!(%code, %node, "a node's member expired");
@@ -349,6 +387,13 @@ impl RedisBridge {
                 act.publish(code, envelope, ctx);
             }
         }));
+    }
+
+    /// Notes another node seen in a roster or an event, whose heartbeat the sweeps check.
+    fn met(&mut self, node: &str) {
+        if node != self.broker.node_id && !self.peers.contains(node) {
+            self.peers.insert(node.to_owned());
+        }
     }
 
     /// A node that restarts under the same id finds presence entries of its previous
@@ -463,6 +508,9 @@ impl RedisBridge {
         // the dead node's id, so the node that published one applies it too.)
         if own {
             return;
+        }
+        if let Event::Join { .. } = envelope.event {
+            self.met(&envelope.node);
         }
         if let Err(reason) = self.rules.check(code, &envelope.event) {
             metrics::counter!(metric_names::BROKER_REJECTED, "reason" => reason).increment(1);

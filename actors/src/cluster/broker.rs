@@ -473,6 +473,26 @@ impl Broker {
         Ok(leftovers)
     }
 
+    /// Which of these nodes have no heartbeat any more: one pipeline of `EXISTS` (on a
+    /// cluster the heartbeats share a slot, so one shard answers it).
+    pub async fn dead_nodes(&self, nodes: &[String]) -> BrokerResult<Vec<String>> {
+        if nodes.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut pipe = redis::pipe();
+        for node in nodes {
+            pipe.exists(self.keys.node(node));
+        }
+        let mut conn = self.commands.get().await?;
+        let exists: Vec<bool> = pipe.query_async(&mut conn).await?;
+        Ok(nodes
+            .iter()
+            .zip(exists)
+            .filter(|(_, alive)| !alive)
+            .map(|(node, _)| node.clone())
+            .collect())
+    }
+
     /// Which of these nodes have a live heartbeat.
     async fn alive(&self, nodes: HashSet<&str>) -> BrokerResult<HashSet<String>> {
         let nodes: Vec<&str> = nodes.into_iter().collect();
