@@ -3,7 +3,8 @@
 # replicas, in one sitting: loadtest/run-standard.sh's two-node scenarios (members of each
 # room alternate between the nodes) against each, with what Redis did meanwhile: commands
 # served and CPU seconds (summed over the cluster's masters), and, on the cluster, how the
-# SPUBLISHes spread over the masters. BENCHMARKS.md ("Redis Cluster") quotes its output.
+# SPUBLISHes spread over the masters (those that own slots). BENCHMARKS.md ("Redis Cluster")
+# quotes its output.
 #
 #   loadtest/redis-cluster-bench.sh --postgres URL [--duration SECS] [--scenarios "fanout burst"]
 #
@@ -41,7 +42,7 @@ free_port() {
 start_redis() {
   local mode=$1 port dir
   port=$(free_port)
-  dir="$OUT/redis-$port"
+  dir="$PWD/$OUT/redis-$port"
   mkdir -p "$dir"
   local args=(--port "$port" --bind 127.0.0.1 --save "" --appendonly no --daemonize yes
               --pidfile "$dir/pid" --logfile "$dir/log" --dir "$dir")
@@ -65,23 +66,65 @@ redis_totals() {
   echo "$commands $cpu"
 }
 
-# One run of the scenarios through REDIS_URL $1 (extra run-standard.sh flags after it),
-# with Redis's totals over the ports in $MEASURED before and after.
+# Totals of the nodes' counters in the metrics files given: messages committed, batch
+# commits, events published to Redis and received from it, pushes to sessions.
+node_totals() {
+  awk '
+    /^chat_messages_committed_total / { m += $2 }
+    /^chat_persist_batch_size_count/  { c += $2 }
+    /^chat_broker_published_total /   { p += $2 }
+    /^chat_broker_received_total /    { r += $2 }
+    /^chat_pushes_total /             { s += $2 }
+    END { printf "%d %d %d %d %d", m, c, p, r, s }' "$@"
+}
+
+# What Redis spends with no chat node attached, over one scenario's duration (a cluster's
+# gossip and replication pings), to set beside the runs.
+idle() {
+  local name=$1 before after
+  read -r -a before <<<"$(redis_totals $MEASURED)"
+  sleep "$DURATION"
+  read -r -a after <<<"$(redis_totals $MEASURED)"
+  echo "$name idle ${DURATION}s: redis commands $((after[0] - before[0])), redis cpu seconds $(echo "${after[1]} - ${before[1]}" | bc)" \
+      | tee -a "$OUT/summary.txt"
+}
+
+# One run per scenario through REDIS_URL $2 (fresh nodes each; extra run-standard.sh flags
+# after it), with Redis's totals over the ports in $MEASURED before and after, and per
+# committed message: Redis commands, Redis CPU microseconds, publishes, deliveries.
 measure() {
   local name=$1 url=$2; shift 2
-  local before after
-  read -r -a before <<<"$(redis_totals $MEASURED)"
-  loadtest/run-standard.sh --skip-build --duration "$DURATION" \
-      --scenarios "$SCENARIOS" --postgres "$POSTGRES" --redis "$url" --port "$(free_port)" "$@" \
-      | tee "$OUT/$name.txt"
-  read -r -a after <<<"$(redis_totals $MEASURED)"
-  echo "$name: redis commands $((after[0] - before[0])), redis cpu seconds $(echo "${after[1]} - ${before[1]}" | bc)" \
-      | tee -a "$OUT/summary.txt"
+  local scenario before after results
+  for scenario in $SCENARIOS; do
+    read -r -a before <<<"$(redis_totals $MEASURED)"
+    loadtest/run-standard.sh --skip-build --duration "$DURATION" \
+        --scenarios "$scenario" --postgres "$POSTGRES" --redis "$url" --port "$(free_port)" "$@" \
+        | tee "$OUT/$name-$scenario.txt"
+    read -r -a after <<<"$(redis_totals $MEASURED)"
+    results=$(sed -n 's/^results: \([^ ]*\) .*/\1/p' "$OUT/$name-$scenario.txt" | tail -1)
+    for f in "$results"/*.metrics; do [ -f "$f" ] && cp "$f" "$OUT/$name-$(basename "$f")"; done
+    read -r messages commits published received pushes <<<"$(node_totals "$results/$scenario".node*.metrics)"
+    local commands=$((after[0] - before[0]))
+    local cpu
+    cpu=$(echo "${after[1]} - ${before[1]}" | bc)
+    {
+      echo "$name $scenario: messages $messages, batch commits $commits, published $published, received $received, pushes $pushes"
+      echo "$name $scenario: redis commands $commands, redis cpu seconds $cpu"
+      if [ "$messages" -gt 0 ]; then
+        echo "$name $scenario: per message: $(echo "scale=2; $commands / $messages" | bc) redis commands," \
+             "$(echo "scale=1; $cpu * 1000000 / $messages" | bc) redis cpu us," \
+             "$(echo "scale=2; $published / $messages" | bc) publishes," \
+             "$(echo "scale=2; $received / $messages" | bc) deliveries to nodes," \
+             "$(echo "scale=1; $messages / $commits" | bc) messages per commit"
+      fi
+    } | tee -a "$OUT/summary.txt"
+  done
 }
 
 # --- one Redis ------------------------------------------------------------------------------
 single=$(start_redis single)
 MEASURED="$single"
+idle single
 measure single "redis://127.0.0.1:$single"
 
 # --- a Redis Cluster of 3 masters + 3 replicas ----------------------------------------------
@@ -94,9 +137,10 @@ for _ in $(seq 1 100); do
   sleep 0.1
 done
 sleep 2
-masters=$(redis-cli -p "${ports[0]}" cluster nodes | awk '$3 ~ /master/ {split($2, a, "[:@]"); print a[2]}')
+masters=$(redis-cli -p "${ports[0]}" cluster nodes | awk '$3 ~ /master/ && NF >= 9 {split($2, a, "[:@]"); print a[2]}')
 MEASURED="$masters"
 for port in $masters; do redis-cli -p "$port" config resetstat >/dev/null; done
+idle cluster
 seeds=$(printf 'redis://127.0.0.1:%s,' "${ports[@]}")
 measure cluster "${seeds%,}" --redis-cluster
 for port in $masters; do

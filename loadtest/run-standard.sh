@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Builds release binaries, starts a chat node (embedded store by default), runs the
-# standard load scenarios against it and writes results (JSON), reports (HTML) and the
-# node's log under target/loadtest/<timestamp>/. Exits non-zero if any scenario failed
-# (a lost message, or errors).
+# standard load scenarios against it and writes results (JSON), reports (HTML), each node's
+# /metrics after each scenario and the node's log under target/loadtest/<timestamp>/.
+# Exits non-zero if any scenario failed (a lost message, or errors).
 #
 #   loadtest/run-standard.sh                         # embedded store, one node
 #   loadtest/run-standard.sh --postgres URL          # PostgreSQL store
@@ -102,6 +102,10 @@ run() {
   else
     STATUS=1
   fi
+  # Each node's counters after the scenario (name.nodeN.metrics), for per-message figures.
+  for i in $(seq 0 $((NODES - 1))); do
+    curl -fsS "http://127.0.0.1:$((PORT + i))/metrics" >"$OUT/$name.node$i.metrics" 2>/dev/null || true
+  done
 }
 for s in $SCENARIOS; do
   case "$s" in
