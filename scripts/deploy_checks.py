@@ -9,14 +9,22 @@ Kubernetes schemas); needs PyYAML. Each check prints one line, `ok - what` or
     deploy_checks.py compose docker-compose.yml
     deploy_checks.py k8s RENDERED.yaml --overlay demo|production [--external-secret NAME]
     deploy_checks.py servicemonitor k8s/monitoring/servicemonitor.yaml --rendered RENDERED.yaml
+    deploy_checks.py dashboard deploy/grafana/chat-node.json [--exprs-out RULES.yaml]
+    deploy_checks.py prometheusrule k8s/monitoring/prometheusrule.yaml \
+        --servicemonitor k8s/monitoring/servicemonitor.yaml \
+        --tests k8s/monitoring/prometheusrule.test.yaml [--rules-out RULES.yaml]
 
-The Kubernetes checks read the output of `kubectl kustomize` for one overlay.
+The Kubernetes checks read the output of `kubectl kustomize` for one overlay. The dashboard
+and alert checks compare every `chat_*` metric their expressions name with the names the
+node exports (actors/src/metric_names.rs, and the `*_METRIC` constants of src/); the files
+they write are plain Prometheus rule files for `promtool check rules` / `promtool test rules`.
 """
 
 from __future__ import annotations
 
 import argparse
 import fnmatch
+import json
 import ipaddress
 import os
 import re
@@ -675,6 +683,258 @@ def check_servicemonitor(path: Path, rendered: Path) -> Checks:
     c.check(bool(spec.get("endpoints")), "has an endpoint")
     return c
 
+# --- monitoring: the Grafana dashboard and the PrometheusRule ----------------------------
+
+METRIC_NAMES_RS = ROOT / "actors/src/metric_names.rs"
+HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
+SEVERITIES = {"page", "ticket", "info"}
+RUNBOOK_DOC = "docs/operations.md"
+# A metric named in an expression, with its label matchers if any.
+METRIC_REF = re.compile(r"\b(chat_[a-z0-9_]+)\b(\{[^}]*\})?")
+PROM_DURATION = re.compile(r"(\d+(ms|s|m|h|d|w|y))+")
+
+
+def node_metrics() -> dict[str, str]:
+    """The metric names the node exports, by type (`gauge`, `counter`, `histogram`).
+
+    The constants of actors/src/metric_names.rs, typed by the first word of their doc comment,
+    plus any `*_METRIC` constant elsewhere in the Rust sources (such as
+    chat_ws_origin_rejected_total in src/security.rs), typed by their `_total` suffix.
+    """
+    metrics: dict[str, str] = {}
+    doc: list[str] = []
+    for line in METRIC_NAMES_RS.read_text().splitlines():
+        line = line.strip()
+        if line.startswith("///"):
+            doc.append(line[3:].strip())
+            continue
+        match = re.match(r'pub const \w+: &str = "(chat_[a-z0-9_]+)";', line)
+        if match:
+            kind = re.match(r"(Gauge|Counter|Histogram)\b", doc[0] if doc else "")
+            metrics[match.group(1)] = kind.group(1).lower() if kind else "unknown"
+        doc = []
+    for folder in (ROOT / "src", ROOT / "actors/src"):
+        for path in folder.rglob("*.rs"):
+            for name in re.findall(r'const \w+_METRIC: &str = "(chat_[a-z0-9_]+)";',
+                                   path.read_text()):
+                metrics.setdefault(name, "counter" if name.endswith("_total") else "unknown")
+    return metrics
+
+
+def unknown_metrics(expr: str, metrics: dict[str, str]) -> list[str]:
+    """The `chat_*` names in `expr` that are not a series the node exports: unknown names,
+    and histograms named without their `_bucket`/`_sum`/`_count` suffix (no such series)."""
+    bad = []
+    for name, _ in METRIC_REF.findall(expr):
+        if metrics.get(name, "histogram") != "histogram":
+            continue
+        base = next((name[: -len(s)] for s in HISTOGRAM_SUFFIXES if name.endswith(s)), None)
+        if base is None or metrics.get(base) != "histogram":
+            bad.append(name)
+    return sorted(set(bad))
+
+
+def used_metrics(exprs: list[str]) -> set[str]:
+    used = set()
+    for expr in exprs:
+        for name, _ in METRIC_REF.findall(expr):
+            used.add(next((name[: -len(s)] for s in HISTOGRAM_SUFFIXES if name.endswith(s)),
+                          name))
+    return used
+
+
+def unfiltered(expr: str, matcher: str) -> list[str]:
+    """The `chat_*` selectors of `expr` that lack `matcher`."""
+    return [name for name, labels in METRIC_REF.findall(expr) if matcher not in labels]
+
+
+def write_rules(path: Path, groups: list) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump({"groups": groups}, sort_keys=False, width=100))
+
+
+def check_dashboard(path: Path, exprs_out: Path | None) -> Checks:
+    """deploy/grafana/chat-node.json: importable, on the `${datasource}` variable, and every
+    query names only series the node exports and follows the `pod` variable."""
+    c = Checks("dashboard")
+    try:
+        board = json.loads(path.read_text())
+    except json.JSONDecodeError as error:
+        c.check(False, f"{path} parses as JSON", str(error))
+        return c
+    c.check(isinstance(board, dict) and board.get("title") and board.get("uid"),
+            f"{path} parses as JSON, with a title and a uid")
+    c.check(board.get("id") is None, "no instance id (importable into any Grafana)")
+    version = board.get("schemaVersion")
+    c.check(isinstance(version, int) and 36 <= version <= 41, f"schemaVersion {version}")
+    variables = {v.get("name"): v for v in board.get("templating", {}).get("list", [])}
+    ds = variables.get("datasource", {})
+    c.check(ds.get("type") == "datasource" and ds.get("query") == "prometheus",
+            "a `datasource` variable of Prometheus data sources")
+    metrics = node_metrics()
+    for name in ("job", "pod"):
+        var = variables.get(name, {})
+        query = var.get("query", {})
+        query = query.get("query", "") if isinstance(query, dict) else str(query)
+        c.check(var.get("type") == "query"
+                and var.get("datasource", {}).get("uid") == "${datasource}"
+                and query.startswith("label_values(") and not unknown_metrics(query, metrics)
+                and METRIC_REF.search(query) is not None,
+                f"a `{name}` variable from the node's series ({query})")
+
+    def flatten(items: list) -> list:
+        out = []
+        for item in items:
+            out.append(item)
+            out.extend(flatten(item.get("panels", [])))
+        return out
+
+    panels = flatten(board.get("panels", []))
+    ids = [p.get("id") for p in panels]
+    c.check(bool(panels) and len(ids) == len(set(ids)) and None not in ids,
+            f"{len(panels)} panels with distinct ids")
+    bad_grid = [p.get("title") for p in panels
+                if not all(isinstance(p.get("gridPos", {}).get(k), int) for k in "hwxy")
+                or p["gridPos"]["x"] + p["gridPos"]["w"] > 24]
+    c.check(not bad_grid, "every panel has a grid position within 24 columns", str(bad_grid))
+    rules = []
+    exprs = []
+    known_vars = {"$job", "$pod", "$__rate_interval", "$__interval", "$__range"}
+    for panel in panels:
+        if panel.get("type") == "row":
+            continue
+        title = panel.get("title", f"id {panel.get('id')}")
+        targets = panel.get("targets", [])
+        sources = [panel.get("datasource", {})] + [t.get("datasource", {}) for t in targets]
+        panel_exprs = [t.get("expr", "") for t in targets]
+        problems = []
+        if not targets or not all(e.strip() for e in panel_exprs):
+            problems.append("a target without an expression")
+        if not all(s.get("uid") == "${datasource}" for s in sources):
+            problems.append("a data source other than ${datasource}")
+        refs = [t.get("refId") for t in targets]
+        if len(refs) != len(set(refs)):
+            problems.append("repeated refId")
+        for expr in panel_exprs:
+            problems += [f"not a series of the node: {n}" for n in unknown_metrics(expr, metrics)]
+            problems += [f"{n} ignores the pod variable" for n in unfiltered(expr, 'pod=~"$pod"')]
+            if 'pod=~"$pod"' not in expr:
+                problems.append("a query that ignores the pod variable")
+            stray = set(re.findall(r"\$\w+", expr)) - known_vars
+            if stray:
+                problems.append(f"unknown variables {sorted(stray)}")
+        count = f"{len(panel_exprs)} quer{'y' if len(panel_exprs) == 1 else 'ies'}"
+        c.check(not problems, f"panel '{title}': {count} on series the node exports, by pod",
+                "; ".join(dict.fromkeys(problems)))
+        exprs += panel_exprs
+        for target in targets:
+            # As Grafana would send it: variables replaced by values promtool can parse.
+            expr = (target.get("expr", "").replace("$__rate_interval", "5m")
+                    .replace("$__interval", "1m").replace("$__range", "1h")
+                    .replace("$job", "chat-node").replace("$pod", ".+"))
+            rules.append({"record": f"dashboard:panel_{panel.get('id')}:{target.get('refId')}",
+                          "expr": expr})
+    shown = used_metrics(exprs)
+    missing = sorted(set(metrics) - shown)
+    if missing:
+        print(f"(metrics the node exports that no panel shows: {', '.join(missing)})")
+    if exprs_out:
+        write_rules(exprs_out, [{"name": "dashboard-queries", "rules": rules}])
+        print(f"(the {len(rules)} queries, as recording rules for promtool: {exprs_out})")
+    return c
+
+
+def doc_anchors(path: Path) -> set[str]:
+    """GitHub's anchors of the Markdown headings in `path`."""
+    anchors = set()
+    for line in path.read_text().splitlines():
+        match = re.match(r"#{1,6} (.+)", line)
+        if match:
+            text = re.sub(r"[^\w\- ]", "", match.group(1).strip().lower())
+            anchors.add(text.replace(" ", "-"))
+    return anchors
+
+
+def check_prometheusrule(path: Path, servicemonitor: Path, tests: Path,
+                         rules_out: Path | None) -> Checks:
+    """k8s/monitoring/prometheusrule.yaml: a PrometheusRule the operator accepts (the CRD's
+    shape, which kubernetes-validate does not know), labelled like the ServiceMonitor, whose
+    alerts name only series the node exports, each documented and each unit-tested."""
+    c = Checks("prometheusrule")
+    rule = yaml.safe_load(path.read_text())
+    monitor = yaml.safe_load(servicemonitor.read_text())
+    c.check(rule.get("apiVersion") == "monitoring.coreos.com/v1"
+            and rule.get("kind") == "PrometheusRule", "a monitoring.coreos.com/v1 PrometheusRule")
+    meta = rule.get("metadata", {})
+    c.check(bool(re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", str(meta.get("name", "")))),
+            f"metadata.name {meta.get('name')} is a DNS label")
+    c.check(meta.get("namespace") == monitor["metadata"].get("namespace"),
+            f"in the ServiceMonitor's namespace ({meta.get('namespace')})")
+    c.check(labels_match(monitor["metadata"].get("labels", {}), meta.get("labels", {})),
+            "labelled like the ServiceMonitor", str(meta.get("labels")))
+    spec = rule.get("spec", {})
+    c.check(set(spec) == {"groups"}, "spec has only `groups`", str(sorted(spec)))
+    groups = spec.get("groups") or []
+    names = [g.get("name") for g in groups]
+    c.check(bool(groups) and all(names) and len(names) == len(set(names)),
+            f"{len(groups)} rule groups with distinct names", str(names))
+    metrics = node_metrics()
+    anchors = doc_anchors(ROOT / RUNBOOK_DOC)
+    alerts = []
+    for group in groups:
+        extra = set(group) - {"name", "interval", "rules", "limit", "partial_response_strategy"}
+        c.check(not extra and bool(group.get("rules")), f"group {group.get('name')}: "
+                f"{len(group.get('rules') or [])} rules, known fields only", str(sorted(extra)))
+        for r in group.get("rules") or []:
+            name = r.get("alert") or r.get("record")
+            problems = []
+            if bool(r.get("alert")) == bool(r.get("record")):
+                problems.append("needs exactly one of alert and record")
+            extra = set(r) - {"alert", "record", "expr", "for", "keep_firing_for", "labels",
+                              "annotations"}
+            if extra:
+                problems.append(f"unknown fields {sorted(extra)}")
+            expr = r.get("expr")
+            if not isinstance(expr, str) or not expr.strip():
+                problems.append("no expr")
+                expr = ""
+            problems += [f"not a series of the node: {n}" for n in unknown_metrics(expr, metrics)]
+            problems += [f"{n} without job=\"chat-node\"" for n in
+                         unfiltered(expr, 'job="chat-node"')]
+            if "for" in r and not PROM_DURATION.fullmatch(str(r["for"])):
+                problems.append(f"`for: {r['for']}` is not a Prometheus duration")
+            if r.get("alert"):
+                alerts.append(name)
+                labels, notes = r.get("labels") or {}, r.get("annotations") or {}
+                if labels.get("severity") not in SEVERITIES:
+                    problems.append(f"severity {labels.get('severity')} not in {sorted(SEVERITIES)}")
+                missing = [k for k in ("summary", "description", "runbook") if not notes.get(k)]
+                if missing:
+                    problems.append(f"no {', '.join(missing)}")
+                want = f"{RUNBOOK_DOC}#{name.lower()}"
+                if notes.get("runbook") != want:
+                    problems.append(f"runbook is not {want}")
+                if name.lower() not in anchors:
+                    problems.append(f"no heading `{name}` in {RUNBOOK_DOC}")
+            c.check(not problems, f"{name}: well formed, only known chat_* series, runbook in "
+                    f"{RUNBOOK_DOC}", "; ".join(problems))
+    c.check(len(alerts) == len(set(alerts)), f"{len(alerts)} alerts with distinct names")
+
+    suite = yaml.safe_load(tests.read_text())
+    wanted_file = rules_out.name if rules_out else None
+    c.check(suite.get("rule_files") == [wanted_file] if wanted_file else bool(suite.get("rule_files")),
+            f"{tests.name} tests the extracted rules ({suite.get('rule_files')})")
+    cases = [case for test in suite.get("tests") or [] for case in test.get("alert_rule_test") or []]
+    for alert in alerts:
+        fires = any(case.get("alertname") == alert and case.get("exp_alerts") for case in cases)
+        quiet = any(case.get("alertname") == alert and not case.get("exp_alerts") for case in cases)
+        c.check(fires and quiet, f"{alert}: {tests.name} has a case where it fires and one where "
+                "it does not", f"fires {fires}, quiet {quiet}")
+    if rules_out:
+        write_rules(rules_out, groups)
+        print(f"(the spec's groups as a plain rules file: {rules_out})")
+    return c
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__,
@@ -688,6 +948,14 @@ def main() -> int:
     sm = sub.add_parser("servicemonitor")
     sm.add_argument("file", type=Path)
     sm.add_argument("--rendered", type=Path, required=True)
+    db = sub.add_parser("dashboard")
+    db.add_argument("file", type=Path)
+    db.add_argument("--exprs-out", type=Path, help="write the queries as a rules file here")
+    pr = sub.add_parser("prometheusrule")
+    pr.add_argument("file", type=Path)
+    pr.add_argument("--servicemonitor", type=Path, required=True)
+    pr.add_argument("--tests", type=Path, required=True)
+    pr.add_argument("--rules-out", type=Path, help="write spec.groups as a rules file here")
     k = sub.add_parser("k8s")
     k.add_argument("rendered", type=Path)
     k.add_argument("--overlay", required=True)
@@ -701,6 +969,11 @@ def main() -> int:
             checks = check_compose(args.file)
         elif args.what == "servicemonitor":
             checks = check_servicemonitor(args.file, args.rendered)
+        elif args.what == "dashboard":
+            checks = check_dashboard(args.file, args.exprs_out)
+        elif args.what == "prometheusrule":
+            checks = check_prometheusrule(args.file, args.servicemonitor, args.tests,
+                                          args.rules_out)
         else:
             checks = check_k8s(args.rendered, args.overlay, args.external_secret)
     except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, IndexError) as error:

@@ -28,6 +28,7 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v bc >/dev/null 2>&1 || missing+=(bc)
 command -v pkill >/dev/null 2>&1 || missing+=(procps)
+command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 if [[ -z "${SKIP_CLIENT:-}" ]] && ! command -v chromium >/dev/null 2>&1; then
     missing+=(chromium fonts-noto-color-emoji)
 fi

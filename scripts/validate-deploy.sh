@@ -16,9 +16,18 @@
 #     (including: no placeholder Secret in production, PostgreSQL/Redis on loopback with
 #     passwords in compose, only the chat pods reach the demo's PostgreSQL and Redis); the
 #     ServiceMonitor of k8s/monitoring against the production overlay's Service
+#   - k8s/monitoring/prometheusrule.yaml: deploy_checks.py (the CRD's shape, labels, a
+#     severity and a runbook heading in docs/operations.md per alert, metric names against
+#     the code, a firing and a quiet unit test per alert), then its spec extracted to a plain
+#     rules file for `promtool check rules` and `promtool test rules` with
+#     k8s/monitoring/prometheusrule.test.yaml
+#   - deploy/grafana/chat-node.json: deploy_checks.py (JSON, variables, every query on
+#     series the node exports and following the pod variable), its queries through
+#     `promtool check rules`; deploy/prometheus/prometheus.yml: `promtool check config`
 #
-# Needs python3 and pip, nothing else: the tools come from PyPI (pinned below) into a
-# virtualenv under target/ (or, where python3 has no venv module, `pip install --target`).
+# Needs python3 and pip: the tools come from PyPI (pinned below) into a virtualenv under
+# target/ (or, where python3 has no venv module, `pip install --target`). And promtool, from
+# Debian's prometheus package (scripts/test.sh installs it); without it those checks fail.
 # Ends with `deploy: N passed, M failed` and exits non-zero on any failure.
 #
 # Environment: DEPLOY_TOOLS (default target/deploy-tools), K8S_VERSIONS (default
@@ -164,5 +173,51 @@ done
 log "k8s/monitoring/servicemonitor.yaml"
 count_checks "deploy_checks.py servicemonitor" "$PY" scripts/deploy_checks.py servicemonitor \
     k8s/monitoring/servicemonitor.yaml --rendered "$OUT/production.yaml"
+
+# --- the alert rules and the dashboard: structure here, expressions by promtool --------------
+PROMTOOL=$(command -v promtool || true)
+# Runs promtool; its output is shown, its exit status decides.
+promtool_check() {
+    local what=$1
+    shift
+    if [[ -z "$PROMTOOL" ]]; then
+        fail "$what: promtool is not installed (apt-get install prometheus)"
+    elif "$PROMTOOL" "$@"; then
+        pass "$what"
+    else
+        fail "$what"
+    fi
+}
+mkdir -p "$OUT/monitoring"
+
+log "k8s/monitoring/prometheusrule.yaml"
+rules="$OUT/monitoring/prometheusrule.rules.yaml"
+count_checks "deploy_checks.py prometheusrule" "$PY" scripts/deploy_checks.py prometheusrule \
+    k8s/monitoring/prometheusrule.yaml --servicemonitor k8s/monitoring/servicemonitor.yaml \
+    --tests k8s/monitoring/prometheusrule.test.yaml --rules-out "$rules"
+if [[ -f "$rules" ]]; then
+    promtool_check "promtool check rules: the PrometheusRule's groups" check rules "$rules"
+    # The test file names the extracted rules file by its name: run it beside it.
+    cp k8s/monitoring/prometheusrule.test.yaml "$OUT/monitoring/"
+    promtool_check "promtool test rules k8s/monitoring/prometheusrule.test.yaml" \
+        test rules "$OUT/monitoring/prometheusrule.test.yaml"
+else
+    fail "the PrometheusRule's groups were not extracted"
+fi
+
+log "deploy/grafana/chat-node.json"
+queries="$OUT/monitoring/dashboard-queries.rules.yaml"
+count_checks "deploy_checks.py dashboard" "$PY" scripts/deploy_checks.py dashboard \
+    deploy/grafana/chat-node.json --exprs-out "$queries"
+if [[ -f "$queries" ]]; then
+    promtool_check "promtool check rules: the dashboard's queries" check rules "$queries"
+else
+    fail "the dashboard's queries were not extracted"
+fi
+
+log "deploy/prometheus/prometheus.yml"
+# --syntax-only: the key file it names exists only inside the compose container.
+promtool_check "promtool check config deploy/prometheus/prometheus.yml" \
+    check config --syntax-only deploy/prometheus/prometheus.yml
 
 finish
