@@ -5,6 +5,7 @@ import fs from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { createRequire } from 'node:module'
 import { chromium } from 'playwright-core'
 
 const here = path.dirname(fileURLToPath(import.meta.url))
@@ -106,10 +107,11 @@ export class NodeProcess {
     this.proc = null
   }
 
-  async api(method, pathname, body) {
+  /** A REST call: `{status, json, text}`. `headers`: more headers (an `authorization`). */
+  async api(method, pathname, body, headers = {}) {
     const r = await fetch(this.base + pathname, {
       method,
-      headers: body ? { 'content-type': 'application/json' } : undefined,
+      headers: { ...(body ? { 'content-type': 'application/json' } : {}), ...headers },
       body: body ? JSON.stringify(body) : undefined,
     })
     const text = await r.text()
@@ -184,15 +186,16 @@ export async function startRedis() {
 
 /**
  * `n` chat nodes sharing one PostgreSQL (TEST_DATABASE_URL) and one Redis (started here):
- * a client may use any of them. Check clusterUnavailable() first.
+ * a client may use any of them. `args`: more flags for every node (`--api-keys`,
+ * `--stats-interval 1s`). Check clusterUnavailable() first.
  */
-export async function startCluster(n = 2) {
+export async function startCluster(n = 2, { args: extra = [] } = {}) {
   const redis = await startRedis()
   const nodes = []
   try {
     for (let i = 1; i <= n; i++) {
       const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'chat-e2e-'))
-      const args = ['--database-url', process.env.TEST_DATABASE_URL, '--redis-url', redis.url, '--node-id', `e2e-${i}`]
+      const args = ['--database-url', process.env.TEST_DATABASE_URL, '--redis-url', redis.url, '--node-id', `e2e-${i}`, ...extra]
       let node
       for (let attempt = 1; ; attempt++) {
         node = new NodeProcess({ port: await freePort(), dataDir, args })
@@ -221,6 +224,216 @@ export async function startCluster(n = 2) {
   }
 }
 
+export const nginxPath = process.env.NGINX_PATH || '/usr/sbin/nginx'
+
+/** Whether Debian's nginx is there (the drain test's balancer); a reason to skip, or null. */
+export function nginxUnavailable() {
+  return fs.existsSync(nginxPath) ? null : `${nginxPath} missing: apt-get install -y nginx-light`
+}
+
+/**
+ * nginx on a free loopback port in front of `nodes`, configured as deploy/nginx/nginx.conf
+ * balances the compose deployment: least_conn, WebSocket upgrades passed through with the
+ * browser's Host, and `proxy_next_upstream error timeout http_503`, so a draining node's
+ * 503 sends a reconnecting client to the next node. Everything it writes stays in a temp dir.
+ */
+export async function startNginx(nodes) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'chat-e2e-nginx-'))
+  const port = await freePort()
+  const servers = nodes.map((n) => `        server 127.0.0.1:${n.port} max_fails=1 fail_timeout=5s;`).join('\n')
+  const conf = `worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+daemon off;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    client_body_temp_path ${dir}/client-body;
+    proxy_temp_path ${dir}/proxy;
+    fastcgi_temp_path ${dir}/fastcgi;
+    uwsgi_temp_path ${dir}/uwsgi;
+    scgi_temp_path ${dir}/scgi;
+    upstream chat {
+        least_conn;
+${servers}
+        keepalive 16;
+    }
+    map $http_upgrade $connection_upgrade {
+        default upgrade;
+        ''      '';
+    }
+    server {
+        listen 127.0.0.1:${port};
+        location = /nginx-health { default_type text/plain; return 200 "ok\\n"; }
+        location / {
+            proxy_pass http://chat;
+            proxy_http_version 1.1;
+            proxy_set_header Upgrade $http_upgrade;
+            proxy_set_header Connection $connection_upgrade;
+            proxy_set_header Host $http_host;
+            proxy_read_timeout 3600s;
+            proxy_send_timeout 3600s;
+            proxy_connect_timeout 5s;
+            proxy_next_upstream error timeout http_503;
+            proxy_next_upstream_tries 3;
+            proxy_buffering off;
+        }
+    }
+}
+`
+  fs.writeFileSync(path.join(dir, 'nginx.conf'), conf)
+  const proc = spawn(nginxPath, ['-e', path.join(dir, 'error.log'), '-p', dir, '-c', path.join(dir, 'nginx.conf')], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const log = []
+  const keep = (chunk) => log.push(...String(chunk).split('\n').filter(Boolean))
+  proc.stdout.on('data', keep)
+  proc.stderr.on('data', keep)
+  let exited = null
+  proc.on('exit', (code) => (exited = code))
+  const base = `http://127.0.0.1:${port}`
+  const errorLog = () => (fs.existsSync(path.join(dir, 'error.log')) ? fs.readFileSync(path.join(dir, 'error.log'), 'utf8') : '')
+  await until(
+    async () => {
+      if (exited !== null) throw new Error(`nginx exited (${exited}): ${log.join('\n')}\n${errorLog()}`)
+      const r = await fetch(base + '/nginx-health').catch(() => null)
+      return r && r.status === 200
+    },
+    `nginx on ${base}`,
+    10000,
+  )
+  return {
+    port,
+    base,
+    wsUrl: `ws://127.0.0.1:${port}/ws`,
+    errorLog,
+    async stop() {
+      if (proc.exitCode !== null || proc.signalCode !== null) return
+      const done = new Promise((r) => proc.once('exit', r))
+      proc.kill('SIGQUIT') // graceful: workers finish their requests
+      await Promise.race([done, sleep(3000)])
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGKILL')
+    },
+  }
+}
+
+/**
+ * Node's WebSocket: the global one (Node 22+, or 20 with --experimental-websocket), else the
+ * `ws` that playwright-core bundles (same event API), so the suite needs no other package.
+ */
+export const NodeWebSocket = globalThis.WebSocket || createRequire(import.meta.url)('playwright-core/lib/utilsBundle').ws
+
+/**
+ * A scripted chat member over a raw WebSocket, speaking docs/protocol.md: requests with a
+ * `ref`, acks matched by ref, pushes recorded. When the node says `reconnect` (a drain, a
+ * closed room) or the socket drops, it connects again to `reconnectUrl` (default: its
+ * `url`; give it a balancer's to move elsewhere), retrying every `retryMs`, and joins its
+ * rooms again; `connects` counts the connections made.
+ */
+export class ChatClient {
+  constructor(url, { reconnectUrl = url, retryMs = 300 } = {}) {
+    this.url = url
+    this.reconnectUrl = reconnectUrl
+    this.retryMs = retryMs
+    this.ws = null
+    this.nextRef = 1
+    this.pending = new Map()
+    this.rooms = new Map() // code -> nickname
+    this.pushes = []
+    this.connects = 0
+    this.connected = false
+    this.ready = false // connected, and back in its rooms after a reconnect
+    this.closed = false
+    this.lastUrl = null
+  }
+
+  /** Opens the socket (to `url` the first time); resolves once it is open. */
+  connect(url = this.connects ? this.reconnectUrl : this.url) {
+    return new Promise((resolve, reject) => {
+      const ws = new NodeWebSocket(url)
+      this.ws = ws
+      let opened = false
+      ws.addEventListener('open', () => {
+        opened = true
+        this.connected = true
+        this.connects++
+        this.lastUrl = url
+        if (!this.rooms.size) this.ready = true
+        resolve(this)
+      })
+      ws.addEventListener('message', (e) => this.onFrame(typeof e.data === 'string' ? e.data : String(e.data)))
+      ws.addEventListener('close', () => {
+        this.connected = false
+        this.ready = false
+        for (const p of this.pending.values()) p.reject(new Error('disconnected'))
+        this.pending.clear()
+        if (!opened) reject(new Error(`could not connect to ${url}`))
+        else if (!this.closed && this.ws === ws) this.reconnectSoon()
+      })
+      ws.addEventListener('error', () => {})
+    })
+  }
+
+  onFrame(text) {
+    let f
+    try {
+      f = JSON.parse(text)
+    } catch {
+      return
+    }
+    if (f.event === 'ack') {
+      const p = this.pending.get(f.ref)
+      if (!p) return
+      this.pending.delete(f.ref)
+      if (f.ok) p.resolve(f.data)
+      else p.reject(Object.assign(new Error(f.error.message), { code: f.error.code }))
+      return
+    }
+    this.pushes.push(f)
+    if (f.event === 'reconnect') this.ws.close()
+  }
+
+  async reconnectSoon() {
+    while (!this.closed) {
+      await sleep(this.retryMs)
+      if (this.closed) return
+      try {
+        await this.connect(this.reconnectUrl)
+        // a room that is gone (closed) is left out; the others are joined again
+        for (const [code, nickname] of [...this.rooms]) await this.request('room:join', { code, nickname }).catch(() => this.rooms.delete(code))
+        this.ready = this.connected
+        return
+      } catch {
+        /* the node (or every node) refused: try again */
+      }
+    }
+  }
+
+  /** One request; resolves with the ack's data, rejects with its error. */
+  request(event, data) {
+    if (!this.ws || !this.connected) return Promise.reject(new Error('not connected'))
+    const ref = this.nextRef++
+    return new Promise((resolve, reject) => {
+      this.pending.set(ref, { resolve, reject })
+      this.ws.send(JSON.stringify({ event, ref, data }))
+    })
+  }
+
+  async join(code, nickname) {
+    const ack = await this.request('room:join', { code, nickname })
+    this.rooms.set(code, nickname)
+    this.ready = this.connected
+    return ack
+  }
+
+  send(roomCode, content) {
+    return this.request('chat:send', { roomCode, content })
+  }
+
+  close() {
+    this.closed = true
+    if (this.ws) this.ws.close()
+  }
+}
+
 export async function launchBrowser() {
   if (!fs.existsSync(chromiumPath)) throw new Error(`${chromiumPath} missing: apt-get install -y chromium`)
   return chromium.launch({ executablePath: chromiumPath, headless: true, args: CHROMIUM_ARGS })
@@ -235,10 +448,11 @@ export async function setHidden(page, hidden) {
   }, hidden)
 }
 
-export async function screenshot(page, name) {
+/** `<screenshotDir>/<name>.png` of the viewport, or with `{fullPage: true}` of the whole page. */
+export async function screenshot(page, name, { fullPage = false } = {}) {
   fs.mkdirSync(screenshotDir, { recursive: true })
   const file = path.join(screenshotDir, `${name}.png`)
-  await page.screenshot({ path: file })
+  await page.screenshot({ path: file, fullPage })
   return file
 }
 

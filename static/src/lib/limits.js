@@ -12,6 +12,11 @@ export const NICKNAME_MAX = 32
 export const CONTENT_MAX = 2000
 /** clientId: 1..64 code points, not trimmed. */
 export const CLIENT_ID_MAX = 64
+/** Operators' API keys (src/auth.rs): 16..512 visible ASCII characters. */
+export const API_KEY_MIN = 16
+export const API_KEY_MAX = 512
+/** Message ids are positive 64-bit integers (i64 in the store). */
+const MESSAGE_ID_MAX = 9223372036854775807n
 
 // Rust's str::trim (Unicode White_Space) and char::is_control (general category Cc).
 const EDGE_SPACE = /^\p{White_Space}+|\p{White_Space}+$/gu
@@ -104,4 +109,24 @@ export function isValidClientId(id) {
   if (typeof id !== 'string') return false
   const n = codePoints(id)
   return n >= 1 && n <= CLIENT_ID_MAX && !CONTROL.test(id)
+}
+
+// ---- message ids --------------------------------------------------------------
+
+/** A message id as typed (white space around it ignored): its digits, or null when it cannot be one. */
+export function parseMessageId(input) {
+  const s = String(input ?? '').trim()
+  if (!/^[1-9][0-9]{0,18}$/.test(s)) return null
+  return BigInt(s) <= MESSAGE_ID_MAX ? s : null
+}
+
+// ---- API keys -------------------------------------------------------------------
+
+/** What is wrong with an API key as typed (trimmed): null, 'empty', 'length' or 'characters'. */
+export function apiKeyProblem(raw) {
+  const k = String(raw ?? '').trim()
+  if (!k) return 'empty'
+  if (k.length < API_KEY_MIN || k.length > API_KEY_MAX) return 'length'
+  if (!/^[\x21-\x7e]+$/.test(k)) return 'characters'
+  return null
 }

@@ -1,16 +1,18 @@
 // The one owner of document.title: nothing else in the client writes it.
-// "Huddle" in the lobby, "K7QX2M · Huddle" in a room, "(3) K7QX2M · Huddle" with unread messages.
+// "Huddle" in the lobby, "K7QX2M · Huddle" in a room, "(3) K7QX2M · Huddle" with unread messages,
+// "Admin · Huddle" on the operators' page.
 
 export const APP_TITLE = 'Huddle'
 
-export function titleText({ code = null, unread = 0 } = {}) {
+export function titleText({ code = null, unread = 0, page = null } = {}) {
+  if (page) return `${page} · ${APP_TITLE}`
   if (!code) return APP_TITLE
   return (unread ? `(${unread}) ` : '') + `${code} · ${APP_TITLE}`
 }
 
-/** Set the tab title for a room (or the lobby when `code` is empty), with an unread count. */
-export function setTitle({ code = null, unread = 0 } = {}, doc = globalThis.document) {
-  if (doc) doc.title = titleText({ code, unread })
+/** Set the tab title for a room (or the lobby when `code` is empty), with an unread count; or for a `page` ('Admin'). */
+export function setTitle({ code = null, unread = 0, page = null } = {}, doc = globalThis.document) {
+  if (doc) doc.title = titleText({ code, unread, page })
 }
 
 /**

@@ -14,6 +14,10 @@ import {
   contentLength,
   contentProblem,
   isValidClientId,
+  parseMessageId,
+  apiKeyProblem,
+  API_KEY_MIN,
+  API_KEY_MAX,
 } from '../../src/lib/limits.js'
 import { codeFromLocation } from '../../src/lib/names.js'
 
@@ -142,5 +146,35 @@ describe('limits: characters the server refuses (hostile input)', () => {
   it('client ids have no control characters', () => {
     expect(isValidClientId('c-1')).toBe(true)
     expect(isValidClientId('c\u0000')).toBe(false)
+  })
+})
+
+describe('message ids (the admin page\'s delete form)', () => {
+  it('takes a positive 64-bit integer as typed, as its digits', () => {
+    expect(parseMessageId('1041')).toBe('1041')
+    expect(parseMessageId(' 7 ')).toBe('7')
+    expect(parseMessageId(1041)).toBe('1041')
+    expect(parseMessageId('9223372036854775807')).toBe('9223372036854775807')
+  })
+  it('refuses what cannot be an id', () => {
+    for (const bad of ['', '0', '-1', '01', '1.5', '1e3', '12a', '9223372036854775808', '99999999999999999999', null, undefined]) {
+      expect(parseMessageId(bad)).toBeNull()
+    }
+  })
+})
+
+describe('API keys (src/auth.rs)', () => {
+  it('are 16..512 visible ASCII characters', () => {
+    expect(API_KEY_MIN).toBe(16)
+    expect(API_KEY_MAX).toBe(512)
+    expect(apiKeyProblem('a'.repeat(16))).toBeNull()
+    expect(apiKeyProblem('  ' + 'a'.repeat(16) + '\n')).toBeNull()
+    expect(apiKeyProblem('!~'.repeat(256))).toBeNull()
+    expect(apiKeyProblem('')).toBe('empty')
+    expect(apiKeyProblem('   ')).toBe('empty')
+    expect(apiKeyProblem('a'.repeat(15))).toBe('length')
+    expect(apiKeyProblem('a'.repeat(513))).toBe('length')
+    expect(apiKeyProblem('a'.repeat(10) + ' ' + 'a'.repeat(10))).toBe('characters')
+    expect(apiKeyProblem('a'.repeat(16) + 'é')).toBe('characters')
   })
 })

@@ -9,6 +9,9 @@ describe('title', () => {
     expect(titleText({ code: 'K7QX2M', unread: 0 })).toBe('K7QX2M · Huddle')
     expect(titleText({ code: 'K7QX2M', unread: 3 })).toBe('(3) K7QX2M · Huddle')
   })
+  it('names the admin page', () => {
+    expect(titleText({ page: 'Admin' })).toBe('Admin · Huddle')
+  })
   it('writes the document title', () => {
     const doc = { title: '' }
     setTitle({ code: 'K7QX2M', unread: 2 }, doc)
