@@ -7,6 +7,9 @@
 //! every configured digest in constant time (`subtle`), so neither the comparison's timing
 //! nor its length tells a guesser anything. Keys are never logged: [`ApiKeys`]' `Debug`
 //! shows only how many there are, and the settings are hidden from `--help`.
+//!
+//! A key may carry a label (`label key`, as in `moderation-bot 3f9a…`), which the audit
+//! log of operators' actions names instead of the key (`key 2` for an unlabelled one).
 
 use std::fmt;
 use std::path::Path;
@@ -24,6 +27,8 @@ use crate::state::AppState;
 pub const KEY_MIN: usize = 16;
 /// The longest key accepted.
 pub const KEY_MAX: usize = 512;
+/// The longest label of a key.
+pub const LABEL_MAX: usize = 64;
 
 /// Why the configured keys cannot be used; the node refuses to start.
 #[derive(Debug, thiserror::Error)]
@@ -36,6 +41,14 @@ pub enum KeysError {
         /// Why.
         source: std::io::Error,
     },
+    /// A label is empty, too long, or not of letters, digits and `._-@`.
+    #[error(
+        "the label of API key {position} is not usable (1..{LABEL_MAX} letters, digits or ._-@)"
+    )]
+    Label {
+        /// Which key, counting from 1.
+        position: usize,
+    },
     /// A key is too short, too long, or holds characters a header cannot carry.
     #[error("API key {position} is not usable: {why} (keys are {KEY_MIN}..{KEY_MAX} visible ASCII characters)")]
     Invalid {
@@ -46,10 +59,11 @@ pub enum KeysError {
     },
 }
 
-/// The configured integration keys, as digests.
+/// The configured integration keys, as digests with their labels.
 #[derive(Clone, Default)]
 pub struct ApiKeys {
     digests: Vec<[u8; 32]>,
+    labels: Vec<String>,
 }
 
 impl fmt::Debug for ApiKeys {
@@ -65,7 +79,7 @@ fn digest(key: &str) -> [u8; 32] {
 impl ApiKeys {
     /// Keys from a comma-separated list and from a file with one key per line (blank lines
     /// and lines starting with `#` are skipped), both optional; several keys let one be
-    /// rotated without downtime.
+    /// rotated without downtime. An entry `label key` labels its key.
     pub fn load(list: Option<&str>, file: Option<&Path>) -> Result<ApiKeys, KeysError> {
         let mut keys: Vec<String> = list
             .unwrap_or_default()
@@ -86,15 +100,22 @@ impl ApiKeys {
                     .map(str::to_owned),
             );
         }
-        for (index, key) in keys.iter().enumerate() {
-            check_key(key).map_err(|why| KeysError::Invalid {
-                position: index + 1,
-                why,
-            })?;
+        let mut digests = Vec::with_capacity(keys.len());
+        let mut labels = Vec::with_capacity(keys.len());
+        for (index, entry) in keys.iter().enumerate() {
+            let position = index + 1;
+            let (label, key) = match entry.split_once(char::is_whitespace) {
+                Some((label, key)) => {
+                    check_label(label).ok_or(KeysError::Label { position })?;
+                    (label.to_owned(), key.trim())
+                }
+                None => (format!("key {position}"), entry.as_str()),
+            };
+            check_key(key).map_err(|why| KeysError::Invalid { position, why })?;
+            digests.push(digest(key));
+            labels.push(label);
         }
-        Ok(ApiKeys {
-            digests: keys.iter().map(|k| digest(k)).collect(),
-        })
+        Ok(ApiKeys { digests, labels })
     }
 
     /// Whether no key is configured (the routes are open).
@@ -109,12 +130,24 @@ impl ApiKeys {
 
     /// Whether `presented` is one of the keys. Every digest is compared, in constant time.
     pub fn accepts(&self, presented: &str) -> bool {
+        self.identify(presented).is_some()
+    }
+
+    /// The label of the key `presented` is, if it is one. Every digest is compared and the
+    /// match selected in constant time, so the time taken says nothing of which key matched.
+    pub fn identify(&self, presented: &str) -> Option<&str> {
+        use subtle::ConditionallySelectable;
         let presented = digest(presented);
         let mut found = subtle::Choice::from(0);
-        for key in &self.digests {
-            found |= key.ct_eq(&presented);
+        let mut index = 0u64;
+        for (i, key) in self.digests.iter().enumerate() {
+            let matches = key.ct_eq(&presented);
+            index = u64::conditional_select(&index, &(i as u64), matches);
+            found |= matches;
         }
-        found.into()
+        bool::from(found)
+            .then(|| self.labels.get(index as usize).map(String::as_str))
+            .flatten()
     }
 
     /// Lets the request through when no key is configured or it carries one of the keys.
@@ -122,12 +155,12 @@ impl ApiKeys {
         if self.is_empty() {
             return Ok(());
         }
-        self.require(req)
+        self.require(req).map(drop)
     }
 
-    /// Lets the request through only when it carries one of the keys: for what no open
-    /// node may allow anyone, such as acting as every room's owner.
-    pub fn require(&self, req: &HttpRequest) -> Result<(), ChatError> {
+    /// Lets the request through only when it carries one of the keys, answering the key's
+    /// label: for what no open node may allow anyone, such as acting as every room's owner.
+    pub fn require(&self, req: &HttpRequest) -> Result<&str, ChatError> {
         if self.is_empty() {
             return Err(unauthorized(
                 "this needs an API key, and this node has none configured (--api-keys)",
@@ -141,9 +174,9 @@ impl ApiKeys {
                 let (scheme, token) = value.split_once(' ')?;
                 scheme.eq_ignore_ascii_case("bearer").then(|| token.trim())
             });
-        match presented {
-            Some(key) if self.accepts(key) => Ok(()),
-            Some(_) => Err(unauthorized("the API key is not valid")),
+        match presented.map(|key| self.identify(key)) {
+            Some(Some(label)) => Ok(label),
+            Some(None) => Err(unauthorized("the API key is not valid")),
             None => Err(unauthorized(
                 "this needs an API key: send Authorization: Bearer <key>",
             )),
@@ -153,6 +186,11 @@ impl ApiKeys {
 
 fn unauthorized(message: &str) -> ChatError {
     ChatError::new(ErrorCode::Unauthorized, message)
+}
+
+fn check_label(label: &str) -> Option<()> {
+    let allowed = |c: char| c.is_ascii_alphanumeric() || "._-@".contains(c);
+    (!label.is_empty() && label.len() <= LABEL_MAX && label.chars().all(allowed)).then_some(())
 }
 
 fn check_key(key: &str) -> Result<(), &'static str> {
@@ -186,8 +224,12 @@ impl FromRequest for Authorized {
 }
 
 /// A handler argument that admits only requests with a valid key, also on a node without
-/// keys (which then refuses them all): REST callers that act as every room's owner.
-pub struct Moderator;
+/// keys (which then refuses them all): REST callers that act as every room's owner, and
+/// operators. It carries the key's label, for the audit log.
+pub struct Moderator {
+    /// The label of the key the request came with.
+    pub label: String,
+}
 
 impl FromRequest for Moderator {
     type Error = ApiError;
@@ -195,7 +237,9 @@ impl FromRequest for Moderator {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let checked = match req.app_data::<web::Data<AppState>>() {
-            Some(state) => state.keys.require(req).map(|()| Moderator),
+            Some(state) => state.keys.require(req).map(|label| Moderator {
+                label: label.to_owned(),
+            }),
             None => Err(ChatError::internal("the node's state is missing")),
         };
         std::future::ready(checked.map_err(ApiError))
@@ -244,6 +288,19 @@ mod tests {
             assert!(!text.contains(bad), "{text}");
         }
         assert!(ApiKeys::load(None, Some(Path::new("/nonexistent/keys"))).is_err());
+    }
+
+    #[test]
+    fn labels_name_their_keys_and_unlabelled_keys_get_their_position() {
+        let keys =
+            ApiKeys::load(Some(&format!("{FIRST}, ops-team@example {SECOND}")), None).unwrap();
+        assert_eq!(keys.identify(FIRST), Some("key 1"));
+        assert_eq!(keys.identify(SECOND), Some("ops-team@example"));
+        assert_eq!(keys.identify("ops-team@example"), None);
+        assert!(!format!("{keys:?}").contains("ops-team"), "{keys:?}");
+        let error = ApiKeys::load(Some(&format!("bad/label {SECOND}")), None).unwrap_err();
+        assert!(matches!(error, KeysError::Label { position: 1 }), "{error}");
+        assert!(!error.to_string().contains(SECOND));
     }
 
     #[test]

@@ -255,10 +255,16 @@ pub struct Config {
     #[arg(long, env = "CHAT_READY_TIMEOUT", default_value = "2s", value_parser = humantime::parse_duration)]
     pub ready_timeout: Duration,
 
-    /// On SIGTERM, sessions are told to reconnect elsewhere spread over this window, so
-    /// that they do not all land on the other nodes at once (SIGINT drains at once).
+    /// On SIGTERM or an operator's drain, sessions are told to reconnect elsewhere spread
+    /// over this window, so that they do not all land on the other nodes at once (SIGINT
+    /// drains at once).
     #[arg(long, env = "CHAT_DRAIN_WINDOW", default_value = "10s", value_parser = humantime::parse_duration)]
     pub drain_window: Duration,
+
+    /// How often the node makes the stats record the operators' page shows (`/admin`),
+    /// and, with other nodes, writes it to Redis.
+    #[arg(long, env = "CHAT_STATS_INTERVAL", default_value = "2s", value_parser = humantime::parse_duration)]
+    pub stats_interval: Duration,
 
     /// On SIGTERM, longest wait for in-flight messages to commit before exiting.
     #[arg(long, env = "CHAT_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]

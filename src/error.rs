@@ -44,11 +44,31 @@ impl ResponseError for ApiError {
             // RFC 6750: a 401 names the scheme the client should use.
             response.insert_header((actix_web::http::header::WWW_AUTHENTICATE, "Bearer"));
         }
-        response.json(ErrorBody {
+        let mut response = response.json(ErrorBody {
             ok: false,
             error: &self.0,
-        })
+        });
+        // For the node's own count of refusals (`count_rejections`), which needs the hub.
+        response.extensions_mut().insert(self.0.code);
+        response
     }
+}
+
+/// Counts every REST refusal in the node's stats (`stats/counters.rs`), by the code the
+/// error response carries; the process-wide metric is counted where the response is made.
+pub async fn count_rejections<B: actix_web::body::MessageBody>(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<B>,
+) -> Result<actix_web::dev::ServiceResponse<B>, actix_web::Error> {
+    let state = req
+        .app_data::<actix_web::web::Data<crate::state::AppState>>()
+        .cloned();
+    let response = next.call(req).await?;
+    if let (Some(state), Some(code)) = (state, response.response().extensions().get::<ErrorCode>())
+    {
+        state.hub.counters.rejected(*code);
+    }
+    Ok(response)
 }
 
 /// Result of a REST handler.

@@ -124,6 +124,8 @@ pub async fn start(config: Config) -> Result<Node, StartError> {
         guards: config.guard_limits(),
         author_secret,
         retention: config.retention(),
+        drain_window: config.drain_window,
+        stats_interval: config.stats_interval,
     })
     .map_err(|error| StartError::Config(format!("REDIS_URL: {error}")))?;
     if let Some(broker) = actors.hub().cluster.broker() {
@@ -145,6 +147,7 @@ pub async fn start(config: Config) -> Result<Node, StartError> {
     let server = HttpServer::new(move || {
         App::new()
             .app_data(state.clone())
+            .wrap(actix_web::middleware::from_fn(error::count_rejections))
             .wrap(actix_web::middleware::Compress::default())
             .wrap(security::headers())
             .configure(|cfg| routes::configure(cfg, &static_dir))

@@ -56,6 +56,7 @@ async fn concurrent_sends_share_commits_and_keep_room_order() {
     let arbiter = Arbiter::new();
     let pool = PersistencePool::start(
         Arc::clone(&store),
+        Arc::default(),
         1,
         64,
         Duration::from_millis(5),

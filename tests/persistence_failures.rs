@@ -31,6 +31,7 @@ async fn a_failed_batch_fails_every_sender_and_stores_nothing() {
     let arbiter = Arbiter::new();
     let pool = PersistencePool::start(
         Arc::clone(&store),
+        Arc::default(),
         1,
         64,
         Duration::from_millis(20),
@@ -131,6 +132,7 @@ async fn a_value_the_store_cannot_hold_fails_only_its_own_message() {
     // A long batch delay, so that all five share one batch.
     let pool = PersistencePool::start(
         Arc::clone(&store),
+        Arc::default(),
         1,
         64,
         Duration::from_millis(100),

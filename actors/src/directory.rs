@@ -6,7 +6,7 @@
 //! without a live actor here has no local members and needs none of them.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -16,13 +16,23 @@ use crate::cluster::Event;
 use crate::ids::{Nickname, RoomCode, RoomId};
 use crate::room::{Remote, RoomActor, RoomDeleted, Synced};
 
+/// What a room actor keeps up to date for others to read without asking it.
+#[derive(Default)]
+pub struct RoomGauges {
+    /// Its local member count, read for room listings.
+    pub members: AtomicUsize,
+    /// Messages it pushed since it started (its own and other nodes'), for the busiest
+    /// rooms of the stats record (`stats/sampler.rs`).
+    pub messages: AtomicU64,
+}
+
 /// A live room in the directory.
 #[derive(Clone)]
 pub struct RoomHandle {
     /// The room actor.
     pub addr: Addr<RoomActor>,
-    /// Its local member count, kept by the room actor, read for room listings.
-    pub members: Arc<AtomicUsize>,
+    /// What the room actor keeps up to date.
+    pub gauges: Arc<RoomGauges>,
     /// Its id in the store, by which retention marks it used (`retention.rs`).
     pub room_id: RoomId,
 }
@@ -69,8 +79,23 @@ impl RoomDirectory {
         self.rooms
             .iter()
             .filter_map(|entry| {
-                let count = entry.value().members.load(Ordering::Relaxed);
+                let count = entry.value().gauges.members.load(Ordering::Relaxed);
                 (count > 0).then_some((*entry.key(), count))
+            })
+            .collect()
+    }
+
+    /// Every live room with its local members and the messages it pushed since it started.
+    pub fn gauges(&self) -> Vec<(RoomCode, usize, u64)> {
+        self.rooms
+            .iter()
+            .map(|entry| {
+                let gauges = &entry.value().gauges;
+                (
+                    *entry.key(),
+                    gauges.members.load(Ordering::Relaxed),
+                    gauges.messages.load(Ordering::Relaxed),
+                )
             })
             .collect()
     }
@@ -80,7 +105,7 @@ impl RoomDirectory {
     pub fn used_rooms(&self) -> Vec<RoomId> {
         self.rooms
             .iter()
-            .filter(|entry| entry.value().members.load(Ordering::Relaxed) > 0)
+            .filter(|entry| entry.value().gauges.members.load(Ordering::Relaxed) > 0)
             .map(|entry| entry.value().room_id)
             .collect()
     }

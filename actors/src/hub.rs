@@ -7,6 +7,7 @@ use std::future::Future;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix::prelude::*;
 use dashmap::DashMap;
@@ -19,11 +20,12 @@ use crate::guards::Guards;
 use crate::ids::{RoomCode, SessionId};
 use crate::limits::Limits;
 use crate::model::{Member, Room};
-use crate::outbound::Outbox;
+use crate::outbound::{Outbound, Outbox};
 use crate::persistence::PersistencePool;
 use crate::protocol::push::Joined;
 use crate::registry::{Registry, ResolveRoom};
 use crate::room::{Join, ListMembers, RoomActor, RoomError};
+use crate::stats::{NodeCounters, StatsBoard};
 use crate::store::{Store, StoreError};
 
 /// How many random codes to try before giving up on creating a room.
@@ -51,19 +53,79 @@ pub struct Hub {
     pub guards: Arc<Guards>,
     /// Open sessions of this node, so a draining node can tell each to reconnect.
     pub sessions: DashMap<SessionId, Outbox>,
-    /// Set once a shutdown began; see [`Hub::is_draining`].
+    /// Set by a drain (an operator's, or a shutdown's); see [`Hub::is_draining`].
     pub(crate) draining: AtomicBool,
+    /// Set once a shutdown began: nothing resumes the node then.
+    pub(crate) stopping: AtomicBool,
+    /// Over how long a drain spreads its sessions' reconnects.
+    pub drain_window: Duration,
+    /// What the node counts for its stats record.
+    pub counters: Arc<NodeCounters>,
+    /// The node's latest stats record.
+    pub stats: StatsBoard,
+    /// How often the node makes a stats record.
+    pub stats_interval: Duration,
 }
 
 impl Hub {
-    /// Whether the node is shutting down (readiness fails, new sessions are refused).
+    /// Whether the node drains: readiness fails and new sessions are refused (a shutdown,
+    /// or an operator's drain until resumed).
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
     }
 
-    /// Marks the node as draining.
+    /// Marks the node as shutting down: draining, for good.
     pub fn start_draining(&self) {
+        self.stopping.store(true, Ordering::Relaxed);
         self.draining.store(true, Ordering::Relaxed);
+    }
+
+    /// An operator's drain: readiness fails, new sessions are refused, and the open ones
+    /// are told to reconnect elsewhere, spread over the drain window. Nothing if the node
+    /// drains already.
+    pub fn drain(self: &Arc<Self>) {
+        if self.draining.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        tracing::info!(window = ?self.drain_window, sessions = self.sessions.len(), "draining: sessions are sent to other nodes");
+        let hub = Arc::clone(self);
+        tokio::spawn(async move { hub.drain_sessions(hub.drain_window).await });
+    }
+
+    /// Ends an operator's drain: the node takes sessions again (its readiness passes).
+    /// False, and nothing changes, while the node shuts down.
+    pub fn resume(&self) -> bool {
+        if self.stopping.load(Ordering::Relaxed) {
+            return false;
+        }
+        if self.draining.swap(false, Ordering::Relaxed) {
+            tracing::info!("resumed: taking sessions again");
+        }
+        true
+    }
+
+    /// Tells every open session to reconnect to another node and closes it (1012), spread
+    /// evenly over `window`; stops early if the node is resumed meanwhile.
+    pub async fn drain_sessions(&self, window: Duration) {
+        const SLICES: u32 = 20;
+        let sessions: Vec<Outbox> = self.sessions.iter().map(|s| s.value().clone()).collect();
+        if sessions.is_empty() {
+            return;
+        }
+        let per_slice = sessions.len().div_ceil(SLICES as usize).max(1);
+        for (i, slice) in sessions.chunks(per_slice).enumerate() {
+            if i > 0 {
+                tokio::time::sleep(window / SLICES).await;
+            }
+            if !self.is_draining() {
+                return;
+            }
+            for session in slice {
+                session.do_send(Outbound::Reconnect {
+                    reason: "node is draining",
+                });
+            }
+        }
     }
 
     /// The room actor for a code: from the directory when live, else through the registry

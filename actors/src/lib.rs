@@ -19,6 +19,10 @@
 //!   hop of a send through the actors, for the latency budget.
 //! - [`retention`]: with `--room-retention`, marks the rooms with members used and deletes
 //!   unused rooms from the [`store`], every interval.
+//! - [`admin`]: operators' commands (drain, resume, close a room) as every node carries
+//!   them out; [`stats`]: what the node counts for its operators and the record its
+//!   sampler makes from that every interval (the counters sit below everything that
+//!   records into them; the sampler reads the hub).
 //! - [`cluster`]: the link to other nodes, a no-op handle on one node; the Redis bridge
 //!   actor ([`cluster::bridge`]) and what nodes tell each other ([`cluster::broker`]).
 //!
@@ -27,6 +31,7 @@
 
 pub mod address_limit;
 pub mod address_table;
+pub mod admin;
 pub mod authors;
 pub mod budget;
 pub mod changes;
@@ -52,6 +57,7 @@ pub mod retention;
 pub mod room;
 pub mod session;
 pub mod spawn;
+pub mod stats;
 pub mod store;
 
 pub use error::{ChatError, ErrorCode};

@@ -1,6 +1,6 @@
 //! Starting and stopping the node's actors: the persistence shards and room threads, the
-//! registry, the Redis bridge, the shared heartbeat timer, the retention actor (when
-//! retention is on), and the steps of a graceful shutdown (drain the sessions, flush
+//! registry, the Redis bridge, the shared heartbeat timer, the stats sampler and the
+//! operators' command queue, the retention actor (when retention is on), and the steps of a graceful shutdown (drain the sessions, flush
 //! persistence, leave the cluster, stop the threads).
 
 use std::sync::atomic::AtomicBool;
@@ -10,6 +10,7 @@ use std::time::Duration;
 use actix::prelude::*;
 use dashmap::DashMap;
 
+use crate::admin;
 use crate::authors::AuthorIds;
 use crate::cluster::validate::EventRules;
 use crate::cluster::{BrokerOptions, Cluster};
@@ -18,11 +19,12 @@ use crate::guards::{GuardLimits, Guards};
 use crate::hub::Hub;
 use crate::limits::Limits;
 use crate::node_events::NodeEvents;
-use crate::outbound::{Outbound, Outbox};
+use crate::outbound::Outbound;
 use crate::persistence::PersistencePool;
 use crate::registry::Registry;
 use crate::retention::{Retention, RetentionOptions};
 use crate::room::RoomDeps;
+use crate::stats::{sampler, NodeCounters, StatsBoard};
 use crate::store::Store;
 
 /// How the node's actors are set up.
@@ -45,6 +47,10 @@ pub struct NodeOptions {
     pub author_secret: String,
     /// Room retention; `None` keeps every room forever.
     pub retention: Option<RetentionOptions>,
+    /// Over how long an operator's drain spreads its sessions' reconnects.
+    pub drain_window: Duration,
+    /// How often the node makes its stats record (`stats/`).
+    pub stats_interval: Duration,
 }
 
 /// The node's running actors and the threads they run on.
@@ -64,9 +70,13 @@ impl NodeActors {
         let service = arbiters[0].handle();
         let rooms = Arc::new(RoomDirectory::default());
         let guards = Arc::new(Guards::new(options.guards));
+        let counters = Arc::new(NodeCounters::default());
+        let (admin_commands, admin_queue) = tokio::sync::mpsc::channel(admin::QUEUE);
         let events = Arc::new(NodeEvents {
             rooms: Arc::clone(&rooms),
             guards: Arc::clone(&guards),
+            counters: Arc::clone(&counters),
+            admin: admin_commands,
         });
         let cluster = match &options.broker {
             Some(broker) => Cluster::join(
@@ -81,6 +91,7 @@ impl NodeActors {
         let cluster = cluster.inspect_err(|_| arbiters.iter().for_each(|a| _ = a.stop()))?;
         let persistence = PersistencePool::start(
             Arc::clone(&options.store),
+            Arc::clone(&counters),
             options.persistence_shards,
             options.limits.batch_max,
             options.limits.batch_delay,
@@ -100,6 +111,7 @@ impl NodeActors {
                 limits: options.limits.clone(),
                 guards: Arc::clone(&guards),
                 cluster: cluster.clone(),
+                counters: Arc::clone(&counters),
                 supervisor: ctx.address().recipient(),
                 retention,
             });
@@ -122,9 +134,17 @@ impl NodeActors {
             authors: AuthorIds::new(&options.author_secret),
             sessions: DashMap::new(),
             draining: AtomicBool::new(false),
+            stopping: AtomicBool::new(false),
+            drain_window: options.drain_window,
+            counters,
+            stats: StatsBoard::default(),
+            stats_interval: options.stats_interval,
         });
         let interval = hub.limits.heartbeat_interval.max(Duration::from_millis(10));
         service.spawn(heartbeats(Arc::downgrade(&hub), interval));
+        let stats_interval = options.stats_interval.max(Duration::from_millis(100));
+        service.spawn(sampler::run(Arc::downgrade(&hub), stats_interval));
+        service.spawn(admin::run(Arc::downgrade(&hub), admin_queue));
         Ok(NodeActors { hub, arbiters })
     }
 
@@ -136,27 +156,7 @@ impl NodeActors {
     /// Tells every open session to reconnect to another node and closes it (1012), spread
     /// evenly over `window`.
     pub async fn drain_sessions(&self, window: Duration) {
-        const SLICES: u32 = 20;
-        let sessions: Vec<Outbox> = self
-            .hub
-            .sessions
-            .iter()
-            .map(|s| s.value().clone())
-            .collect();
-        if sessions.is_empty() {
-            return;
-        }
-        let per_slice = sessions.len().div_ceil(SLICES as usize).max(1);
-        for (i, slice) in sessions.chunks(per_slice).enumerate() {
-            if i > 0 {
-                tokio::time::sleep(window / SLICES).await;
-            }
-            for session in slice {
-                session.do_send(Outbound::Reconnect {
-                    reason: "node is shutting down",
-                });
-            }
-        }
+        self.hub.drain_sessions(window).await;
     }
 
     /// Commits everything the persistence shards hold; for shutdown.
@@ -164,10 +164,15 @@ impl NodeActors {
         let _ = tokio::time::timeout(timeout, self.hub.persistence.flush()).await;
     }
 
-    /// Says goodbye to the other nodes: writes out queued events and removes this node's
-    /// heartbeat. Part of a graceful shutdown, after the sessions were drained.
+    /// Says goodbye to the other nodes: writes out queued events, removes this node's
+    /// heartbeat and its stats record. Part of a graceful shutdown, after the sessions
+    /// were drained.
     pub async fn leave_cluster(&self, timeout: Duration) {
         self.hub.cluster.leave(timeout).await;
+        if let Some(broker) = self.hub.cluster.broker() {
+            let own = [broker.node_id.clone()];
+            let _ = tokio::time::timeout(timeout, broker.forget_stats(&own)).await;
+        }
     }
 
     /// Stops the room and persistence threads; the last step of a shutdown.

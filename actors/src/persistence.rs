@@ -19,6 +19,7 @@ use crate::hops::{self, Hop};
 use crate::ids::RoomId;
 use crate::metric_names;
 use crate::spawn::start_on;
+use crate::stats::NodeCounters;
 use crate::store::{Outcome, Store, StoreError, Write};
 
 /// Asks for one write to be committed. Answers once its batch committed (or failed).
@@ -71,6 +72,7 @@ const MAILBOX: usize = 16 * 1024;
 /// One persistence shard.
 pub struct Persistence {
     store: Arc<dyn Store>,
+    counters: Arc<NodeCounters>,
     batch_max: usize,
     batch_delay: Duration,
     waiting: Vec<Waiting>,
@@ -80,10 +82,17 @@ pub struct Persistence {
 }
 
 impl Persistence {
-    /// A shard that commits to `store` in batches of at most `batch_max`.
-    pub fn new(store: Arc<dyn Store>, batch_max: usize, batch_delay: Duration) -> Self {
+    /// A shard that commits to `store` in batches of at most `batch_max`, counting its
+    /// commits in `counters`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        counters: Arc<NodeCounters>,
+        batch_max: usize,
+        batch_delay: Duration,
+    ) -> Self {
         Persistence {
             store,
+            counters,
             batch_max: batch_max.max(1),
             batch_delay,
             waiting: Vec::new(),
@@ -139,6 +148,17 @@ impl Persistence {
             for _ in &waiters {
                 hops::record_between(Hop::Commit, started, committed_at);
             }
+            let created = results
+                .iter()
+                .flatten()
+                .flatten()
+                .filter(|o| matches!(o, Outcome::Created(_)))
+                .count();
+            act.counters.committed(
+                committed_at.saturating_duration_since(started),
+                waiters.len(),
+                created,
+            );
             answer_all(waiters, results, committed_at);
             act.committing = false;
             act.commit_next(ctx);
@@ -277,9 +297,11 @@ pub struct PersistencePool {
 }
 
 impl PersistencePool {
-    /// Starts `shards` persistence actors on `arbiter`.
+    /// Starts `shards` persistence actors on `arbiter`, counting their commits in
+    /// `counters`.
     pub fn start(
         store: Arc<dyn Store>,
+        counters: Arc<NodeCounters>,
         shards: usize,
         batch_max: usize,
         batch_delay: Duration,
@@ -288,10 +310,11 @@ impl PersistencePool {
         let shards: Vec<_> = (0..shards.max(1))
             .map(|_| {
                 let store = Arc::clone(&store);
+                let counters = Arc::clone(&counters);
                 // Room actors wait (rather than fail) when this mailbox is full:
                 // backpressure.
                 start_on(arbiter, MAILBOX, move || {
-                    Persistence::new(store, batch_max, batch_delay)
+                    Persistence::new(store, counters, batch_max, batch_delay)
                 })
             })
             .collect();

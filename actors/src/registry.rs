@@ -9,13 +9,12 @@
 //! arbiters so that fan-out uses every core.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use actix::prelude::*;
 use tokio::sync::oneshot;
 
-use crate::directory::{RoomDirectory, RoomHandle};
+use crate::directory::{RoomDirectory, RoomGauges, RoomHandle};
 use crate::error::ChatError;
 use crate::ids::RoomCode;
 use crate::model::RoomRecord;
@@ -93,16 +92,16 @@ impl Registry {
     fn start_room(&mut self, record: RoomRecord) -> Addr<RoomActor> {
         let arbiter = &self.arbiters[self.next_arbiter % self.arbiters.len()];
         self.next_arbiter = self.next_arbiter.wrapping_add(1);
-        let members = Arc::new(AtomicUsize::new(0));
+        let gauges = Arc::new(RoomGauges::default());
         let deps = Arc::clone(&self.deps);
-        let counter = Arc::clone(&members);
+        let counter = Arc::clone(&gauges);
         let (code, room_id) = (record.room.code, record.room.id);
         let addr = start_on(arbiter, ROOM_MAILBOX, move || {
             RoomActor::new(record, counter, deps)
         });
         let handle = RoomHandle {
             addr: addr.clone(),
-            members,
+            gauges,
             room_id,
         };
         self.directory.insert(code, handle);

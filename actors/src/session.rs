@@ -100,11 +100,13 @@ impl WsSession {
             (Some(reference), Ok(data)) => ctx.text(push::ack_ok(reference, data)),
             (Some(reference), Err(error)) => {
                 error.count();
+                self.hub.counters.rejected(error.code);
                 ctx.text(push::ack_err(reference, &error));
             }
             (None, Ok(_)) => {}
             (None, Err(error)) => {
                 error.count();
+                self.hub.counters.rejected(error.code);
                 ctx.text(push::error(&error));
             }
         }

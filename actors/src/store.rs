@@ -232,6 +232,12 @@ pub trait Store: Send + Sync + 'static {
     /// tombstoned by a sweep), whose live actors must stop.
     async fn touch_rooms(&self, rooms: &[RoomId]) -> Result<Vec<RoomId>, StoreError>;
 
+    /// Closes a room at an operator's request: tombstones it, so from now on it is not
+    /// found and commits into it fail with [`StoreError::NoSuchRoom`] (a commit holding the
+    /// room's row finishes first); a retention sweep deletes its messages. Answers false
+    /// when the room was gone already.
+    async fn close_room(&self, room: RoomId) -> Result<bool, StoreError>;
+
     /// Deletes the rooms unused since before `unused_before`, with their messages: first
     /// tombstones them in one short transaction (re-checking under the row lock that
     /// nothing used them meanwhile; from then on commits into them fail with

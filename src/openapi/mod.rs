@@ -11,7 +11,7 @@ use serde_json::Value;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{bodies, health, messages, metrics, moderation, rooms};
+use crate::routes::{admin, bodies, health, messages, metrics, moderation, rooms};
 
 /// The document; the derive collects each operation from its handler.
 #[derive(OpenApi)]
@@ -33,6 +33,10 @@ use crate::routes::{bodies, health, messages, metrics, moderation, rooms};
         rooms::show,
         moderation::delete,
         metrics::render,
+        admin::overview,
+        admin::drain,
+        admin::resume,
+        admin::close_room,
     ),
     components(schemas(
         schemas::RoomSchema,
@@ -49,6 +53,7 @@ use crate::routes::{bodies, health, messages, metrics, moderation, rooms};
         (name = "rooms", description = "Create rooms and look them up."),
         (name = "messages", description = "History pages and sends by integrations."),
         (name = "probes", description = "Liveness, readiness and metrics for operators."),
+        (name = "operators", description = "The operators' page (`/admin`) and what it does: every node's figures, drain and resume a node, close a room. Every call needs an API key and is written to the audit log with the key's label."),
     )
 )]
 pub struct ApiDoc;

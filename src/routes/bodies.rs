@@ -119,3 +119,39 @@ pub struct RoomList {
     /// The rooms.
     pub rooms: Vec<RoomOccupancy>,
 }
+
+/// `GET /api/admin/overview`: what every live node says about itself.
+#[derive(Serialize, ToSchema)]
+pub struct Overview {
+    /// Always true.
+    pub ok: bool,
+    /// The node that answered.
+    pub node: String,
+    /// Seconds between two records of a node (poll no faster than this).
+    pub interval: f64,
+    /// Every node that sent a record within three intervals, sorted by id.
+    pub nodes: Vec<chat_actors::stats::NodeStats>,
+    /// The busiest rooms across the nodes, busiest first (at most 20).
+    pub rooms: Vec<chat_actors::stats::ClusterRoomRate>,
+}
+
+/// `POST /api/admin/nodes/{node}/drain` and `/resume`: the node was told.
+#[derive(Serialize, ToSchema)]
+pub struct NodeChanged {
+    /// Always true.
+    pub ok: bool,
+    /// The node.
+    pub node: String,
+    /// The state it goes to.
+    pub state: chat_actors::stats::NodeState,
+}
+
+/// `DELETE /api/admin/rooms/{code}`: the room is closed.
+#[derive(Serialize, ToSchema)]
+pub struct RoomClosed {
+    /// Always true.
+    pub ok: bool,
+    /// Its code.
+    #[schema(value_type = String, example = "K7QX2M")]
+    pub code: RoomCode,
+}

@@ -1,5 +1,6 @@
 //! The HTTP routes of PROTOCOL.md, one file per resource.
 
+pub(crate) mod admin;
 pub(crate) mod bodies;
 mod docs;
 pub(crate) mod health;
@@ -45,6 +46,17 @@ pub fn configure(cfg: &mut web::ServiceConfig, static_dir: &std::path::Path) {
             .service(
                 resource("/rooms/{code}/messages/{id}", "DELETE")
                     .route(web::delete().to(moderation::delete)),
+            )
+            .service(resource("/admin/overview", "GET").route(web::get().to(admin::overview)))
+            .service(
+                resource("/admin/nodes/{node}/drain", "POST").route(web::post().to(admin::drain)),
+            )
+            .service(
+                resource("/admin/nodes/{node}/resume", "POST").route(web::post().to(admin::resume)),
+            )
+            .service(
+                resource("/admin/rooms/{code}", "DELETE")
+                    .route(web::delete().to(admin::close_room)),
             )
             .service(resource("/openapi.json", "GET").route(web::get().to(docs::spec)))
             .service(resource("/docs", "GET").route(web::get().to(docs::page)))

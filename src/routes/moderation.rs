@@ -40,7 +40,7 @@ use crate::state::AppState;
     )
 )]
 pub async fn delete(
-    _: Moderator,
+    moderator: Moderator,
     state: web::Data<AppState>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
@@ -52,6 +52,7 @@ pub async fn delete(
         .map_err(|_| ChatError::bad_request("the message id must be a positive integer"))
         .and_then(|id| protocol::message_id(id, "id"))?;
     room_record(&state, &req, code).await?;
+    tracing::info!(target: "audit", key = %moderator.label, action = "delete_message", room = %code, message = id);
     let outcome = state
         .hub
         .ask_room(code, move || ChangeMessage {

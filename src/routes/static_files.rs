@@ -13,9 +13,19 @@ const PLACEHOLDER: &str = r#"<!doctype html>
 <code>scripts/run.sh</code>, which does it for you.</p></body></html>
 "#;
 
-/// Serves `dir` at `/` when it holds an `index.html`, else a placeholder page.
+/// Serves `dir` at `/` when it holds an `index.html`, else a placeholder page. The
+/// operators' page is the same `index.html` at `/admin` (the client picks its page from the
+/// path); it shows nothing without an API key, which every admin API call needs.
 pub fn configure(cfg: &mut web::ServiceConfig, dir: &Path) {
-    if dir.join("index.html").is_file() {
+    let index = dir.join("index.html");
+    if index.is_file() {
+        cfg.route(
+            "/admin",
+            web::get().to(move || {
+                let index = index.clone();
+                async move { actix_files::NamedFile::open_async(index).await }
+            }),
+        );
         cfg.service(actix_files::Files::new("/", dir).index_file("index.html"));
     } else {
         tracing::warn!(dir = %dir.display(), "no browser client found; serving a placeholder");

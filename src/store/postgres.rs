@@ -1300,6 +1300,21 @@ impl Store for PostgresStore {
         .await
     }
 
+    async fn close_room(&self, room: RoomId) -> Result<bool, StoreError> {
+        let now = now_millis();
+        self.call(async |conn| {
+            conn.client
+                .execute(
+                    "UPDATE rooms SET deleted_at = $2 WHERE id = $1 AND deleted_at IS NULL",
+                    &[&room, &now],
+                )
+                .await
+                .map(|updated| updated == 1)
+                .map_err(unavailable)
+        })
+        .await
+    }
+
     /// One node at a time: the sweep holds a session-level advisory lock on its connection
     /// from start to end, and a node that cannot take it skips this round. Every step is
     /// bounded by the call timeout, as any call is.

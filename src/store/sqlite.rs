@@ -790,6 +790,18 @@ impl Store for SqliteStore {
         .await
     }
 
+    async fn close_room(&self, room: RoomId) -> Result<bool, StoreError> {
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "UPDATE rooms SET deleted_at = ?2 WHERE id = ?1 AND deleted_at IS NULL",
+            )
+            .and_then(|mut statement| statement.execute((room, now_millis().timestamp_millis())))
+            .map(|updated| updated == 1)
+            .map_err(unavailable)
+        })
+        .await
+    }
+
     /// SQLite has one writer at a time, so there is one sweeper by construction, and a
     /// statement that tombstones reads the newest `last_active_at` of every room: a commit
     /// that used a room either came first (the room is not picked) or comes after (and finds

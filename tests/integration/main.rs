@@ -56,6 +56,7 @@ mod hostile;
 mod keys;
 mod lifecycle;
 mod network;
+mod operators;
 mod ordering;
 mod poison;
 mod replies;

@@ -179,6 +179,7 @@ impl RedisBridge {
         let connect = async move {
             let (mut sink, stream) = broker.target.subscriber().await?;
             sink.subscribe_everywhere(broker::LOCKOUTS_CHANNEL).await?;
+            sink.subscribe_everywhere(broker::ADMIN_CHANNEL).await?;
             sink.subscribe_rooms(&channels).await?;
             Ok::<_, redis::RedisError>((sink, stream))
         };
@@ -429,6 +430,16 @@ impl RedisBridge {
         }
     }
 
+    fn on_admin(&mut self, msg: &redis::Msg) {
+        match serde_json::from_slice::<super::operators::AdminCommand>(msg.get_payload_bytes()) {
+            Ok(command) => {
+                tracing::info!(?command, "an operator's command arrived");
+                self.events.admin(command);
+            }
+            Err(error) => malformed("admin command", &error),
+        }
+    }
+
     fn queue_publish(&mut self, code: RoomCode, event: Event, ctx: &mut Context<Self>) {
         let envelope = Envelope {
             node: self.broker.node_id.clone(),
@@ -490,6 +501,9 @@ impl RedisBridge {
         if msg.get_channel_name() == broker::LOCKOUTS_CHANNEL {
             return self.on_lockout(msg);
         }
+        if msg.get_channel_name() == broker::ADMIN_CHANNEL {
+            return self.on_admin(msg);
+        }
         let Some(code) = broker::room_of_channel(msg.get_channel_name()) else {
             return;
         };
@@ -519,8 +533,9 @@ impl RedisBridge {
         }
         if let Event::Message { message, .. } = &envelope.event {
             let lag = chrono::Utc::now() - message.created_at;
-            metrics::histogram!(metric_names::BROKER_LAG_SECONDS)
-                .record(lag.num_microseconds().unwrap_or(0).max(0) as f64 / 1e6);
+            let lag = lag.to_std().unwrap_or_default();
+            metrics::histogram!(metric_names::BROKER_LAG_SECONDS).record(lag.as_secs_f64());
+            self.events.lag(lag);
         }
         self.events.event(code, envelope.event);
     }

@@ -101,6 +101,13 @@ pub trait ClusterEvents: Send + Sync + 'static {
     /// A node found the client address `key` over the failed-lookup limit: refuse its
     /// lookups for `period`.
     fn locked_out(&self, key: IpAddr, period: Duration);
+
+    /// A message of another node arrived `lag` after it was committed, for the node's
+    /// stats record.
+    fn lag(&self, lag: Duration);
+
+    /// An operator's command, published by the node that took the request.
+    fn admin(&self, command: super::operators::AdminCommand);
 }
 
 /// The names of the keys and channels of a room and of the nodes, for one topology.
@@ -156,6 +163,12 @@ impl Keys {
 /// The channel on which a node that found a client address over the failed-lookup limit
 /// tells the others; every node subscribes to it.
 pub const LOCKOUTS_CHANNEL: &str = "chat:lockouts";
+
+/// The channel of operators' commands (`admin.rs`); every node subscribes to it.
+pub const ADMIN_CHANNEL: &str = "chat:admin";
+
+/// The hash of every node's latest stats record, by node id (`cluster/operators.rs`).
+pub const STATS_KEY: &str = "chat:node-stats";
 
 /// The failed-lookup count of a client address (its key: an IPv6 /64), shared by the
 /// nodes; it lives for one window of the limit.

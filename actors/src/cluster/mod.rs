@@ -3,6 +3,7 @@
 //! - [`broker`]: the Redis keys and events nodes share, and [`ClusterEvents`], the trait
 //!   the bridge delivers other nodes' events into.
 //! - [`bridge`]: the Redis bridge actor (ordered publishing, pub/sub, heartbeats).
+//! - [`operators`]: the nodes' stats records and the operators' command channel.
 //!
 //! Rooms and the hub hold a [`Cluster`] and call it unconditionally: with one node every
 //! call does nothing and every query answers "nothing elsewhere", so no call site branches
@@ -12,6 +13,7 @@ pub mod barrier;
 pub mod bridge;
 pub mod broker;
 pub mod connections;
+pub mod operators;
 pub mod validate;
 
 use std::collections::HashMap;

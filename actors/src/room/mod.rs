@@ -21,7 +21,7 @@ mod requests;
 mod typing;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -29,6 +29,7 @@ use actix::prelude::*;
 use bytestring::ByteString;
 
 use crate::cluster::Cluster;
+use crate::directory::RoomGauges;
 use crate::guards::Guards;
 use crate::ids::{Nickname, RoomCode, SessionId};
 use crate::limits::Limits;
@@ -37,6 +38,7 @@ use crate::model::{Member, Room, RoomRecord};
 use crate::outbound::{Outbound, Outbox};
 use crate::persistence::PersistencePool;
 use crate::protocol::push::{self, Presence};
+use crate::stats::NodeCounters;
 use crate::store::Store;
 
 pub use messages::*;
@@ -62,6 +64,8 @@ pub struct RoomDeps {
     pub guards: Arc<Guards>,
     /// The other nodes.
     pub cluster: Cluster,
+    /// The node's counters (pushes, slow consumers), for its stats record.
+    pub counters: Arc<NodeCounters>,
     /// Told when a room actor stops.
     pub supervisor: Recipient<RoomStopped>,
     /// Room retention is on (`retention.rs`): a room's first local member marks it used in
@@ -103,18 +107,22 @@ pub struct RoomActor {
     members: HashMap<SessionId, MemberEntry>,
     /// Members on other nodes, by presence field.
     remote: HashMap<String, Nickname>,
-    member_count: Arc<AtomicUsize>,
+    gauges: Arc<RoomGauges>,
     last_catch_up: Instant,
     order: Order,
     sends_in_flight: usize,
     idle_since: Instant,
     closed: bool,
+    /// Members found unable to keep up while others were being removed (`remove_member`).
+    leaving: Vec<SessionId>,
+    /// A removal is under way.
+    removing: bool,
 }
 
 impl RoomActor {
     /// A room actor for the stored `record`, which starts pushing after its last message;
-    /// it keeps `member_count` up to date for room listings.
-    pub fn new(record: RoomRecord, member_count: Arc<AtomicUsize>, deps: Arc<RoomDeps>) -> Self {
+    /// it keeps `gauges` up to date for room listings and the node's stats.
+    pub fn new(record: RoomRecord, gauges: Arc<RoomGauges>, deps: Arc<RoomDeps>) -> Self {
         let (last_message_id, last_seq) = (record.last_message_id, record.last_seq);
         RoomActor {
             room: record.room,
@@ -122,12 +130,14 @@ impl RoomActor {
             deps,
             members: HashMap::new(),
             remote: HashMap::new(),
-            member_count,
+            gauges,
             last_catch_up: Instant::now(),
             order: Order::new(last_message_id, last_seq),
             sends_in_flight: 0,
             idle_since: Instant::now(),
             closed: false,
+            leaving: Vec::new(),
+            removing: false,
         }
     }
 
@@ -161,6 +171,7 @@ impl RoomActor {
                 Err(SendError::Full(_)) => {
                     // Counted here: a stuck session may never run its `Evict`.
                     metrics::counter!(metric_names::SLOW_CONSUMERS).increment(1);
+                    self.deps.counters.slow_consumer();
                     member.addr.do_send(Outbound::Evict);
                     dropped.push(id);
                 }
@@ -168,6 +179,7 @@ impl RoomActor {
             }
         }
         metrics::counter!(metric_names::PUSHES).increment(delivered);
+        self.deps.counters.pushed(delivered);
         for id in dropped {
             if self.members.contains_key(&id) {
                 tracing::debug!(room = %self.room.code, session = id, "dropping a member that cannot keep up");
@@ -188,9 +200,26 @@ impl RoomActor {
         })
     }
 
+    /// Removes a member and tells the others. Telling them can find more members that
+    /// cannot keep up, whose removal tells the others again: those wait in `leaving` and
+    /// are removed here one after the other, so a thousand stuck members cost a loop, not
+    /// a thousand nested calls on the room thread's stack.
     fn remove_member(&mut self, session: SessionId) {
+        self.leaving.push(session);
+        if self.removing {
+            return;
+        }
+        self.removing = true;
+        while let Some(next) = self.leaving.pop() {
+            self.remove_one(next);
+        }
+        self.removing = false;
+    }
+
+    fn remove_one(&mut self, session: SessionId) {
         if let Some(entry) = self.members.remove(&session) {
-            self.member_count
+            self.gauges
+                .members
                 .store(self.members.len(), Ordering::Relaxed);
             let code = self.room.code;
             self.deps
@@ -239,7 +268,8 @@ impl RoomActor {
                 };
                 entry.identify(author_id, owner);
                 self.members.insert(session, entry);
-                self.member_count
+                self.gauges
+                    .members
                     .store(self.members.len(), Ordering::Relaxed);
                 let frame = self.presence_frame(Some(&nickname), None);
                 self.broadcast(&frame, Some(session));
@@ -255,7 +285,10 @@ impl RoomActor {
     fn push_all(&mut self, pushes: &[Push]) {
         for pushed in pushes {
             let frame = match pushed {
-                Push::Message(message) => push::message(message),
+                Push::Message(message) => {
+                    self.gauges.messages.fetch_add(1, Ordering::Relaxed);
+                    push::message(message)
+                }
                 Push::Update(message) => push::update(message),
             };
             self.broadcast(&frame, None);
@@ -304,7 +337,7 @@ impl RoomActor {
                 .announce(code, session, None, Some(&member.nickname));
         }
         self.deps.cluster.unsubscribe(code);
-        self.member_count.store(0, Ordering::Relaxed);
+        self.gauges.members.store(0, Ordering::Relaxed);
         self.stop(ctx, failed);
     }
 
