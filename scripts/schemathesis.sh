@@ -95,11 +95,15 @@ done
 curl -fsS "$base/api/ready" >/dev/null 2>&1 || fail "the node did not become ready"
 
 # --- the run ------------------------------------------------------------------------------------
+# Every operation but drainNode: schemathesis learns the node's id from the overview and would
+# drain the node it tests, whose readiness then answers 503 by design, which the server-error
+# check counts as a failure. Drain is tested in tests/integration/operators.rs and the e2e.
 log "schemathesis run $base/api/openapi.json (all checks, all phases, ${MAX_TIME}s)"
 # From target/schemathesis, so that its cache (.schemathesis/) lands there, not in the tree.
 cd "$OUT" || fail "cd $OUT"
 "${ST[@]}" run "$base/api/openapi.json" \
     --header "Authorization: Bearer $api_key" \
+    --exclude-operation-id drainNode \
     --checks all \
     --phases examples,coverage,fuzzing,stateful \
     --max-examples "$MAX_EXAMPLES" \

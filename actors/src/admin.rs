@@ -35,6 +35,9 @@ pub fn apply(hub: &std::sync::Arc<Hub>, command: AdminCommand) {
             }
         }
         AdminCommand::Drain { .. } | AdminCommand::Resume { .. } => {}
-        AdminCommand::CloseRoom { room_id } => hub.rooms.deleted(&[room_id]),
+        AdminCommand::CloseRoom { room_id, code } => {
+            hub.guards.room_closed(code);
+            hub.rooms.deleted(&[room_id]);
+        }
     }
 }

@@ -10,6 +10,8 @@
 //! spread its guesses over the nodes.
 
 use std::net::IpAddr;
+use std::num::NonZeroUsize;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use dashmap::DashMap;
@@ -17,6 +19,7 @@ use dashmap::DashMap;
 use crate::address_limit::{client_key, AddressLimiter};
 use crate::address_table::AddressTable;
 use crate::error::{ChatError, ErrorCode};
+use crate::ids::RoomCode;
 use crate::limits::SendRate;
 use crate::metric_names;
 
@@ -52,7 +55,15 @@ pub struct Guards {
     failed_lookups: AddressLimiter,
     /// Addresses another node found over the failed-lookup limit, until when.
     lockouts: AddressTable<Instant>,
+    /// Rooms an operator closed lately, and when: their members' rejoins are no guesses.
+    closed_rooms: Mutex<lru::LruCache<RoomCode, Instant>>,
 }
+
+/// How many closed rooms the failed-lookup count forgives at once (about 40 KiB).
+const CLOSED_ROOMS: usize = 1024;
+/// How long after a room closed its members' rejoins are forgiven: longer than any
+/// client's reconnect backoff, shorter than a guesser would care to wait.
+const CLOSED_FORGIVEN: Duration = Duration::from_secs(600);
 
 /// Counts a refusal under a limit's name (`chat_limit_rejections_total{limit}`) and hands
 /// the error back; every abuse limit of the node counts through here.
@@ -81,8 +92,30 @@ impl Guards {
                 1
             }),
             connections: DashMap::new(),
+            closed_rooms: Mutex::new(lru::LruCache::new(
+                NonZeroUsize::new(CLOSED_ROOMS).unwrap_or(NonZeroUsize::MIN),
+            )),
             limits,
         }
+    }
+
+    /// An operator closed `code`: for a while a lookup of it that finds nothing is its
+    /// members rejoining, not a guess, and does not count against their address (a room of
+    /// 50 behind one NAT would otherwise lock that address out of every room).
+    pub fn room_closed(&self, code: RoomCode) {
+        self.closed_rooms
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .put(code, Instant::now());
+    }
+
+    /// Whether `code` was closed by an operator lately (see [`Guards::room_closed`]).
+    pub fn recently_closed(&self, code: &RoomCode) -> bool {
+        self.closed_rooms
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .peek(code)
+            .is_some_and(|closed| closed.elapsed() < CLOSED_FORGIVEN)
     }
 
     /// Admits a new connection from `address` when `open` sessions are open now; the

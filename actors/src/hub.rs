@@ -89,7 +89,10 @@ impl Hub {
         }
         tracing::info!(window = ?self.drain_window, sessions = self.sessions.len(), "draining: sessions are sent to other nodes");
         let hub = Arc::clone(self);
-        tokio::spawn(async move { hub.drain_sessions(hub.drain_window).await });
+        tokio::spawn(async move {
+            hub.drain_sessions(hub.drain_window, "node is draining")
+                .await
+        });
     }
 
     /// Ends an operator's drain: the node takes sessions again (its readiness passes).
@@ -104,9 +107,14 @@ impl Hub {
         true
     }
 
-    /// Tells every open session to reconnect to another node and closes it (1012), spread
-    /// evenly over `window`; stops early if the node is resumed meanwhile.
-    pub async fn drain_sessions(&self, window: Duration) {
+    /// Whether the node is shutting down (not only drained by an operator).
+    pub fn is_stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+
+    /// Tells every open session to reconnect to another node for `reason` and closes it
+    /// (1012), spread evenly over `window`; stops early if the node is resumed meanwhile.
+    pub async fn drain_sessions(&self, window: Duration, reason: &'static str) {
         const SLICES: u32 = 20;
         let sessions: Vec<Outbox> = self.sessions.iter().map(|s| s.value().clone()).collect();
         if sessions.is_empty() {
@@ -121,9 +129,7 @@ impl Hub {
                 return;
             }
             for session in slice {
-                session.do_send(Outbound::Reconnect {
-                    reason: "node is draining",
-                });
+                session.do_send(Outbound::Reconnect { reason });
             }
         }
     }
@@ -207,15 +213,20 @@ impl Hub {
         }
     }
 
-    /// Hands back the result of a room lookup by the client `address`, counting it when
-    /// the room does not exist, on this node and, with several nodes, in the count they
-    /// share (PROTOCOL.md v2: room codes are secrets; `Guards::may_look_up` is the gate).
+    /// Hands back the result of a room lookup of `code` by the client `address`, counting
+    /// it when the room does not exist, on this node and, with several nodes, in the count
+    /// they share (PROTOCOL.md v2: room codes are secrets; `Guards::may_look_up` is the
+    /// gate). A room an operator closed lately is not counted: that is its members
+    /// rejoining.
     pub fn counted<T>(
         &self,
         address: Option<IpAddr>,
+        code: RoomCode,
         lookup: Result<T, ChatError>,
     ) -> Result<T, ChatError> {
-        if matches!(&lookup, Err(error) if error.code == ErrorCode::NotFound) {
+        if matches!(&lookup, Err(error) if error.code == ErrorCode::NotFound)
+            && !self.guards.recently_closed(&code)
+        {
             if let Some((key, rate)) = self.guards.lookup_failed(address) {
                 self.cluster.count_failed_lookup(key, rate);
             }

@@ -156,7 +156,9 @@ impl NodeActors {
     /// Tells every open session to reconnect to another node and closes it (1012), spread
     /// evenly over `window`.
     pub async fn drain_sessions(&self, window: Duration) {
-        self.hub.drain_sessions(window).await;
+        self.hub
+            .drain_sessions(window, "node is shutting down")
+            .await;
     }
 
     /// Commits everything the persistence shards hold; for shutdown.

@@ -237,7 +237,7 @@ impl WsSession {
             if result.is_err() && !rejoin {
                 act.joined.retain(|joined| *joined != code);
             }
-            let result = act.hub.counted(act.address, result);
+            let result = act.hub.counted(act.address, code, result);
             act.respond(ctx, reference.as_ref(), result);
         }));
     }

@@ -231,7 +231,7 @@ pub async fn close_room(
             return Err(ChatError::unavailable().into());
         }
     }
-    let command = AdminCommand::CloseRoom { room_id };
+    let command = AdminCommand::CloseRoom { room_id, code };
     if let Some(broker) = state.hub.cluster.broker() {
         // The other nodes' actors of the room stop on this; should it be lost, their next
         // commit into the room fails (`not_found`) and their members' rejoin too.

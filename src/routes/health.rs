@@ -57,7 +57,12 @@ type NotReadyBecause = (&'static str, &'static str);
 
 async fn readiness(state: &AppState) -> Result<Ready, NotReadyBecause> {
     if state.hub.is_draining() {
-        return Err(("node", "the node is shutting down"));
+        let why = if state.hub.is_stopping() {
+            "the node is shutting down"
+        } else {
+            "an operator drained the node"
+        };
+        return Err(("node", why));
     }
     let limit = state.config.ready_timeout();
     let deadline = tokio::time::Instant::now() + limit;

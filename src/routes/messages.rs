@@ -32,7 +32,7 @@ pub async fn room_record(
             Err(ChatError::unavailable())
         }
     };
-    state.hub.counted(client, found)
+    state.hub.counted(client, code, found)
 }
 
 /// `GET /api/messages?roomCode=&limit=&beforeId=`: newest first; `nextBeforeId` is the
@@ -171,7 +171,7 @@ pub async fn post(
             .rest_limiter
             .release(ip, outcome.as_ref().is_ok_and(|o| o.created));
     }
-    let outcome = state.hub.counted(client, outcome)?;
+    let outcome = state.hub.counted(client, code, outcome)?;
     let mut response = if outcome.created {
         HttpResponse::Created()
     } else {

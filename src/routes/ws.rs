@@ -32,7 +32,7 @@ pub async fn upgrade(
     if state.hub.is_draining() {
         return Err(ApiError(ChatError::new(
             chat_actors::ErrorCode::Unavailable,
-            "this node is shutting down; connect to another",
+            "this node is draining; connect to another",
         ))
         .into());
     }

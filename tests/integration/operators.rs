@@ -161,12 +161,16 @@ async fn a_drained_node_sends_its_clients_away_refuses_new_ones_until_resumed() 
     .await;
     assert_eq!(status, 202, "{body}");
     assert_eq!(body, json!({"ok": true, "node": id, "state": "draining"}));
-    ada.next_event("reconnect").await;
+    let told = ada.next_event("reconnect").await;
+    assert_eq!(told["data"]["reason"], "node is draining", "{told}");
     assert!(
         ada.closed().await.is_some(),
         "the drained session stays open"
     );
-    assert_eq!(api.get("/api/ready").await.0, 503);
+    let (status, ready) = api.get("/api/ready").await;
+    assert_eq!(status, 503);
+    assert_eq!(ready["failed"], "node", "{ready}");
+    assert_eq!(ready["error"]["message"], "an operator drained the node");
     assert!(api.try_connect(Duration::from_millis(300)).await.is_none());
     let overview = overview_where(&admin, "the node is draining", |o| {
         node_of(o, &id).is_some_and(|n| n["state"] == "draining")
@@ -261,6 +265,26 @@ async fn a_closed_room_dismisses_its_members_and_is_gone_for_good() {
     assert_eq!(status, 404, "closing twice");
     // The other room never noticed.
     assert_eq!(bob.say(&kept, "still here").await["ok"], true);
+    // Forty members rejoining from one address are not taken for a code guesser (the limit
+    // is 30 unknown lookups a minute): the address still reaches its other rooms...
+    for _ in 0..40 {
+        let mut member = api.connect().await;
+        let rejoin = member.join(&closed, "ada", None).await;
+        assert_eq!(rejoin["error"]["code"], "not_found", "{rejoin}");
+    }
+    let mut cyd = api.connect().await;
+    assert_eq!(cyd.join(&kept, "cyd", None).await["ok"], true);
+    // ...while guesses of codes that never existed still count.
+    let mut refused = None;
+    for _ in 0..40 {
+        let mut guesser = api.connect().await;
+        let guess = guesser.join("ZZZZZZ", "guesser", None).await;
+        if guess["error"]["code"] == "rate_limited" {
+            refused = Some(guess);
+            break;
+        }
+    }
+    assert!(refused.is_some(), "guesses were never limited");
 }
 
 /// The node binary with `args` on a port it picks, its log lines as they come, and its
@@ -405,6 +429,15 @@ async fn any_node_shows_and_commands_the_whole_cluster() {
         (Some(code.as_str()), &json!(6), &json!(3)),
         "{overview}"
     );
+
+    // A message sent on node 0 reaches the others through Redis: their broker lag counts it.
+    assert_eq!(members[0].1.say(&code, "across").await["ok"], true);
+    overview_where(&admin, "nodes 1 and 2 measured broker lag", |o| {
+        ids[1..].iter().all(|id| {
+            node_of(o, id).is_some_and(|n| n["brokerLag"]["messages"].as_u64().unwrap_or(0) > 0)
+        })
+    })
+    .await;
 
     // Drain node 1 through node 0: node 1's two clients are told to reconnect.
     let drain = format!("/api/admin/nodes/{}/drain", ids[1]);

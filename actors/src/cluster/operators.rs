@@ -5,7 +5,7 @@ use redis::AsyncCommands;
 use serde::{Deserialize, Serialize};
 
 use super::broker::{Broker, BrokerResult, ADMIN_CHANNEL, STATS_KEY};
-use crate::ids::RoomId;
+use crate::ids::{RoomCode, RoomId};
 use crate::stats::NodeStats;
 
 /// What an operator asked every node, or one of them, to do.
@@ -31,6 +31,8 @@ pub enum AdminCommand {
     CloseRoom {
         /// The room's id in the store.
         room_id: RoomId,
+        /// Its code, whose rejoins the failed-lookup count forgives for a while.
+        code: RoomCode,
     },
 }
 
@@ -102,8 +104,11 @@ mod tests {
         let drain = serde_json::to_string(&AdminCommand::Drain { node: "n1".into() }).unwrap();
         assert_eq!(drain, r#"{"action":"drain","node":"n1"}"#);
         let close: AdminCommand =
-            serde_json::from_str(r#"{"action":"closeRoom","roomId":7}"#).unwrap();
-        assert_eq!(close, AdminCommand::CloseRoom { room_id: 7 });
+            serde_json::from_str(r#"{"action":"closeRoom","roomId":7,"code":"k7qx2m"}"#).unwrap();
+        let code = RoomCode::parse("K7QX2M").unwrap();
+        assert_eq!(close, AdminCommand::CloseRoom { room_id: 7, code });
+        let forged = r#"{"action":"closeRoom","roomId":7,"code":"not a code"}"#;
+        assert!(serde_json::from_str::<AdminCommand>(forged).is_err());
         assert!(serde_json::from_str::<AdminCommand>(r#"{"action":"explode"}"#).is_err());
     }
 }

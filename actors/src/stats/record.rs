@@ -56,6 +56,8 @@ pub struct LagStats {
     pub p50_ms: f64,
     /// 99th percentile, in milliseconds.
     pub p99_ms: f64,
+    /// Messages of other nodes that arrived (0: the percentiles measured nothing).
+    pub messages: u64,
 }
 
 /// A busy room as one node sees it.

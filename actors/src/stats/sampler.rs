@@ -90,6 +90,7 @@ impl Sampler {
             broker_lag: LagStats {
                 p50_ms: lag.p50_ms,
                 p99_ms: lag.p99_ms,
+                messages: lag.count,
             },
             rejections: hub
                 .counters

@@ -48,6 +48,27 @@ export function formatBatch(v) {
   return String(Number(v.toFixed(v >= 100 ? 0 : 1)))
 }
 
+/**
+ * A record's commit figures with null for what the interval did not measure: a record says
+ * 0 ms and a mean batch of 0 when the node committed nothing, which is no latency at all.
+ */
+export function measuredCommit(n) {
+  const c = (n && n.commit) || {}
+  const none = !(Number(c.batches) > 0)
+  const v = (x) => (none || x == null ? null : x)
+  return { p50Ms: v(c.p50Ms), p99Ms: v(c.p99Ms), meanBatch: v(c.meanBatch), batches: c.batches ?? null }
+}
+
+/**
+ * A record's broker lag with null when nothing arrived from another node: `messages` says how
+ * many did (a record without it, from an older node: 0 and 0 mean none).
+ */
+export function measuredLag(n) {
+  const l = (n && n.brokerLag) || {}
+  const none = l.messages != null ? !(Number(l.messages) > 0) : !(l.p50Ms > 0) && !(l.p99Ms > 0)
+  return { p50Ms: none ? null : l.p50Ms ?? null, p99Ms: none ? null : l.p99Ms ?? null }
+}
+
 /** A rate: `0`, `0.5`, `12.5`, `1,250`. */
 export function formatRate(v) {
   if (v == null || !Number.isFinite(v)) return '–'

@@ -133,7 +133,7 @@ export function formatTimeTick(t, step) {
   return step < MINUTE ? `${hm}:${pad2(d.getSeconds())}` : hm
 }
 
-/** A value axis label or a legend figure, short: 0, 0.25, 2.5, 12, 150, 1.5k, 12k, 2.5M. */
+/** A value axis label, short: 0, 0.25, 2.5, 12, 150, 1.5k, 12k, 2.5M. */
 export function formatValue(v) {
   if (v == null || !Number.isFinite(v)) return '–'
   const a = Math.abs(v)

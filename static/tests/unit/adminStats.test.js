@@ -6,6 +6,8 @@ import {
   formatMs,
   formatBatch,
   formatRate,
+  measuredCommit,
+  measuredLag,
   rejectionRows,
   kindLabel,
   withPendingStates,
@@ -59,6 +61,23 @@ describe('figures as text', () => {
     expect(formatRate(0)).toBe('0')
     expect(formatRate(1250.2)).toBe('1,250')
     expect(formatRate(undefined)).toBe('–')
+  })
+})
+
+describe('measured figures', () => {
+  it('an interval without commits has no commit latency, not 0 ms', () => {
+    expect(measuredCommit({ commit: { p50Ms: 0, p99Ms: 0, batches: 0, meanBatch: 0 } })).toEqual({ p50Ms: null, p99Ms: null, meanBatch: null, batches: 0 })
+    expect(measuredCommit({ commit: { p50Ms: 2.5, p99Ms: 4, batches: 3, meanBatch: 1.5 } })).toEqual({ p50Ms: 2.5, p99Ms: 4, meanBatch: 1.5, batches: 3 })
+    expect(measuredCommit({})).toEqual({ p50Ms: null, p99Ms: null, meanBatch: null, batches: null })
+    expect(formatMs(measuredCommit({ commit: { p50Ms: 0, batches: 0 } }).p50Ms)).toBe('–')
+  })
+  it('no delivery from another node has no broker lag', () => {
+    expect(measuredLag({ brokerLag: { p50Ms: 0, p99Ms: 0 } })).toEqual({ p50Ms: null, p99Ms: null })
+    expect(measuredLag({ brokerLag: { p50Ms: 3.6, p99Ms: 4.7 } })).toEqual({ p50Ms: 3.6, p99Ms: 4.7 })
+    expect(measuredLag(null)).toEqual({ p50Ms: null, p99Ms: null })
+    // With the count the record carries, a real 0.0 ms median is a figure, no deliveries are none.
+    expect(measuredLag({ brokerLag: { p50Ms: 0, p99Ms: 0.4, messages: 12 } })).toEqual({ p50Ms: 0, p99Ms: 0.4 })
+    expect(measuredLag({ brokerLag: { p50Ms: 0, p99Ms: 0, messages: 0 } })).toEqual({ p50Ms: null, p99Ms: null })
   })
 })
 
