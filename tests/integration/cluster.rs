@@ -1024,3 +1024,48 @@ async fn an_idle_node_costs_redis_a_few_commands_per_heartbeat_however_many_room
         "the nodes beat: {commands} commands"
     );
 }
+
+/// The room set is read a page at a time (`SSCAN`): a listing over more codes than one page
+/// still finds every occupied room and prunes the empty ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listings_page_through_a_room_set_larger_than_one_page() {
+    let Some(cluster) = Cluster::start(2).await else {
+        return;
+    };
+    let (a, b) = (cluster.api(0), cluster.api(1));
+    let port = cluster.redis.port.to_string();
+    // 1,500 codes nobody is in, three pages' worth, as rooms emptied long ago leave behind.
+    let stale: Vec<String> = (0..1500)
+        .map(|_| chat_actors::ids::RoomCode::random().to_string())
+        .collect();
+    let added = std::process::Command::new("redis-cli")
+        .args(["-p", &port, "SADD", "chat:rooms"])
+        .args(&stale)
+        .output()
+        .expect("redis-cli");
+    assert!(added.status.success());
+    let code = a.create_room().await;
+    let _ada = a.joined(&code, "ada").await;
+    let _bob = b.joined(&code, "bob").await;
+    eventually("the listing finds the room among the stale codes", || {
+        let b = b.clone();
+        let code = code.clone();
+        async move {
+            let (_, list) = b.get("/api/rooms").await;
+            list["rooms"] == json!([{"code": code, "members": 2}])
+        }
+    })
+    .await;
+    let left = std::process::Command::new("redis-cli")
+        .args(["-p", &port, "SCARD", "chat:rooms"])
+        .output()
+        .expect("redis-cli");
+    let left: u64 = String::from_utf8_lossy(&left.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        left <= 2,
+        "{left} codes left in chat:rooms after the listing pruned it"
+    );
+}

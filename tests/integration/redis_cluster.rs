@@ -5,7 +5,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use crate::support::free_port;
+use crate::support::free_ports;
 
 /// How long a master may be unreachable before its replica takes over; short, so that a
 /// failover test does not wait long (production clusters use 15 s by default).
@@ -80,8 +80,9 @@ impl RedisCluster {
             servers: Vec::new(),
             _dir: dir,
         };
-        for _ in 0..6 {
-            let (port, bus_port) = (free_port(), free_port());
+        let ports = free_ports(12);
+        for pair in ports.chunks(2) {
+            let (port, bus_port) = (pair[0], pair[1]);
             let home = cluster._dir.path().join(port.to_string());
             std::fs::create_dir_all(&home).expect("server dir");
             let child = Command::new("redis-server")

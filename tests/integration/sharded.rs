@@ -128,6 +128,13 @@ async fn a_rooms_events_travel_only_through_the_shard_that_owns_its_slot() {
         .collect();
     names.sort();
     assert_eq!(names, ["ada", "bob"], "members across nodes");
+    // The room set (one key, paged with SSCAN) lists the room from any node.
+    let (_, list) = c.get("/api/rooms").await;
+    assert_eq!(
+        list["rooms"],
+        serde_json::json!([{"code": code, "members": 2}]),
+        "{list}"
+    );
     let joined = ada.next_event("presence").await;
     assert_eq!(joined["data"]["joined"], "bob");
 

@@ -213,6 +213,18 @@ pub fn free_port() -> u16 {
         .expect("free port")
 }
 
+/// `n` distinct free loopback ports: each listener is held until all are picked, so the
+/// kernel cannot hand the same port out twice (as `free_port` called twice in a row can).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    let listeners: Vec<std::net::TcpListener> = (0..n)
+        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("free port"))
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().expect("local addr").port())
+        .collect()
+}
+
 /// Waits until the node at `addr` answers its health check; false if `child`, the node's
 /// process, exited first.
 async fn wait_healthy(addr: SocketAddr, child: &mut Child) -> bool {

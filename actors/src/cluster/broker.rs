@@ -189,6 +189,9 @@ pub struct Lockout {
 /// The set of rooms that may have members.
 pub const ROOMS_KEY: &str = "chat:rooms";
 
+/// How many codes one `SSCAN` of [`ROOMS_KEY`] asks for.
+pub const ROOMS_PAGE: usize = 500;
+
 /// The presence field of a member.
 pub fn member_field(node: &str, session: SessionId) -> String {
     format!("{node}/{session}")
@@ -459,13 +462,51 @@ impl Broker {
         Ok(published)
     }
 
+    /// One page of the room set, from `cursor` (0 starts): the next cursor (0 when done)
+    /// and up to about [`ROOMS_PAGE`] codes. `SSCAN`, not `SMEMBERS`: with hundreds of
+    /// thousands of rooms one `SMEMBERS` would hold the Redis (or its cluster master) for
+    /// the whole set. A code may come twice; unparsable entries are skipped.
+    pub async fn rooms_page(&self, cursor: u64) -> BrokerResult<(u64, Vec<RoomCode>)> {
+        let mut conn = self.commands.get().await?;
+        let (next, codes): (u64, Vec<String>) = redis::cmd("SSCAN")
+            .arg(ROOMS_KEY)
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(ROOMS_PAGE)
+            .query_async(&mut conn)
+            .await?;
+        Ok((
+            next,
+            codes
+                .iter()
+                .filter_map(|c| RoomCode::parse(c).ok())
+                .collect(),
+        ))
+    }
+
     /// Removes the presence entries this node's id left from a previous run (it crashed
     /// before saying goodbye); answers them, for their `leave`s.
     pub async fn remove_own_leftovers(&self) -> Result<Vec<(RoomCode, String, Nickname)>, String> {
         let mut leftovers = Vec::new();
+        let mut cursor = 0;
+        loop {
+            let (next, codes) = self.rooms_page(cursor).await.map_err(|e| e.to_string())?;
+            self.remove_own_in(&codes, &mut leftovers).await?;
+            if next == 0 {
+                return Ok(leftovers);
+            }
+            cursor = next;
+        }
+    }
+
+    /// [`Broker::remove_own_leftovers`] for one page of rooms.
+    async fn remove_own_in(
+        &self,
+        codes: &[RoomCode],
+        leftovers: &mut Vec<(RoomCode, String, Nickname)>,
+    ) -> Result<(), String> {
         let mut conn = self.commands.get().await.map_err(|e| e.to_string())?;
-        let codes: Vec<String> = conn.smembers(ROOMS_KEY).await.map_err(|e| e.to_string())?;
-        for code in codes.iter().filter_map(|c| RoomCode::parse(c).ok()) {
+        for &code in codes {
             let entries: HashMap<String, String> = conn
                 .hgetall(self.keys.presence(code))
                 .await
@@ -483,7 +524,7 @@ impl Broker {
                 }
             }
         }
-        Ok(leftovers)
+        Ok(())
     }
 
     /// Which of these nodes have no heartbeat any more: one pipeline of `EXISTS` (on a
@@ -562,24 +603,25 @@ impl Broker {
 
     /// Rooms with members on live nodes, with their counts.
     pub async fn occupied_rooms(&self) -> BrokerResult<Vec<(RoomCode, usize)>> {
-        let codes: Vec<String> = {
-            let mut conn = self.commands.get().await?;
-            conn.smembers(ROOMS_KEY).await?
-        };
         let mut rooms = Vec::new();
-        for code in codes {
-            let Ok(parsed) = RoomCode::parse(&code) else {
-                continue;
-            };
-            let (live, dead) = self.roster(parsed).await?;
-            if live.is_empty() && dead.is_empty() {
-                let mut conn = self.commands.get().await?;
-                let _: () = conn.srem(ROOMS_KEY, &code).await?;
-            } else if !live.is_empty() {
-                rooms.push((parsed, live.len()));
+        let mut seen = std::collections::HashSet::new();
+        let mut cursor = 0;
+        loop {
+            let (next, codes) = self.rooms_page(cursor).await?;
+            for code in codes.into_iter().filter(|code| seen.insert(*code)) {
+                let (live, dead) = self.roster(code).await?;
+                if live.is_empty() && dead.is_empty() {
+                    let mut conn = self.commands.get().await?;
+                    let _: () = conn.srem(ROOMS_KEY, code.as_str()).await?;
+                } else if !live.is_empty() {
+                    rooms.push((code, live.len()));
+                }
             }
+            if next == 0 {
+                return Ok(rooms);
+            }
+            cursor = next;
         }
-        Ok(rooms)
     }
 }
 
