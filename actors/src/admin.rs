@@ -21,17 +21,19 @@ pub async fn run(hub: Weak<Hub>, mut commands: mpsc::Receiver<AdminCommand>) {
         let Some(hub) = hub.upgrade() else {
             return;
         };
-        apply(&hub, command);
+        let _ = apply(&hub, command);
     }
 }
 
-/// Applies a command on this node; a drain or resume of another node is not ours.
-pub fn apply(hub: &std::sync::Arc<Hub>, command: AdminCommand) {
+/// Applies a command on this node (a drain or resume of another node is not ours); false
+/// when it could not be: a resume while the node shuts down.
+pub fn apply(hub: &std::sync::Arc<Hub>, command: AdminCommand) -> bool {
     match command {
         AdminCommand::Drain { node } if node == hub.node_id => hub.drain(),
         AdminCommand::Resume { node } if node == hub.node_id => {
             if !hub.resume() {
                 tracing::info!("not resumed: the node is shutting down");
+                return false;
             }
         }
         AdminCommand::Drain { .. } | AdminCommand::Resume { .. } => {}
@@ -40,4 +42,5 @@ pub fn apply(hub: &std::sync::Arc<Hub>, command: AdminCommand) {
             hub.rooms.deleted(&[room_id]);
         }
     }
+    true
 }

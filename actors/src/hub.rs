@@ -25,7 +25,7 @@ use crate::persistence::PersistencePool;
 use crate::protocol::push::Joined;
 use crate::registry::{Registry, ResolveRoom};
 use crate::room::{Join, ListMembers, RoomActor, RoomError};
-use crate::stats::{NodeCounters, StatsBoard};
+use crate::stats::{NodeCounters, NodeState, StatsBoard};
 use crate::store::{Store, StoreError};
 
 /// How many random codes to try before giving up on creating a room.
@@ -72,6 +72,15 @@ impl Hub {
     /// or an operator's drain until resumed).
     pub fn is_draining(&self) -> bool {
         self.draining.load(Ordering::Relaxed)
+    }
+
+    /// Ready or draining, as the stats record and the overview say.
+    pub fn state(&self) -> NodeState {
+        if self.is_draining() {
+            NodeState::Draining
+        } else {
+            NodeState::Ready
+        }
     }
 
     /// Marks the node as shutting down: draining, for good.

@@ -1,7 +1,8 @@
 //! Starting and stopping the node's actors: the persistence shards and room threads, the
 //! registry, the Redis bridge, the shared heartbeat timer, the stats sampler and the
-//! operators' command queue, the retention actor (when retention is on), and the steps of a graceful shutdown (drain the sessions, flush
-//! persistence, leave the cluster, stop the threads).
+//! operators' command queue, the retention actor (when retention is on), and the steps of
+//! a graceful shutdown (drain the sessions, flush persistence, leave the cluster, stop the
+//! threads).
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Weak};

@@ -148,18 +148,13 @@ impl Persistence {
             for _ in &waiters {
                 hops::record_between(Hop::Commit, started, committed_at);
             }
-            let created = results
-                .iter()
-                .flatten()
-                .flatten()
-                .filter(|o| matches!(o, Outcome::Created(_)))
-                .count();
+            let writes = waiters.len();
+            let created = answer_all(waiters, results, committed_at);
             act.counters.committed(
                 committed_at.saturating_duration_since(started),
-                waiters.len(),
+                writes,
                 created,
             );
-            answer_all(waiters, results, committed_at);
             act.committing = false;
             act.commit_next(ctx);
         }));
@@ -185,25 +180,32 @@ async fn one_by_one(
 }
 
 /// Answers the senders of a batch: from one result for the whole batch, or from one result
-/// per message after a retry one by one.
+/// per message after a retry one by one. Answers how many new messages were committed.
 fn answer_all(
     waiters: Vec<Waiter>,
     results: Vec<Result<Vec<Outcome>, StoreError>>,
     committed_at: Instant,
-) {
+) -> usize {
     if results.len() == 1 {
-        if let Some(result) = results.into_iter().next() {
-            answer(waiters, result, committed_at);
-        }
-        return;
+        return results
+            .into_iter()
+            .next()
+            .map_or(0, |result| answer(waiters, result, committed_at));
     }
-    for (waiter, result) in waiters.into_iter().zip(results) {
-        answer(vec![waiter], result, committed_at);
-    }
+    waiters
+        .into_iter()
+        .zip(results)
+        .map(|(waiter, result)| answer(vec![waiter], result, committed_at))
+        .sum()
 }
 
-/// Hands each sender its outcome, or the batch's failure.
-fn answer(waiters: Vec<Waiter>, result: Result<Vec<Outcome>, StoreError>, committed_at: Instant) {
+/// Hands each sender its outcome, or the batch's failure; answers how many new messages
+/// it committed.
+fn answer(
+    waiters: Vec<Waiter>,
+    result: Result<Vec<Outcome>, StoreError>,
+    committed_at: Instant,
+) -> usize {
     match result {
         Ok(outcomes) if outcomes.len() == waiters.len() => {
             let created = outcomes
@@ -222,6 +224,7 @@ fn answer(waiters: Vec<Waiter>, result: Result<Vec<Outcome>, StoreError>, commit
                     committed_at,
                 }));
             }
+            created
         }
         Ok(outcomes) => {
             tracing::error!(
@@ -232,6 +235,7 @@ fn answer(waiters: Vec<Waiter>, result: Result<Vec<Outcome>, StoreError>, commit
             for waiter in waiters {
                 let _ = waiter.send(Err(ChatError::internal("the store lost track of a batch")));
             }
+            0
         }
         Err(error) => {
             tracing::warn!(%error, size = waiters.len(), "batch commit failed");
@@ -244,6 +248,7 @@ fn answer(waiters: Vec<Waiter>, result: Result<Vec<Outcome>, StoreError>, commit
             for waiter in waiters {
                 let _ = waiter.send(Err(reply.clone()));
             }
+            0
         }
     }
 }

@@ -7,8 +7,9 @@ use std::time::Duration;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use chat_actors::admin::AdminCommand;
+use chat_actors::cluster::Broker;
 use chat_actors::ids::RoomCode;
-use chat_actors::stats::sampler::is_fresh;
+use chat_actors::stats::sampler::{is_fresh, sampled_within};
 use chat_actors::stats::{merge, NodeState, NodeStats};
 use chat_actors::{ChatError, ErrorCode};
 
@@ -45,7 +46,7 @@ pub async fn overview(_: Moderator, state: web::Data<AppState>) -> ApiResult<Htt
     records.retain(|record| record.node != hub.node_id);
     let forget: Vec<String> = records
         .iter()
-        .filter(|record| !is_fresh(record, FORGET_AFTER / 3, now))
+        .filter(|record| !sampled_within(record, FORGET_AFTER, now))
         .map(|record| record.node.clone())
         .collect();
     if let (false, Some(broker)) = (forget.is_empty(), hub.cluster.broker()) {
@@ -56,7 +57,7 @@ pub async fn overview(_: Moderator, state: web::Data<AppState>) -> ApiResult<Htt
     }
     records.retain(|record| is_fresh(record, interval, now));
     if let Some(mut own) = hub.stats.latest() {
-        own.state = own_state(&state);
+        own.state = hub.state();
         records.push(own);
     }
     let (nodes, rooms) = merge(records);
@@ -67,14 +68,6 @@ pub async fn overview(_: Moderator, state: web::Data<AppState>) -> ApiResult<Htt
         nodes,
         rooms,
     }))
-}
-
-fn own_state(state: &AppState) -> NodeState {
-    if state.hub.is_draining() {
-        NodeState::Draining
-    } else {
-        NodeState::Ready
-    }
 }
 
 /// The other nodes' records from Redis; none on a single node, or when Redis fails.
@@ -118,13 +111,8 @@ pub async fn drain(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let node = path.into_inner();
-    tracing::info!(target: "audit", key = %moderator.label, action = "drain", %node);
-    command_node(&state, &node, AdminCommand::Drain { node: node.clone() }).await?;
-    Ok(HttpResponse::Accepted().json(NodeChanged {
-        ok: true,
-        node,
-        state: NodeState::Draining,
-    }))
+    let command = AdminCommand::Drain { node: node.clone() };
+    command_node(&moderator, &state, node, command, NodeState::Draining).await
 }
 
 /// `POST /api/admin/nodes/{node}/resume`: a drained node takes sessions again.
@@ -148,50 +136,66 @@ pub async fn resume(
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
     let node = path.into_inner();
-    tracing::info!(target: "audit", key = %moderator.label, action = "resume", %node);
-    command_node(&state, &node, AdminCommand::Resume { node: node.clone() }).await?;
+    let command = AdminCommand::Resume { node: node.clone() };
+    command_node(&moderator, &state, node, command, NodeState::Ready).await
+}
+
+/// Carries out a drain or resume (audited) here, or hands it to the named node through
+/// Redis; answers 202 with the state the node goes to.
+async fn command_node(
+    moderator: &Moderator,
+    state: &AppState,
+    node: String,
+    command: AdminCommand,
+    goes_to: NodeState,
+) -> ApiResult<HttpResponse> {
+    tracing::info!(target: "audit", key = %moderator.label, action = command.action(), %node);
+    let hub = &state.hub;
+    let unknown = || ChatError::new(ErrorCode::NotFound, "no live node has this id");
+    if node == hub.node_id {
+        if !chat_actors::admin::apply(hub, command) {
+            return Err(
+                ChatError::new(ErrorCode::Unavailable, "this node is shutting down").into(),
+            );
+        }
+    } else {
+        let broker = hub
+            .cluster
+            .broker()
+            .filter(|_| node.len() <= NODE_ID_MAX)
+            .ok_or_else(unknown)?;
+        let now = chrono::Utc::now();
+        let known = cluster_records(state)
+            .await
+            .iter()
+            .any(|record| record.node == node && is_fresh(record, hub.stats_interval, now));
+        if !known {
+            return Err(unknown().into());
+        }
+        publish(broker, &command)
+            .await
+            .map_err(|()| ChatError::unavailable())?;
+    }
     Ok(HttpResponse::Accepted().json(NodeChanged {
         ok: true,
         node,
-        state: NodeState::Ready,
+        state: goes_to,
     }))
 }
 
-/// Carries out a drain or resume here, or hands it to the named node through Redis.
-async fn command_node(state: &AppState, node: &str, command: AdminCommand) -> ApiResult<()> {
-    let hub = &state.hub;
-    if node == hub.node_id {
-        return match command {
-            AdminCommand::Drain { .. } => {
-                hub.drain();
-                Ok(())
-            }
-            _ if hub.resume() => Ok(()),
-            _ => Err(ChatError::new(ErrorCode::Unavailable, "this node is shutting down").into()),
-        };
-    }
-    let unknown = || ChatError::new(ErrorCode::NotFound, "no live node has this id");
-    if node.len() > NODE_ID_MAX {
-        return Err(unknown().into());
-    }
-    let Some(broker) = hub.cluster.broker() else {
-        return Err(unknown().into());
-    };
-    let now = chrono::Utc::now();
-    let known = cluster_records(state)
-        .await
-        .iter()
-        .any(|record| record.node == node && is_fresh(record, hub.stats_interval, now));
-    if !known {
-        return Err(unknown().into());
-    }
-    match tokio::time::timeout(broker.timeout, broker.publish_admin(&command)).await {
+/// Publishes an operator's command to every node, within the broker's timeout; a failure
+/// is logged here.
+async fn publish(broker: &Broker, command: &AdminCommand) -> Result<(), ()> {
+    match tokio::time::timeout(broker.timeout, broker.publish_admin(command)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(error)) => {
-            tracing::warn!(%error, "an operator's command was not published");
-            Err(ChatError::unavailable().into())
+            tracing::warn!(%error, ?command, "an operator's command was not published");
+            Err(())
         }
-        Err(_) => Err(ChatError::unavailable().into()),
+        Err(_) => {
+            tracing::warn!(?command, "publishing an operator's command timed out");
+            Err(())
+        }
     }
 }
 
@@ -235,16 +239,8 @@ pub async fn close_room(
     if let Some(broker) = state.hub.cluster.broker() {
         // The other nodes' actors of the room stop on this; should it be lost, their next
         // commit into the room fails (`not_found`) and their members' rejoin too.
-        match tokio::time::timeout(broker.timeout, broker.publish_admin(&command)).await {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => {
-                tracing::warn!(%error, room = %code, "the other nodes were not told of a closed room")
-            }
-            Err(_) => {
-                tracing::warn!(room = %code, "telling the other nodes of a closed room timed out")
-            }
-        }
+        let _ = publish(broker, &command).await;
     }
-    chat_actors::admin::apply(&state.hub, command);
+    let _ = chat_actors::admin::apply(&state.hub, command);
     Ok(HttpResponse::Ok().json(RoomClosed { ok: true, code }))
 }

@@ -36,6 +36,17 @@ pub enum AdminCommand {
     },
 }
 
+impl AdminCommand {
+    /// The command's name in the audit log.
+    pub fn action(&self) -> &'static str {
+        match self {
+            AdminCommand::Drain { .. } => "drain",
+            AdminCommand::Resume { .. } => "resume",
+            AdminCommand::CloseRoom { .. } => "close_room",
+        }
+    }
+}
+
 /// Most records an overview reads: more nodes than this are not shown (the hash is read
 /// with one HGETALL, so this bounds what one request costs).
 pub const STATS_RECORDS_MAX: usize = 1_000;

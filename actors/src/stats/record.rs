@@ -128,6 +128,12 @@ pub struct ClusterRoomRate {
     pub nodes: usize,
 }
 
+/// The order of busy rooms, given (messages per minute, members, code): most messages
+/// first, then most members, then by code, so that equal rooms keep one order.
+pub fn busiest_first(a: (f64, usize, &str), b: (f64, usize, &str)) -> std::cmp::Ordering {
+    b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)).then(a.2.cmp(b.2))
+}
+
 /// Most rooms the overview lists.
 pub const OVERVIEW_ROOMS: usize = 20;
 
@@ -153,10 +159,10 @@ pub fn merge(mut nodes: Vec<NodeStats>) -> (Vec<NodeStats>, Vec<ClusterRoomRate>
     }
     let mut rooms: Vec<ClusterRoomRate> = rooms.into_values().collect();
     rooms.sort_by(|a, b| {
-        b.messages_per_minute
-            .total_cmp(&a.messages_per_minute)
-            .then(b.members.cmp(&a.members))
-            .then(a.code.cmp(&b.code))
+        busiest_first(
+            (a.messages_per_minute, a.members, &a.code),
+            (b.messages_per_minute, b.members, &b.code),
+        )
     });
     rooms.truncate(OVERVIEW_ROOMS);
     (nodes, rooms)

@@ -12,7 +12,9 @@ use chrono::{DateTime, Utc};
 use crate::hub::Hub;
 use crate::ids::RoomCode;
 use crate::stats::counters::Totals;
-use crate::stats::record::{CommitStats, LagStats, NodeState, NodeStats, RoomRate, TrafficPoint};
+use crate::stats::record::{
+    busiest_first, CommitStats, LagStats, NodeStats, RoomRate, TrafficPoint,
+};
 
 /// Points of history a record carries (at the default 2 s interval, five minutes).
 pub const HISTORY_POINTS: usize = 150;
@@ -64,19 +66,16 @@ impl Sampler {
             pushes_per_second,
         });
         let commits = hub.counters.take_commits();
+        let gauges = hub.rooms.gauges();
         let lag = hub.counters.take_broker_lag();
         NodeStats {
             node: hub.node_id.clone(),
             version: env!("CARGO_PKG_VERSION").to_owned(),
             started_at: self.started_at,
             uptime: now.saturating_duration_since(self.started).as_secs(),
-            state: if hub.is_draining() {
-                NodeState::Draining
-            } else {
-                NodeState::Ready
-            },
+            state: hub.state(),
             sessions: hub.sessions.len(),
-            rooms: hub.rooms.occupied().len(),
+            rooms: gauges.iter().filter(|(_, members, _)| *members > 0).count(),
             sampled_at,
             messages_per_second,
             pushes_per_second,
@@ -99,7 +98,7 @@ impl Sampler {
                 .map(|(code, count)| (code.as_str().to_owned(), count))
                 .collect::<BTreeMap<_, _>>(),
             slow_consumers: totals.slow_consumers,
-            busiest: busiest(&mut self.room_messages, hub.rooms.gauges(), seconds),
+            busiest: busiest(&mut self.room_messages, gauges, seconds),
         }
     }
 }
@@ -130,10 +129,10 @@ fn busiest(
         .collect();
     *previous = now;
     rooms.sort_by(|a, b| {
-        b.messages_per_minute
-            .total_cmp(&a.messages_per_minute)
-            .then(b.members.cmp(&a.members))
-            .then(a.code.cmp(&b.code))
+        busiest_first(
+            (a.messages_per_minute, a.members, &a.code),
+            (b.messages_per_minute, b.members, &b.code),
+        )
     });
     rooms.truncate(BUSIEST_ROOMS);
     rooms
@@ -170,7 +169,12 @@ pub async fn run(hub: Weak<Hub>, interval: Duration) {
 
 /// Whether a record is fresh enough to show: made within three intervals.
 pub fn is_fresh(record: &NodeStats, interval: Duration, now: DateTime<Utc>) -> bool {
-    let limit = chrono::Duration::from_std(interval * 3).unwrap_or(chrono::Duration::MAX);
+    sampled_within(record, interval * 3, now)
+}
+
+/// Whether a record was made at most `age` before `now`.
+pub fn sampled_within(record: &NodeStats, age: Duration, now: DateTime<Utc>) -> bool {
+    let limit = chrono::Duration::from_std(age).unwrap_or(chrono::Duration::MAX);
     now.signed_duration_since(record.sampled_at) <= limit
 }
 
