@@ -916,6 +916,92 @@ async fn postgres_ends_a_transaction_its_node_abandoned() {
     assert!(abandoned_io.await.unwrap().is_err() || abandoned.is_closed());
 }
 
+/// A batch of sends, each clientId at most once, commits as one call of the
+/// `commit_sends` function: one statement, one round trip. A batch with a change, or with
+/// a clientId twice, takes the general path (`BEGIN`, then the room lock). Seen as the
+/// statement the store's connection is waiting in while another session holds the room.
+#[tokio::test]
+async fn postgres_commits_a_batch_of_sends_in_one_statement() {
+    let Some(Backend::Postgres(url)) = Backend::postgres() else {
+        return;
+    };
+    // Alone on its database, so that no other test's lock waits are seen.
+    let url = common::fresh_postgres_database(&url).await;
+    let store = Backend::Postgres(url.clone()).open().await;
+    let room = new_room(&*store).await;
+    let first = store
+        .commit_sends(&[message(&room, "first", None)])
+        .await
+        .unwrap();
+    let first = created(&first[0]).message.id;
+    let (locker, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    let send = |content: &str, key: Option<&str>| Write::from(message(&room, content, key));
+    let batches = [
+        (
+            "sends",
+            vec![send("a", Some("a")), send("b", Some("b")), send("c", None)],
+            true,
+        ),
+        (
+            "a repeated clientId",
+            vec![send("d", Some("d")), send("d", Some("d"))],
+            false,
+        ),
+        (
+            "a change",
+            vec![
+                send("e", None),
+                change(&room, first, None, react("👍", true)),
+            ],
+            false,
+        ),
+    ];
+    for (what, batch, one_statement) in batches {
+        let count = batch.len();
+        locker
+            .batch_execute(&format!(
+                "BEGIN; SELECT 1 FROM rooms WHERE id = {} FOR UPDATE",
+                room.room.id
+            ))
+            .await
+            .unwrap();
+        let commit = tokio::spawn({
+            let store = store.clone();
+            async move { store.commit_batch(&batch).await }
+        });
+        let waiting = lock_waiter(&locker).await;
+        locker.batch_execute("COMMIT").await.unwrap();
+        assert_eq!(
+            waiting.contains("commit_sends("),
+            one_statement,
+            "{what}: the commit waited in `{waiting}`"
+        );
+        assert_eq!(commit.await.unwrap().unwrap().len(), count, "{what}");
+    }
+}
+
+/// The statement of the session waiting for a lock on the database of `client`.
+async fn lock_waiter(client: &tokio_postgres::Client) -> String {
+    for _ in 0..1000 {
+        let row = client
+            .query_opt(
+                "SELECT query FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .unwrap();
+        if let Some(row) = row {
+            return row.get(0);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("no commit waited for the room's lock");
+}
+
 const ADA: &str = "0123456789abcdef0123ada0";
 const BOB: &str = "0123456789abcdef0123b0b0";
 

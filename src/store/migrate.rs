@@ -36,6 +36,7 @@ macro_rules! migrations {
             4 => "0004_message_changes.sql",
             5 => "0005_retention.sql",
             6 => "0006_commit_without_room_fk.sql",
+            7 => "0007_commit_sends_function.sql",
         )
     };
 }

@@ -23,6 +23,7 @@ macro_rules! message_query {
 pub mod migrate;
 pub mod postgres;
 mod postgres_changes;
+mod postgres_sends;
 mod retention;
 pub mod sqlite;
 pub mod tls;

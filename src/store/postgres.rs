@@ -8,12 +8,14 @@
 //! and `last_seq`, the room's change-stream position, which every new message and change
 //! advances by one (see `postgres_changes.rs` for how a batch's changes are applied).
 //!
-//! A batch costs two round trips whatever its size, because the statements of each step
-//! are pipelined (sent together, answered in order): first `BEGIN`, lock the rooms, look
-//! up clientIds and draw ids; then insert the new messages and advance the rooms (one
-//! statement) and `COMMIT`. The server runs pipelined statements one after the other, so
-//! the lock still comes before the ids. Every statement is prepared once per connection,
-//! when the pool opens it.
+//! A batch made only of sends (each clientId at most once) costs one round trip: one
+//! call of the `commit_sends` function, which does all of that inside the server
+//! (`postgres_sends.rs`). Any other batch costs two round trips whatever its size, because
+//! the statements of each step are pipelined (sent together, answered in order): first
+//! `BEGIN`, lock the rooms, look up clientIds and draw ids; then insert the new messages
+//! and advance the rooms (one statement) and `COMMIT`. The server runs pipelined
+//! statements one after the other, so the lock still comes before the ids. Every
+//! statement is prepared once per connection, when the pool opens it.
 //!
 //! Every call is bounded in time ([`PostgresTimeouts`]): a network partition must turn into
 //! `unavailable` answers within seconds, not into sends that hang while TCP retransmits for
@@ -39,6 +41,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use super::tls;
 
 use super::postgres_changes::{ChangeColumns, ChangeKeys, Changes, Reactor};
+use super::postgres_sends;
 use super::{describe, migrate, retention, Outcome, Page, Store, StoreError, SweepReport, Write};
 
 /// tokio-postgres's keepalive idle time when the URL sets none (two hours, as the kernel).
@@ -206,6 +209,7 @@ struct Statements {
     find_reply_targets: Statement,
     next_ids: Statement,
     insert_and_advance: Statement,
+    commit_sends: Statement,
     find_changed: Statement,
     find_reactors: Statement,
     update_changed: Statement,
@@ -237,6 +241,7 @@ impl Statements {
                 .prepare("SELECT nextval('messages_id_seq') FROM generate_series(1, $1::bigint)")
                 .await?,
             insert_and_advance: client.prepare(INSERT_AND_ADVANCE).await?,
+            commit_sends: client.prepare(postgres_sends::COMMIT_SENDS).await?,
             find_changed: client.prepare(FIND_CHANGED).await?,
             find_reactors: client.prepare(FIND_REACTORS).await?,
             update_changed: client.prepare(UPDATE_CHANGED).await?,
@@ -338,7 +343,7 @@ impl ManageConnection for Manager {
 /// Maps a database error: whatever went wrong, the transaction did not commit. A data
 /// exception (SQLSTATE class 22, such as a NUL byte in text) is the data's fault, not the
 /// server's: it is `Rejected`, so the batch can be retried without the culprit.
-fn unavailable(error: tokio_postgres::Error) -> StoreError {
+pub(super) fn unavailable(error: tokio_postgres::Error) -> StoreError {
     let described = format!("postgres: {}", describe(&error));
     match error.code() {
         Some(code) if code.code().starts_with("22") => StoreError::Rejected(described),
@@ -377,7 +382,7 @@ fn no_connection(error: RunError<ConnectionError>) -> StoreError {
 }
 
 /// A row whose stored value cannot be what the store wrote.
-fn corrupt(what: String) -> StoreError {
+pub(super) fn corrupt(what: String) -> StoreError {
     StoreError::Unavailable(format!("postgres: corrupt row: {what}"))
 }
 
@@ -388,7 +393,7 @@ fn code_at(row: &Row, index: usize) -> Result<RoomCode, StoreError> {
 }
 
 /// Reads a row of [`message_query!`].
-fn message_from(row: &Row) -> Result<Message, StoreError> {
+pub(super) fn message_from(row: &Row) -> Result<Message, StoreError> {
     Ok(Message {
         id: row.try_get(0).map_err(unavailable)?,
         room_id: row.try_get(1).map_err(unavailable)?,
@@ -1156,7 +1161,13 @@ impl Store for PostgresStore {
         if batch.is_empty() {
             return Ok(Vec::new());
         }
-        self.call(async |conn| commit_on(conn, batch).await).await
+        self.call(async |conn| match postgres_sends::single_trip(batch) {
+            Some(sends) => {
+                postgres_sends::commit(&conn.client, &conn.statements.commit_sends, &sends).await
+            }
+            None => commit_on(conn, batch).await,
+        })
+        .await
     }
 
     async fn find_by_client_id(

@@ -5,8 +5,8 @@
 //! and in batch order (a message changed twice in one batch sees its first change), with
 //! the rules of [`chat_actors::changes`]; the second round trip writes the net result
 //! column by column: one `UPDATE` for every changed message's final state, one statement
-//! each for the reactors that went and came. So a batch of changes costs the same two
-//! round trips as a batch of sends.
+//! each for the reactors that went and came. So a batch of changes costs two round
+//! trips whatever its size (a batch of only sends takes one: `postgres_sends.rs`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
