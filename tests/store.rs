@@ -983,6 +983,46 @@ async fn postgres_commits_a_batch_of_sends_in_one_statement() {
     }
 }
 
+/// A reply may point to a message earlier in its own batch, on both PostgreSQL paths (a
+/// batch of sends, and one with a change). On a database of its own, with one writer, the
+/// next id the sequence hands out is known before the batch is sent.
+#[tokio::test]
+async fn postgres_a_reply_may_point_to_a_message_earlier_in_its_batch() {
+    let Some(Backend::Postgres(url)) = Backend::postgres() else {
+        return;
+    };
+    let url = common::fresh_postgres_database(&url).await;
+    let store = Backend::Postgres(url.clone()).open().await;
+    let room = new_room(&*store).await;
+    let first = store
+        .commit_sends(&[message(&room, "first", None)])
+        .await
+        .unwrap();
+    let first = created(&first[0]).message.id;
+    for with_change in [false, true] {
+        let latest = store.history(room.room.id, None, 1).await.unwrap().messages[0].id;
+        let next = latest + 1;
+        let mut batch = vec![
+            Write::from(message(&room, "to be replied to", None)),
+            Write::from(NewMessage {
+                reply_to: Some(next),
+                ..message(&room, "replies within the batch", None)
+            }),
+        ];
+        if with_change {
+            batch.push(change(&room, first, None, react("👍", true)));
+        }
+        let outcomes = store.commit_batch(&batch).await.unwrap();
+        let target = created(&outcomes[0]).message.id;
+        assert_eq!(target, next, "with a change: {with_change}");
+        assert_eq!(
+            created(&outcomes[1]).message.reply_to,
+            Some(target),
+            "with a change: {with_change}"
+        );
+    }
+}
+
 /// The statement of the session waiting for a lock on the database of `client`.
 async fn lock_waiter(client: &tokio_postgres::Client) -> String {
     for _ in 0..1000 {
