@@ -922,18 +922,16 @@ async fn postgres_ends_a_transaction_its_node_abandoned() {
 /// statement the store's connection is waiting in while another session holds the room.
 #[tokio::test]
 async fn postgres_commits_a_batch_of_sends_in_one_statement() {
-    let Some(Backend::Postgres(url)) = Backend::postgres() else {
+    // Alone on its database, so that no other test's lock waits are seen.
+    let Some(Alone {
+        url,
+        store,
+        room,
+        first,
+    }) = alone_on_postgres().await
+    else {
         return;
     };
-    // Alone on its database, so that no other test's lock waits are seen.
-    let url = common::fresh_postgres_database(&url).await;
-    let store = Backend::Postgres(url.clone()).open().await;
-    let room = new_room(&*store).await;
-    let first = store
-        .commit_sends(&[message(&room, "first", None)])
-        .await
-        .unwrap();
-    let first = created(&first[0]).message.id;
     let (locker, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
         .await
         .unwrap();
@@ -988,17 +986,12 @@ async fn postgres_commits_a_batch_of_sends_in_one_statement() {
 /// next id the sequence hands out is known before the batch is sent.
 #[tokio::test]
 async fn postgres_a_reply_may_point_to_a_message_earlier_in_its_batch() {
-    let Some(Backend::Postgres(url)) = Backend::postgres() else {
+    let Some(Alone {
+        store, room, first, ..
+    }) = alone_on_postgres().await
+    else {
         return;
     };
-    let url = common::fresh_postgres_database(&url).await;
-    let store = Backend::Postgres(url.clone()).open().await;
-    let room = new_room(&*store).await;
-    let first = store
-        .commit_sends(&[message(&room, "first", None)])
-        .await
-        .unwrap();
-    let first = created(&first[0]).message.id;
     for with_change in [false, true] {
         let latest = store.history(room.room.id, None, 1).await.unwrap().messages[0].id;
         let next = latest + 1;
@@ -1021,6 +1014,36 @@ async fn postgres_a_reply_may_point_to_a_message_earlier_in_its_batch() {
             "with a change: {with_change}"
         );
     }
+}
+
+/// A store on a PostgreSQL database of its own, with one room holding one message.
+struct Alone {
+    url: String,
+    store: Arc<dyn Store>,
+    room: RoomRecord,
+    /// The id of the room's message.
+    first: MessageId,
+}
+
+/// [`Alone`], or `None` to skip when there is no PostgreSQL.
+async fn alone_on_postgres() -> Option<Alone> {
+    let Backend::Postgres(url) = Backend::postgres()? else {
+        return None;
+    };
+    let url = common::fresh_postgres_database(&url).await;
+    let store = Backend::Postgres(url.clone()).open().await;
+    let room = new_room(&*store).await;
+    let first = store
+        .commit_sends(&[message(&room, "first", None)])
+        .await
+        .unwrap();
+    let first = created(&first[0]).message.id;
+    Some(Alone {
+        url,
+        store,
+        room,
+        first,
+    })
 }
 
 /// The statement of the session waiting for a lock on the database of `client`.

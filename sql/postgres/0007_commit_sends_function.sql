@@ -55,6 +55,7 @@ DECLARE
     -- Refused replies.
     r_ord   INT[] := '{}';
     advanced INT;
+    expected INT;
 BEGIN
     SELECT array_agg(DISTINCT w ORDER BY w) INTO wanted FROM unnest(p_rooms) AS w;
     -- Lock the rooms in id order (two batches never deadlock) and read their cursors.
@@ -136,9 +137,9 @@ BEGIN
           FROM unnest(locked, last_ids, last_seqs) AS c (id, last_id, last_seq)
          WHERE rooms.id = c.id AND c.id = ANY (n_rooms);
         GET DIAGNOSTICS advanced = ROW_COUNT;
-        IF advanced <> (SELECT count(DISTINCT x) FROM unnest(n_rooms) AS x) THEN
-            RAISE EXCEPTION 'advanced % rooms, expected %', advanced,
-                (SELECT count(DISTINCT x) FROM unnest(n_rooms) AS x);
+        expected := (SELECT count(DISTINCT x) FROM unnest(n_rooms) AS x);
+        IF advanced <> expected THEN
+            RAISE EXCEPTION 'advanced % rooms, expected %', advanced, expected;
         END IF;
     END IF;
 
