@@ -932,10 +932,11 @@ async fn postgres_commits_a_batch_of_sends_in_one_statement() {
     else {
         return;
     };
-    let (locker, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(connection);
+    let locker = connect(&url).await;
+    // Watches from outside the locker's transaction: PostgreSQL keeps one snapshot of the
+    // sessions' queries per transaction but reads their wait events live, so a watcher inside
+    // it could pair a session's previous statement with its new wait.
+    let watcher = connect(&url).await;
     let send = |content: &str, key: Option<&str>| Write::from(message(&room, content, key));
     let batches = [
         (
@@ -970,7 +971,7 @@ async fn postgres_commits_a_batch_of_sends_in_one_statement() {
             let store = store.clone();
             async move { store.commit_batch(&batch).await }
         });
-        let waiting = lock_waiter(&locker).await;
+        let waiting = lock_waiter(&watcher).await;
         locker.batch_execute("COMMIT").await.unwrap();
         assert_eq!(
             waiting.contains("commit_sends("),
@@ -1046,13 +1047,24 @@ async fn alone_on_postgres() -> Option<Alone> {
     })
 }
 
-/// The statement of the session waiting for a lock on the database of `client`.
+/// A plain connection to `url`, outside any store.
+async fn connect(url: &str) -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    client
+}
+
+/// The statement of the session waiting for a lock on the database of `client`, which must
+/// not be inside a transaction (each poll takes a fresh snapshot). `state = 'active'` comes
+/// from the same copy as `query`, so a session's previous, finished statement never matches.
 async fn lock_waiter(client: &tokio_postgres::Client) -> String {
     for _ in 0..1000 {
         let row = client
             .query_opt(
-                "SELECT query FROM pg_stat_activity \
-                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                "SELECT query FROM pg_stat_activity WHERE datname = current_database() \
+                 AND state = 'active' AND wait_event_type = 'Lock'",
                 &[],
             )
             .await
