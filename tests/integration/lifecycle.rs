@@ -75,6 +75,8 @@ async fn a_client_that_stops_reading_is_closed_and_others_get_everything() {
     );
 }
 
+/// A room stops once it has been empty for the idle timeout, also after it had members
+/// for long enough to stop its clock, and comes back with its history on the next join.
 #[tokio::test]
 async fn idle_rooms_are_stopped_and_come_back_on_demand() {
     let node = NodeSpec::new(&Backend::Sqlite)
@@ -85,6 +87,9 @@ async fn idle_rooms_are_stopped_and_come_back_on_demand() {
     {
         let mut ada = api.joined(&code, "ada").await;
         assert_eq!(ada.say(&code, "one").await["ok"], true);
+        // Several ticks (50 ms here) with a member: a room with members on a node of its
+        // own stops its clock, and the last member leaving must wind it again.
+        tokio::time::sleep(Duration::from_millis(400)).await;
     }
     let parsed = chat_actors::ids::RoomCode::parse(&code).unwrap();
     let first_actor = node.hub.rooms.get(&parsed).unwrap().addr.clone();

@@ -26,6 +26,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use actix::prelude::*;
+use actix::WeakAddr;
 use bytestring::ByteString;
 
 use crate::cluster::Cluster;
@@ -117,6 +118,11 @@ pub struct RoomActor {
     leaving: Vec<SessionId>,
     /// A removal is under way.
     removing: bool,
+    /// The periodic tick, while the room has use for it ([`RoomActor::needs_clock`]): a
+    /// node of idle rooms with members then holds no timer per room.
+    clock: Option<SpawnHandle>,
+    /// This actor, for winding its clock again from where no context is at hand.
+    me: Option<WeakAddr<RoomActor>>,
 }
 
 impl RoomActor {
@@ -138,6 +144,8 @@ impl RoomActor {
             closed: false,
             leaving: Vec::new(),
             removing: false,
+            clock: None,
+            me: None,
         }
     }
 
@@ -228,6 +236,12 @@ impl RoomActor {
             if self.members.is_empty() {
                 self.idle_since = Instant::now();
                 self.deps.cluster.unsubscribe(code);
+                if self.clock.is_none() {
+                    // The idle timeout needs the clock again.
+                    if let Some(me) = self.me.as_ref().and_then(WeakAddr::upgrade) {
+                        me.do_send(WindClock);
+                    }
+                }
             }
             let frame = self.presence_frame(None, Some(&entry.nickname));
             self.broadcast(&frame, None);
@@ -408,10 +422,34 @@ impl RoomActor {
         }));
     }
 
+    /// Whether the tick has anything to do: in a cluster it catches up, and on a node of
+    /// its own it only watches an empty room for its idle timeout. So a single node's
+    /// rooms with members stop their clocks: 1,900 rooms would otherwise cost as many timer
+    /// wake-ups a second as the heartbeats of 19,000 idle sessions (BENCHMARKS.md, "Idle
+    /// rooms hold no timer").
+    fn needs_clock(&self) -> bool {
+        !self.closed && (self.deps.cluster.broker().is_some() || self.members.is_empty())
+    }
+
+    /// Starts the tick if the room needs it and it is not running.
+    fn wind_clock(&mut self, ctx: &mut Context<Self>) {
+        if self.clock.is_none() && self.needs_clock() {
+            let tick = (self.deps.limits.room_idle_timeout / 4)
+                .clamp(Duration::from_millis(10), CATCH_UP_TICK);
+            self.clock = Some(ctx.run_interval(tick, |act, ctx| act.tick(ctx)));
+        }
+    }
+
     /// Catches up when the cluster says so, and stops the room once it has had no members
-    /// and no work for the idle timeout.
+    /// and no work for the idle timeout; stops its own clock when it has nothing to do.
     fn tick(&mut self, ctx: &mut Context<Self>) {
         if self.closed {
+            return;
+        }
+        if !self.needs_clock() {
+            if let Some(clock) = self.clock.take() {
+                ctx.cancel_future(clock);
+            }
             return;
         }
         let due = self.deps.cluster.catch_up_due(self.last_catch_up.elapsed());
@@ -449,13 +487,25 @@ impl Actor for RoomActor {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         metrics::gauge!(metric_names::ROOMS_ACTIVE).increment(1.0);
-        let tick = (self.deps.limits.room_idle_timeout / 4)
-            .clamp(Duration::from_millis(10), CATCH_UP_TICK);
-        ctx.run_interval(tick, |act, ctx| act.tick(ctx));
+        self.me = Some(ctx.address().downgrade());
+        self.wind_clock(ctx);
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
         metrics::gauge!(metric_names::ROOMS_ACTIVE).decrement(1.0);
+    }
+}
+
+/// Sent by a room to itself when it became empty with its clock stopped.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct WindClock;
+
+impl Handler<WindClock> for RoomActor {
+    type Result = ();
+
+    fn handle(&mut self, _: WindClock, ctx: &mut Self::Context) {
+        self.wind_clock(ctx);
     }
 }
 
